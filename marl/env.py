@@ -1,0 +1,78 @@
+"""The environment contract: a Jumanji environment with marl-lab's observation layout.
+
+Every environment is a :class:`jumanji.Environment` whose observation is an
+:class:`marl.types.Observation`, whose action is ``(num_agents,)`` int32 and whose
+reward is ``(num_agents,)`` (``(num_agents, num_objectives)`` for multi-objective
+tasks). Subclasses of :class:`MultiAgentEnv` only declare their sizes; the specs
+follow from them.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import jax.numpy as jnp
+import jumanji
+import numpy as np
+from jumanji import specs
+
+from marl.types import EnvSpec, Observation
+
+
+class MultiAgentEnv(jumanji.Environment):
+    """Base class: set the sizes in ``__init__`` before calling ``super().__init__()``."""
+
+    num_agents: int
+    num_actions: int
+    obs_dim: int
+    state_dim: int
+    time_limit: int
+    num_objectives: int = 1
+
+    @cached_property
+    def observation_spec(self) -> specs.Spec[Observation]:
+        return specs.Spec(
+            Observation,
+            "ObservationSpec",
+            agents_view=specs.Array((self.num_agents, self.obs_dim), jnp.float32, "agents_view"),
+            action_mask=specs.BoundedArray(
+                (self.num_agents, self.num_actions), bool, False, True, "action_mask"
+            ),
+            global_state=specs.Array((self.state_dim,), jnp.float32, "global_state"),
+            step_count=specs.BoundedArray((), jnp.int32, 0, self.time_limit, "step_count"),
+        )
+
+    @cached_property
+    def action_spec(self) -> specs.MultiDiscreteArray:
+        return specs.MultiDiscreteArray(
+            num_values=np.full((self.num_agents,), self.num_actions, np.int32),
+            name="action",
+        )
+
+    @cached_property
+    def reward_spec(self) -> specs.Array:
+        shape = (self.num_agents,)
+        if self.num_objectives > 1:
+            shape = (self.num_agents, self.num_objectives)
+        return specs.Array(shape, jnp.float32, "reward")
+
+    @cached_property
+    def discount_spec(self) -> specs.BoundedArray:
+        return specs.BoundedArray((self.num_agents,), jnp.float32, 0.0, 1.0, "discount")
+
+
+def env_spec(env: jumanji.Environment) -> EnvSpec:
+    """Reads the sizes of a (possibly wrapped) marl-lab environment."""
+    obs_spec = env.observation_spec
+    num_agents, obs_dim = obs_spec.agents_view.shape
+    num_actions = obs_spec.action_mask.shape[1]
+    (state_dim,) = obs_spec.global_state.shape
+    reward_shape = env.reward_spec.shape
+    return EnvSpec(
+        num_agents=int(num_agents),
+        num_actions=int(num_actions),
+        obs_dim=int(obs_dim),
+        state_dim=int(state_dim),
+        time_limit=int(obs_spec.step_count.maximum),
+        num_objectives=int(reward_shape[1]) if len(reward_shape) > 1 else 1,
+    )

@@ -1,0 +1,102 @@
+"""Name -> constructor registries for environments and algorithms.
+
+Environment names are ``family/task`` (``"lbf/8x8-2p-2f"``, ``"matrix/two_step"``);
+a family may parse its task names instead of listing them (``lbf`` accepts any
+``{grid}x{grid}-{agents}p-{food}f``). Unknown names raise a ``ValueError`` that
+lists the valid ones.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+import jumanji
+
+from marl.wrappers import AgentIDWrapper, EpisodeMetricsWrapper
+
+EnvFactory = Callable[..., jumanji.Environment]
+
+_ENVS: dict[str, EnvFactory] = {}
+_ENV_FAMILIES: dict[str, tuple[Callable[[str], bool], Callable[..., jumanji.Environment], str]] = {}
+_ALGORITHMS: dict[str, Callable[..., Any]] = {}
+
+# Modules that register their environments and algorithms when imported.
+_ENV_MODULES = ("marl.envs",)
+_ALGORITHM_MODULES = ("marl.algorithms",)
+
+
+def register_env(name: str, factory: EnvFactory) -> None:
+    """Registers an environment under an exact name such as ``"matrix/two_step"``."""
+    _ENVS[name] = factory
+
+
+def register_env_family(
+    family: str,
+    accepts: Callable[[str], bool],
+    factory: Callable[..., jumanji.Environment],
+    pattern: str,
+) -> None:
+    """Registers a family whose tasks are parsed: ``factory(task, **kwargs)`` builds one.
+
+    ``accepts(task)`` says whether a task name is valid; ``pattern`` describes the
+    valid names in error messages.
+    """
+    _ENV_FAMILIES[family] = (accepts, factory, pattern)
+
+
+def register_algorithm(name: str, factory: Callable[..., Any]) -> None:
+    """Registers an algorithm constructor ``factory(**config) -> Algorithm``."""
+    _ALGORITHMS[name] = factory
+
+
+def _load(modules: tuple[str, ...]) -> None:
+    for module in modules:
+        importlib.import_module(module)
+
+
+def env_names() -> list[str]:
+    """The registered exact names and the families' patterns."""
+    _load(_ENV_MODULES)
+    return sorted(_ENVS) + sorted(f"{fam}/{pat}" for fam, (_, _, pat) in _ENV_FAMILIES.items())
+
+
+def is_env_name(name: str) -> bool:
+    _load(_ENV_MODULES)
+    if name in _ENVS:
+        return True
+    family, _, task = name.partition("/")
+    return family in _ENV_FAMILIES and _ENV_FAMILIES[family][0](task)
+
+
+def make_raw_env(name: str, **kwargs: Any) -> jumanji.Environment:
+    """Builds an environment by name, with no marl-lab wrappers."""
+    _load(_ENV_MODULES)
+    if name in _ENVS:
+        return _ENVS[name](**kwargs)
+    family, _, task = name.partition("/")
+    if family in _ENV_FAMILIES and _ENV_FAMILIES[family][0](task):
+        return _ENV_FAMILIES[family][1](task, **kwargs)
+    raise ValueError(f"unknown env '{name}'; valid: {', '.join(env_names())}")
+
+
+def make_env(name: str, add_agent_id: bool = True, **kwargs: Any) -> jumanji.Environment:
+    """Builds an environment by name, wrapped with episode metrics and (by default) agent ids."""
+    env = EpisodeMetricsWrapper(make_raw_env(name, **kwargs))
+    if add_agent_id:
+        env = AgentIDWrapper(env)
+    return env
+
+
+def algorithm_names() -> list[str]:
+    _load(_ALGORITHM_MODULES)
+    return sorted(_ALGORITHMS)
+
+
+def make_algorithm(name: str, **config: Any) -> Any:
+    """Builds an algorithm by name; keyword arguments override its defaults."""
+    _load(_ALGORITHM_MODULES)
+    if name not in _ALGORITHMS:
+        raise ValueError(f"unknown algorithm '{name}'; valid: {', '.join(algorithm_names())}")
+    return _ALGORITHMS[name](**config)
