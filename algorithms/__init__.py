@@ -1,0 +1,16 @@
+"""marl-lab learners; importing this package registers them by name."""
+
+from marl.algorithms.value_decomposition import (
+    ValueDecomposition,
+    ValueDecompositionConfig,
+    make_iql,
+    make_qmix,
+    make_vdn,
+)
+from marl.registry import register_algorithm
+
+register_algorithm("iql", make_iql)
+register_algorithm("vdn", make_vdn)
+register_algorithm("qmix", make_qmix)
+
+__all__ = ["ValueDecomposition", "ValueDecompositionConfig"]

@@ -1,9 +1,41 @@
 """marl-lab environments; importing this package registers them by name."""
 
+from marl.envs.jaxmarl_adapters import (
+    MPE_PATTERN,
+    SMAX,
+    SMAX_PATTERN,
+    MPESimpleSpread,
+    make_mpe,
+    make_smax,
+    mpe_accepts,
+    smax_accepts,
+)
+from marl.envs.jumanji_adapters import (
+    LBF_PATTERN,
+    RWARE_PATTERN,
+    LevelBasedForaging,
+    RobotWarehouse,
+    lbf_accepts,
+    make_lbf,
+    make_rware,
+    rware_accepts,
+)
 from marl.envs.matrix import NON_MONOTONIC_PAYOFF, OneStepMatrixGame, TwoStepGame
-from marl.registry import register_env
+from marl.registry import register_env, register_env_family
 
 register_env("matrix/one_step", OneStepMatrixGame)
 register_env("matrix/two_step", TwoStepGame)
+register_env_family("lbf", lbf_accepts, make_lbf, LBF_PATTERN)
+register_env_family("rware", rware_accepts, make_rware, RWARE_PATTERN)
+register_env_family("smax", smax_accepts, make_smax, SMAX_PATTERN)
+register_env_family("mpe", mpe_accepts, make_mpe, MPE_PATTERN)
 
-__all__ = ["NON_MONOTONIC_PAYOFF", "OneStepMatrixGame", "TwoStepGame"]
+__all__ = [
+    "NON_MONOTONIC_PAYOFF",
+    "SMAX",
+    "LevelBasedForaging",
+    "MPESimpleSpread",
+    "OneStepMatrixGame",
+    "RobotWarehouse",
+    "TwoStepGame",
+]

@@ -47,7 +47,7 @@ def register_env_family(
 
 
 def register_algorithm(name: str, factory: Callable[..., Any]) -> None:
-    """Registers an algorithm constructor ``factory(**config) -> Algorithm``."""
+    """Registers an algorithm constructor ``factory(env_spec, num_envs, **config)``."""
     _ALGORITHMS[name] = factory
 
 
@@ -94,9 +94,13 @@ def algorithm_names() -> list[str]:
     return sorted(_ALGORITHMS)
 
 
-def make_algorithm(name: str, **config: Any) -> Any:
-    """Builds an algorithm by name; keyword arguments override its defaults."""
+def make_algorithm(name: str, env_spec: Any, num_envs: int = 1, **config: Any) -> Any:
+    """Builds an algorithm by name for an environment's sizes.
+
+    ``num_envs`` is the number of environments one copy of the algorithm acts in
+    (per device and per seed); keyword arguments override the algorithm's defaults.
+    """
     _load(_ALGORITHM_MODULES)
     if name not in _ALGORITHMS:
         raise ValueError(f"unknown algorithm '{name}'; valid: {', '.join(algorithm_names())}")
-    return _ALGORITHMS[name](**config)
+    return _ALGORITHMS[name](env_spec, num_envs, **config)
