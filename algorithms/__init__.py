@@ -9,8 +9,8 @@ from marl.algorithms.value_decomposition import (
 )
 from marl.registry import register_algorithm
 
-register_algorithm("iql", make_iql)
-register_algorithm("vdn", make_vdn)
-register_algorithm("qmix", make_qmix)
+register_algorithm("iql", make_iql, ValueDecompositionConfig)
+register_algorithm("vdn", make_vdn, ValueDecompositionConfig)
+register_algorithm("qmix", make_qmix, ValueDecompositionConfig)
 
 __all__ = ["ValueDecomposition", "ValueDecompositionConfig"]

@@ -34,6 +34,9 @@ from marl.types import Array, EnvSpec, Observation, PRNGKey, Transition
 MASKED_VALUE = -1e10
 
 
+MIXERS = {"none": IndependentMixer, "vdn": VDNMixer, "qmix": QMixer}
+
+
 @dataclasses.dataclass(frozen=True)
 class ValueDecompositionConfig:
     """Hyperparameters; the defaults are pymarl2's tuned QMIX recipe.
@@ -63,8 +66,23 @@ class ValueDecompositionConfig:
     updates_per_rollout: int = 1
     target_update_interval: int = 25
 
-
-MIXERS = {"none": IndependentMixer, "vdn": VDNMixer, "qmix": QMixer}
+    def check(self) -> None:
+        """Raises ``ValueError`` naming the first option whose value is invalid."""
+        if self.mixer not in MIXERS:
+            raise ValueError(f"mixer '{self.mixer}' is unknown; valid: {', '.join(sorted(MIXERS))}")
+        for name in ("hidden_dim", "mixer_embed_dim", "hypernet_dim", "buffer_size",
+                     "batch_size", "updates_per_rollout", "target_update_interval"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("gamma", "td_lambda", "epsilon_start", "epsilon_finish"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        if self.sequence_length < 0 or self.sequence_length == 1:
+            raise ValueError(
+                f"sequence_length must be 0 (whole episodes) or at least 2, got {self.sequence_length}"
+            )
 
 
 @struct.dataclass
@@ -93,8 +111,7 @@ class ValueDecomposition:
                 f"unknown value-decomposition option(s) {unknown}; valid: {sorted(valid)}"
             )
         self.config = ValueDecompositionConfig(**config)
-        if self.config.mixer not in MIXERS:
-            raise ValueError(f"unknown mixer '{self.config.mixer}'; valid: {sorted(MIXERS)}")
+        self.config.check()
         self.env_spec = env_spec
         self.num_envs = num_envs
         self.agent_net = RecurrentQNetwork(env_spec.num_actions, self.config.hidden_dim)

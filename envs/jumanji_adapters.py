@@ -106,9 +106,10 @@ class LevelBasedForaging(MultiAgentEnv):
       that eats all food returns 1), repeated for every agent.
     * ``extras["won"]``: 1 when all food has been eaten.
 
-    The defaults (``force_coop=True``: every food needs the joint level of the
-    lowest-level agents, up to three of them; ``time_limit=100``) are those of
-    Jumanji's default task.
+    The constructor's defaults (``force_coop=True``: every food needs the joint level
+    of the lowest-level agents, up to three of them; ``time_limit=100``) are those of
+    Jumanji's default task, registered as ``lbf/8x8-2p-2f-coop``; registered names
+    without ``-coop`` build the non-cooperative variant.
     """
 
     def __init__(
@@ -237,17 +238,23 @@ def _check_lbf_sizes(
         raise ValueError(f"time_limit must be positive, got {time_limit}")
 
 
-LBF_PATTERN = "{grid}x{grid}-{agents}p-{food}f"
-_LBF_TASK = re.compile(r"(\d+)x(\d+)-(\d+)p-(\d+)f")
+LBF_PATTERN = "{grid}x{grid}-{agents}p-{food}f[-coop]"
+_LBF_TASK = re.compile(r"(\d+)x(\d+)-(\d+)p-(\d+)f(-coop)?")
 
 
-def parse_lbf_task(task: str) -> dict[str, int] | None:
-    """``"8x8-2p-2f"`` -> ``{"grid_size": 8, "num_agents": 2, "num_food": 2}``; else None."""
+def parse_lbf_task(task: str) -> dict[str, Any] | None:
+    """``"8x8-2p-2f-coop"`` -> ``{"grid_size": 8, "num_agents": 2, "num_food": 2,
+    "force_coop": True}``; None if the name does not parse.
+
+    As in the original LBF's names, the ``-coop`` suffix makes every food need the
+    agents' joint level; without it an agent of high enough level eats alone.
+    """
     match = _LBF_TASK.fullmatch(task)
     if match is None or match.group(1) != match.group(2):
         return None
-    grid, _, agents, food = (int(g) for g in match.groups())
-    return {"grid_size": grid, "num_agents": agents, "num_food": food}
+    grid, _, agents, food = (int(g) for g in match.groups()[:4])
+    coop = match.group(5) is not None
+    return {"grid_size": grid, "num_agents": agents, "num_food": food, "force_coop": coop}
 
 
 def lbf_accepts(task: str) -> bool:

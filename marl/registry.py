@@ -21,6 +21,7 @@ EnvFactory = Callable[..., jumanji.Environment]
 _ENVS: dict[str, EnvFactory] = {}
 _ENV_FAMILIES: dict[str, tuple[Callable[[str], bool], Callable[..., jumanji.Environment], str]] = {}
 _ALGORITHMS: dict[str, Callable[..., Any]] = {}
+_ALGORITHM_CONFIGS: dict[str, type] = {}
 
 # Modules that register their environments and algorithms when imported.
 _ENV_MODULES = ("marl.envs",)
@@ -46,9 +47,22 @@ def register_env_family(
     _ENV_FAMILIES[family] = (accepts, factory, pattern)
 
 
-def register_algorithm(name: str, factory: Callable[..., Any]) -> None:
-    """Registers an algorithm constructor ``factory(env_spec, num_envs, **config)``."""
+def register_algorithm(name: str, factory: Callable[..., Any], config_class: type) -> None:
+    """Registers an algorithm constructor ``factory(env_spec, num_envs, **config)``.
+
+    ``config_class`` is the dataclass of its options (with defaults); a ``check()``
+    method on it validates values.
+    """
     _ALGORITHMS[name] = factory
+    _ALGORITHM_CONFIGS[name] = config_class
+
+
+def algorithm_config_class(name: str) -> type:
+    """The options dataclass of a registered algorithm."""
+    _load(_ALGORITHM_MODULES)
+    if name not in _ALGORITHM_CONFIGS:
+        raise ValueError(f"unknown algorithm '{name}'; valid: {', '.join(algorithm_names())}")
+    return _ALGORITHM_CONFIGS[name]
 
 
 def _load(modules: tuple[str, ...]) -> None:

@@ -1,0 +1,186 @@
+"""Training throughput: QMIX on LBF 8x8-2p-2f with marl-lab's compiled training loop.
+
+For each configuration, a :class:`marl.loop.Runner` is built and initialised, the
+first chunk (which compiles) is timed on its own, and then env-steps/s is measured
+over several more chunks: ``runner.steps_per_chunk / wall time`` of a chunk, which
+includes the updates (``run_chunk`` blocks and returns host metrics).
+
+Configurations (8 environments, rollouts of 20 steps, 50 iterations per chunk):
+
+* ``ci-small``: ``batch_size=32, sequence_length=20, buffer_size=50_000``.
+* ``pymarl2``: ``batch_size=128, sequence_length=0`` (whole-episode windows of
+  ``time_limit + 1 = 101`` steps), otherwise the algorithm's defaults.
+
+The anchor, JaxMARL's QMIX script on SMAX 3m (about 160 env-steps/s while learning,
+compile about 36 s, on this kind of machine), is quoted from BENCHMARKING.md as a
+reference figure and not re-run here. Usage::
+
+    python benchmarks/train_throughput.py            # full (a few minutes)
+    python benchmarks/train_throughput.py --quick    # seconds: ci-small, short chunks
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+import jax
+import numpy as np
+from common import machine_info, result_path, summary, write_json
+
+import marl
+from marl.loop import Runner
+
+TASK = "lbf/8x8-2p-2f"
+
+CONFIGS: dict[str, dict[str, Any]] = {
+    "ci-small": {
+        "algo_config": {"batch_size": 32, "sequence_length": 20, "buffer_size": 50_000},
+        "num_envs": 8,
+        "rollout_length": 20,
+        "iterations_per_chunk": 50,
+    },
+    "pymarl2": {
+        "algo_config": {"batch_size": 128, "sequence_length": 0},
+        "num_envs": 8,
+        "rollout_length": 20,
+        "iterations_per_chunk": 50,
+    },
+}
+
+ANCHOR = {
+    "name": "JaxMARL 0.2.0 QMIX script on SMAX 3m (its SMAX config)",
+    "env_steps_per_s": 160.0,
+    "compile_s": 36.0,
+    "source": "/work/shared/BENCHMARKING.md (measured on this kind of 2-core CPU machine)",
+    "re_run": False,
+    "note": "reference figure only: different environment and network sizes, not side by side",
+}
+
+
+def _updates(state: Any) -> int:
+    return int(np.asarray(state.algo_state.updates).ravel()[0])
+
+
+def bench_config(name: str, config: dict[str, Any], chunks: int, seed: int = 0) -> dict[str, Any]:
+    """Times init, the first (compiling) chunk and ``chunks`` further chunks of one config."""
+    start = time.perf_counter()
+    runner = Runner(
+        env=marl.make_env(TASK),
+        algorithm="qmix",
+        algo_config=config["algo_config"],
+        num_envs=config["num_envs"],
+        rollout_length=config["rollout_length"],
+        iterations_per_chunk=config["iterations_per_chunk"],
+        num_seeds=1,
+        num_devices=1,
+    )
+    state = jax.block_until_ready(runner.init([seed]))
+    init_s = time.perf_counter() - start
+
+    start = time.perf_counter()
+    state, metrics = runner.run_chunk(state)
+    first_chunk_s = time.perf_counter() - start
+
+    times, updates = [], []
+    for _ in range(chunks):
+        before = _updates(state)
+        start = time.perf_counter()
+        state, metrics = runner.run_chunk(state)
+        times.append(time.perf_counter() - start)
+        updates.append(_updates(state) - before)
+
+    steps = runner.steps_per_chunk
+    rates = [steps / t for t in times]
+    median_chunk_s = float(np.median(times))
+    return {
+        "config": config,
+        "steps_per_chunk": steps,
+        "sequence_length": runner.algo.sequence_length,
+        "init_s": init_s,
+        "first_chunk_s": first_chunk_s,
+        # The first chunk minus a steady chunk: an estimate of the chunk's compile time.
+        "compile_s_estimate": max(0.0, first_chunk_s - median_chunk_s),
+        "chunk_s": times,
+        "env_steps_per_s": summary(rates),
+        "env_steps_per_s_reps": rates,
+        "gradient_updates_per_chunk": updates,
+        "final_env_steps": int(np.asarray(metrics["env_steps"]).ravel()[0]),
+        "last_chunk_episode_return": float(np.asarray(metrics["episode_return"]).ravel()[0]),
+    }
+
+
+def print_table(rows: dict[str, dict[str, Any]]) -> None:
+    """Prints env-steps/s per configuration and the quoted anchor."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"QMIX on {TASK}: training env-steps/s (after the first chunk)")
+    for column in ("config", "env-steps/s (median)", "min-max", "first chunk s", "compile s est."):
+        table.add_column(column, justify="right")
+    for name, row in rows.items():
+        rate = row["env_steps_per_s"]
+        table.add_row(
+            name,
+            f"{rate['median']:,.0f}",
+            f"{rate['min']:,.0f}-{rate['max']:,.0f}",
+            f"{row['first_chunk_s']:.1f}",
+            f"{row['compile_s_estimate']:.1f}",
+        )
+    table.add_row(
+        "anchor (quoted, not re-run)",
+        f"~{ANCHOR['env_steps_per_s']:,.0f}",
+        "-",
+        "-",
+        f"~{ANCHOR['compile_s']:.0f}",
+    )
+    Console(width=160).print(table)
+    print(f"anchor: {ANCHOR['name']}; {ANCHOR['note']}.")
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a few seconds; checks it runs")
+    parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/)")
+    parser.add_argument("--chunks", type=int, default=None, help="chunks timed after the first")
+    parser.add_argument("--configs", nargs="+", default=None, choices=sorted(CONFIGS))
+    args = parser.parse_args(argv)
+
+    if args.quick:
+        # Quick mode only checks that the script runs: compile fast, figures meaningless.
+        jax.config.update("jax_disable_most_optimizations", True)
+        names = args.configs or ["ci-small"]
+        configs = {n: {**CONFIGS[n], "iterations_per_chunk": 5} for n in names}
+        chunks = args.chunks or 2
+    else:
+        names = args.configs or list(CONFIGS)
+        configs = {n: CONFIGS[n] for n in names}
+        chunks = args.chunks or 5
+
+    info = machine_info()
+    rows = {}
+    for name, config in configs.items():
+        print(f"{name}: compiling and running {chunks + 1} chunks ...", flush=True)
+        rows[name] = bench_config(name, config, chunks)
+    print_table(rows)
+
+    payload = {
+        "benchmark": "train_throughput",
+        "command": " ".join(["python", "benchmarks/train_throughput.py", *sys.argv[1:]]),
+        "mode": "quick" if args.quick else "full",
+        "machine": info,
+        "env": TASK,
+        "algorithm": "qmix",
+        "settings": {"chunks_timed": chunks, "num_seeds": 1, "num_devices": 1},
+        "results": rows,
+        "anchor": ANCHOR,
+    }
+    path = write_json(result_path(args.out, "train_throughput"), payload)
+    print(f"wrote {path}")
+    return payload
+
+
+if __name__ == "__main__":
+    main()

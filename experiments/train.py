@@ -1,0 +1,194 @@
+"""``marl-train``: the Hydra app that trains any registered algorithm on any env.
+
+    marl-train                                   # QMIX on LBF 8x8-2p-2f, a few minutes
+    marl-train algo=vdn env=matrix/two_step arch.total_timesteps=20000
+    marl-train -m algo=iql,vdn,qmix seed=0,1,2   # a sweep
+    marl-train resume=true                       # continue the run in run_dir
+
+Before Hydra runs anything, every combination of the command line's overrides is
+composed and validated, so a bad key or value stops the program with one line.
+"""
+
+from __future__ import annotations
+
+import itertools
+import pathlib
+import sys
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from marl.experiments.config import ConfigError, register_schema, validate
+
+CONFIG_MODULE = "marl.experiments.conf"
+CONFIG_PATH = str(pathlib.Path(__file__).resolve().parent / "conf")
+_MAX_PREFLIGHT_COMBINATIONS = 256
+# Command-line flags of Hydra's that ask for information rather than a run.
+_INFO_FLAGS = (
+    "--help",
+    "-h",
+    "--hydra-help",
+    "--cfg",
+    "-c",
+    "--info",
+    "-i",
+    "--version",
+    "--shell-completion",
+    "-sc",
+)
+
+
+def _group_options(group: str) -> list[str]:
+    root = pathlib.Path(CONFIG_PATH) / group
+    return sorted(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml"))
+
+
+def _valid_keys(defaults: dict[str, Any], dotted: str) -> list[str]:
+    node: Any = defaults
+    for part in dotted.split(".")[:-1]:
+        node = node.get(part, {}) if isinstance(node, dict) else {}
+    return sorted(node) if isinstance(node, dict) else []
+
+
+def _one_line(error: BaseException, defaults: dict[str, Any] | None = None) -> str:
+    """Hydra's and OmegaConf's multi-line errors, reduced to what the user must change."""
+    text = str(error)
+    for group in ("algo", "env", "arch", "logger"):
+        marker = f"Could not find '{group}/"
+        if marker in text:
+            option = text.split(marker, 1)[1].split("'", 1)[0]
+            return f"{group}: unknown option '{option}'; valid: {', '.join(_group_options(group))}"
+    cause: BaseException | None = error
+    while cause is not None and "full_key:" not in str(cause):
+        cause = cause.__cause__
+    if cause is None:
+        return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    full_key = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("full_key:"))
+    if " not in " in lines[0]:
+        valid = _valid_keys(defaults or {}, full_key)
+        hint = f"; valid keys here: {', '.join(valid)}" if valid else ""
+        return f"unknown config key '{full_key}'{hint}"
+    return f"{full_key}: {lines[0]}"
+
+
+def _user_overrides(argv: list[str]) -> list[str] | None:
+    """The key=value overrides of the command line, or None when Hydra only informs."""
+    if any(arg in _INFO_FLAGS or arg.startswith("--cfg") for arg in argv):
+        return None
+    overrides, skip_next = [], False
+    for arg in argv:
+        if skip_next:
+            skip_next = False
+            continue
+        if arg in ("-cn", "--config-name", "-cp", "--config-path", "-cd", "--config-dir"):
+            skip_next = True
+            continue
+        if arg.startswith("-"):
+            continue
+        overrides.append(arg)
+    return overrides
+
+
+def _combinations(overrides: list[str]) -> list[list[str]]:
+    """Every override list a sweep of ``overrides`` would run (the first few hundred)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    choices = []
+    for override in parsed:
+        key = override.get_key_element()
+        if override.is_sweep_override():
+            values = list(override.sweep_string_iterator())
+        else:
+            values = [override.get_value_element_as_str()]
+        choices.append([f"{key}={value}" for value in values])
+    return [
+        list(c) for c in itertools.islice(itertools.product(*choices), _MAX_PREFLIGHT_COMBINATIONS)
+    ]
+
+
+def preflight(overrides: list[str]) -> None:
+    """Composes and validates every combination; raises ConfigError with one line."""
+    import jax
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    register_schema()
+    try:
+        combos = _combinations(overrides)
+    except Exception as error:  # the override grammar's own errors
+        raise ConfigError(_one_line(error)) from None
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_PATH, version_base=None):
+        defaults = OmegaConf.to_container(compose(config_name="config"), resolve=False)
+        for combo in combos:
+            try:
+                cfg = compose(config_name="config", overrides=combo)
+                container = OmegaConf.to_container(cfg, resolve=True)
+            except Exception as error:
+                raise ConfigError(_one_line(error, defaults)) from None
+            validate(container, local_devices=jax.local_device_count())
+    GlobalHydra.instance().clear()
+
+
+def resolve_run_dir(config: dict[str, Any]) -> str:
+    """Where this run writes: ``run_dir`` itself, or with ``resume=false`` and a run
+    already there, the first free ``run_dir-N`` (nothing earlier is overwritten).
+    With ``resume=true`` the newest of ``run_dir`` and its ``-N`` siblings."""
+    base = pathlib.Path(config["run_dir"])
+    taken = [base] if (base / "checkpoints").exists() else []
+    index = 1
+    while (pathlib.Path(f"{base}-{index}") / "checkpoints").exists():
+        taken.append(pathlib.Path(f"{base}-{index}"))
+        index += 1
+    if config["resume"]:
+        return str(taken[-1]) if taken else str(base)
+    if not taken:
+        return str(base)
+    return f"{base}-{index}"
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Hydra's task function: validate, train, report."""
+    import jax
+
+    from marl.checkpoint import ConfigMismatchError
+    from marl.train import RunExistsError, train
+
+    config = OmegaConf.to_container(cfg, resolve=True)
+    run_dir = resolve_run_dir(config)
+    if run_dir != config["run_dir"]:
+        print(f"marl-train: {'resuming' if config['resume'] else 'writing'} {run_dir}")
+        config["run_dir"] = run_dir
+    try:
+        validate(config, local_devices=jax.local_device_count())
+        result = train(config)
+    except (ConfigError, ConfigMismatchError, RunExistsError) as error:
+        print(f"marl-train: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    returns, won = result["returns"], result["won"]
+    print(
+        f"{config['algo']['name']} on {config['env']['name']}: after {result['env_steps']:,} "
+        f"env steps, greedy mean return {returns.mean():.3f} and win rate {won.mean():.2f} "
+        f"over {returns.size} episodes; results in {run_dir}"
+    )
+    return {"return": float(returns.mean()), "win_rate": float(won.mean()), "run_dir": run_dir}
+
+
+def main() -> None:
+    """Entry point of ``marl-train``."""
+    overrides = _user_overrides(sys.argv[1:])
+    if overrides is not None:
+        try:
+            preflight(overrides)
+        except ConfigError as error:
+            print(f"marl-train: error: {error}", file=sys.stderr)
+            sys.exit(2)
+    register_schema()
+    hydra.main(config_path="conf", config_name="config", version_base=None)(run)()
+
+
+if __name__ == "__main__":
+    main()

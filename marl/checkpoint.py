@@ -1,0 +1,101 @@
+"""Saving and resuming the whole training state with orbax.
+
+A checkpoint holds every array of the loop's state (parameters, optimiser,
+target network, replay, environment states, PRNG keys, counters) plus the chunk
+index, written synchronously so that a run killed at any moment leaves either
+the previous or the new checkpoint, never a half-written one. The config a run
+was started with is kept beside them; resuming under a different config is
+refused with the keys that differ.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+# Keys that may change between a run and its resumption: they do not affect what
+# is learned (logging, how often to save or evaluate) or only extend the run.
+RESUMABLE_KEYS = (
+    "resume",
+    "run_dir",
+    "arch.total_timesteps",
+    "arch.checkpoint_interval",
+    "arch.eval_episodes",
+    "logger.",
+)
+
+
+class ConfigMismatchError(ValueError):
+    """A checkpoint was made under a config that differs in training-relevant keys."""
+
+
+def _flatten(config: dict, prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def config_differences(saved: dict, current: dict) -> list[str]:
+    """The dotted keys whose values differ, ignoring :data:`RESUMABLE_KEYS`."""
+    a, b = _flatten(saved), _flatten(current)
+    keys = sorted(set(a) | set(b))
+    return [
+        k
+        for k in keys
+        if a.get(k, "<missing>") != b.get(k, "<missing>")
+        and not any(k == r or (r.endswith(".") and k.startswith(r)) for r in RESUMABLE_KEYS)
+    ]
+
+
+class Checkpointer:
+    """Keeps the latest ``max_to_keep`` checkpoints of a run in ``run_dir/checkpoints``."""
+
+    def __init__(self, run_dir: str | pathlib.Path, max_to_keep: int = 2):
+        self.run_dir = pathlib.Path(run_dir).absolute()
+        self.manager = ocp.CheckpointManager(
+            self.run_dir / "checkpoints",
+            options=ocp.CheckpointManagerOptions(
+                max_to_keep=max_to_keep, enable_async_checkpointing=False, create=True
+            ),
+        )
+
+    def latest_chunk(self) -> int | None:
+        """The chunk index of the newest complete checkpoint, or ``None``."""
+        return self.manager.latest_step()
+
+    def save(self, chunk: int, state: Any) -> None:
+        host_state = jax.tree_util.tree_map(np.asarray, state)
+        self.manager.save(chunk, args=ocp.args.StandardSave(host_state))
+        self.manager.wait_until_finished()
+
+    def restore(self, chunk: int, like: Any) -> Any:
+        """Restores chunk ``chunk`` into the structure (and shapes) of ``like``."""
+        target = jax.tree_util.tree_map(
+            lambda x: np.zeros(x.shape, x.dtype) if hasattr(x, "shape") else x, like
+        )
+        return self.manager.restore(chunk, args=ocp.args.StandardRestore(target))
+
+    def close(self) -> None:
+        self.manager.close()
+
+
+def write_config(run_dir: str | pathlib.Path, config: dict) -> None:
+    path = pathlib.Path(run_dir) / "config.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(config, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def read_config(run_dir: str | pathlib.Path) -> dict | None:
+    path = pathlib.Path(run_dir) / "config.json"
+    return json.loads(path.read_text()) if path.exists() else None

@@ -1,0 +1,98 @@
+"""The benchmark scripts run in ``--quick`` mode and write well-formed result files.
+
+Both scripts are started at once in subprocesses (they spend their time compiling,
+which is single-threaded), sharing the test suite's persistent compilation cache.
+The figures of a quick run are not checked beyond being positive.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPTS = ("env_throughput", "train_throughput")
+TIMEOUT_S = 300
+
+
+@pytest.fixture(scope="module")
+def quick_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    """Runs every script with ``--quick --out <tmp>/<name>.json``; returns the JSONs."""
+    out_dir = tmp_path_factory.mktemp("benchmarks")
+    env = dict(os.environ)
+    env.pop("XLA_FLAGS", None)  # one CPU device, as the scripts are meant to run
+    env.setdefault("JAX_PLATFORMS", "cpu")
+    env.setdefault("JAX_COMPILATION_CACHE_DIR", str(REPO / ".jax_cache"))
+    env.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, f"benchmarks/{name}.py", "--quick", "--out", str(out_dir / f"{name}.json")],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name in SCRIPTS
+    }
+    results = {}
+    failures = []
+    for name, proc in procs.items():
+        try:
+            output, _ = proc.communicate(timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output, _ = proc.communicate()
+            failures.append(f"{name} timed out after {TIMEOUT_S} s:\n{output[-3000:]}")
+            continue
+        if proc.returncode != 0:
+            failures.append(f"{name} exited with {proc.returncode}:\n{output[-3000:]}")
+            continue
+        results[name] = json.loads((out_dir / f"{name}.json").read_text())
+    if failures:
+        pytest.fail("\n\n".join(failures))
+    return results
+
+
+def _check_machine(payload: dict) -> None:
+    machine = payload["machine"]
+    for key in ("cpu_model", "cpu_cores", "jax", "jaxlib", "device_kind"):
+        assert machine[key], key
+    assert payload["mode"] == "quick"
+
+
+def test_env_throughput_quick(quick_results: dict[str, dict]) -> None:
+    payload = quick_results["env_throughput"]
+    _check_machine(payload)
+    assert payload["settings"]["anchor"] == "jumanji_autoreset"
+    variants = {"ours", "ours_raw", "jumanji_autoreset", "jumanji_no_reset"}
+    assert set(payload["variants"]) == variants
+    assert [row["num_envs"] for row in payload["results"]] == [1, 64]
+    for row in payload["results"]:
+        assert set(row["variants"]) == variants
+        for result in row["variants"].values():
+            assert result["env_steps_per_s"]["median"] > 0
+            assert all(rate > 0 for rate in result["env_steps_per_s_reps"])
+            assert len(result["env_steps_per_s_reps"]) == payload["settings"]["reps"]
+            assert result["compile_s"] > 0
+        assert set(row["ratio_vs_anchor"]) == variants - {"jumanji_autoreset"}
+        assert all(r["median"] > 0 for r in row["ratio_vs_anchor"].values())
+    assert {"ratio_ours_vs_anchor", "num_envs", "measured", "met"} <= set(payload["target"])
+
+
+def test_train_throughput_quick(quick_results: dict[str, dict]) -> None:
+    payload = quick_results["train_throughput"]
+    _check_machine(payload)
+    assert payload["anchor"]["re_run"] is False
+    assert payload["results"], "no configuration was run"
+    for row in payload["results"].values():
+        assert row["env_steps_per_s"]["median"] > 0
+        assert all(rate > 0 for rate in row["env_steps_per_s_reps"])
+        assert row["first_chunk_s"] > 0
+        assert row["steps_per_chunk"] > 0
+        assert sum(row["gradient_updates_per_chunk"]) > 0
