@@ -313,7 +313,7 @@ class ValueDecomposition:
             target_params = jax.tree_util.tree_map(
                 lambda new, old: jnp.where(copy_target, new, old), params, state.target_params
             )
-            metrics["grad_norm"] = optax.global_norm(grads)
+            metrics["grad_norm"] = optax.tree.norm(grads)
             new_state = state.replace(
                 params=params, target_params=target_params, opt_state=opt_state, updates=num_updates
             )

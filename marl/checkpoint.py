@@ -11,6 +11,7 @@ refused with the keys that differ.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pathlib
 from typing import Any
@@ -61,6 +62,9 @@ class Checkpointer:
     """Keeps the latest ``max_to_keep`` checkpoints of a run in ``run_dir/checkpoints``."""
 
     def __init__(self, run_dir: str | pathlib.Path, max_to_keep: int = 2):
+        # orbax reports every step of its work at INFO through absl; keep the console
+        # for the run's own output.
+        logging.getLogger("absl").setLevel(logging.WARNING)
         self.run_dir = pathlib.Path(run_dir).absolute()
         self.manager = ocp.CheckpointManager(
             self.run_dir / "checkpoints",

@@ -85,27 +85,30 @@ def train(config: dict[str, Any]) -> dict[str, Any]:
     run_dir = pathlib.Path(config["run_dir"])
     arch = config["arch"]
     log_cfg = config["logger"]
-    runner = build_runner(config)
-    iterations, num_chunks = chunk_layout(arch)
     checkpointer = Checkpointer(run_dir)
     latest = checkpointer.latest_chunk()
-    state = runner.init(seeds_of(config))
-    start_chunk = 0
     if latest is not None:
+        problem = None
         if not config["resume"]:
-            checkpointer.close()
-            raise RunExistsError(
+            problem = RunExistsError(
                 f"run_dir '{run_dir}' already holds a run (checkpoint at chunk {latest}); "
                 "pass resume=true to continue it or choose another run_dir"
             )
-        saved = read_config(run_dir)
-        differences = config_differences(saved or {}, config)
-        if differences:
+        else:
+            differences = config_differences(read_config(run_dir) or {}, config)
+            if differences:
+                problem = ConfigMismatchError(
+                    f"checkpoint in '{run_dir}' was made under a different config; "
+                    f"differing keys: {', '.join(differences)}"
+                )
+        if problem is not None:
             checkpointer.close()
-            raise ConfigMismatchError(
-                f"checkpoint in '{run_dir}' was made under a different config; "
-                f"differing keys: {', '.join(differences)}"
-            )
+            raise problem
+    runner = build_runner(config)
+    iterations, num_chunks = chunk_layout(arch)
+    state = runner.init(seeds_of(config))
+    start_chunk = 0
+    if latest is not None:
         state = restore_state(runner, checkpointer, latest, state)
         start_chunk = latest + 1
     write_config(run_dir, config)

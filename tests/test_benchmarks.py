@@ -31,7 +31,13 @@ def quick_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     env.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
     procs = {
         name: subprocess.Popen(
-            [sys.executable, f"benchmarks/{name}.py", "--quick", "--out", str(out_dir / f"{name}.json")],
+            [
+                sys.executable,
+                f"benchmarks/{name}.py",
+                "--quick",
+                "--out",
+                str(out_dir / f"{name}.json"),
+            ],
             cwd=REPO,
             env=env,
             stdout=subprocess.PIPE,

@@ -24,7 +24,9 @@ def test_td_lambda_matches_a_direct_computation():
     for t in reversed(range(6)):
         expected[t] = rewards[t] + discounts[t] * ((1 - lam) * next_values[t] + lam * following)
         following = expected[t]
-    got = td_lambda_targets(jnp.asarray(rewards), jnp.asarray(discounts), jnp.asarray(next_values), lam)
+    got = td_lambda_targets(
+        jnp.asarray(rewards), jnp.asarray(discounts), jnp.asarray(next_values), lam
+    )
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
@@ -100,9 +102,7 @@ def test_vector_env_partial_and_full_reset_paths_agree():
         lambda k: _run_random(marl.VectorEnv(env, 8, reset_fraction=fraction), 23, k)
     )(jax.random.PRNGKey(3))
     partial, full = run(0.125), run(1.0)
-    np.testing.assert_array_equal(
-        partial.observation.agents_view, full.observation.agents_view
-    )
+    np.testing.assert_array_equal(partial.observation.agents_view, full.observation.agents_view)
 
 
 def test_matrix_games_pay_their_matrices():
