@@ -70,8 +70,15 @@ class ValueDecompositionConfig:
         """Raises ``ValueError`` naming the first option whose value is invalid."""
         if self.mixer not in MIXERS:
             raise ValueError(f"mixer '{self.mixer}' is unknown; valid: {', '.join(sorted(MIXERS))}")
-        for name in ("hidden_dim", "mixer_embed_dim", "hypernet_dim", "buffer_size",
-                     "batch_size", "updates_per_rollout", "target_update_interval"):
+        for name in (
+            "hidden_dim",
+            "mixer_embed_dim",
+            "hypernet_dim",
+            "buffer_size",
+            "batch_size",
+            "updates_per_rollout",
+            "target_update_interval",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("gamma", "td_lambda", "epsilon_start", "epsilon_finish"):
@@ -81,7 +88,8 @@ class ValueDecompositionConfig:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
         if self.sequence_length < 0 or self.sequence_length == 1:
             raise ValueError(
-                f"sequence_length must be 0 (whole episodes) or at least 2, got {self.sequence_length}"
+                "sequence_length must be 0 (whole episodes) or at least 2, "
+                f"got {self.sequence_length}"
             )
 
 

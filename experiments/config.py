@@ -92,7 +92,8 @@ def validate(config: dict[str, Any], local_devices: int | None = None) -> None:
             raise ConfigError(f"arch.{key}: must be a positive integer, got {arch[key]}")
     if arch["num_devices"] < 0:
         raise ConfigError(
-            f"arch.num_devices: must be 0 (all local devices) or positive, got {arch['num_devices']}"
+            "arch.num_devices: must be 0 (all local devices) or positive, "
+            f"got {arch['num_devices']}"
         )
     if local_devices is not None:
         devices = arch["num_devices"] or local_devices

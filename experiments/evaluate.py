@@ -62,7 +62,7 @@ def main() -> None:
         return
     print(f"{summary['algo']} on {summary['env']} (checkpoint of chunk {summary['chunk']}):")
     for seed, (ret, win) in enumerate(
-        zip(summary["return_per_seed"], summary["win_rate_per_seed"])
+        zip(summary["return_per_seed"], summary["win_rate_per_seed"], strict=True)
     ):
         print(f"  seed {config['seed'] + seed}: mean return {ret:.3f}, win rate {win:.2f}")
     print(

@@ -134,7 +134,9 @@ def train(config: dict[str, Any]) -> dict[str, Any]:
             metrics["sps"] = steps_per_chunk / (time.perf_counter() - started)
             step = (chunk + 1) * steps_per_chunk
             logger.log_train(step, metrics)
-            returns, won = runner.evaluate(state, arch["eval_episodes"], evaluation_key(config, chunk))
+            returns, won = runner.evaluate(
+                state, arch["eval_episodes"], evaluation_key(config, chunk)
+            )
             logger.log_eval(step, returns, won)
             last = chunk == num_chunks - 1
             if last or (chunk + 1) % arch["checkpoint_interval"] == 0:

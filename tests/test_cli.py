@@ -1,0 +1,146 @@
+"""The command line: config errors in one line, sweeps, marl-evaluate, the wheel."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from marl.experiments.config import ConfigError
+from marl.experiments.train import preflight
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BIN = pathlib.Path(sys.executable).parent
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["foo=1"], "unknown config key 'foo'; valid keys here: algo, arch"),
+        (["algo.lr=3"], "unknown config key 'algo.lr'; valid keys here: batch_size"),
+        (["arch.num_envs=abc"], "arch.num_envs: Value 'abc'"),
+        (["arch.num_envs=-8"], "arch.num_envs: must be a positive integer, got -8"),
+        (["arch.total_timesteps=0"], "arch.total_timesteps: must be a positive integer"),
+        (["arch.num_devices=2", "arch.num_envs=7"], "arch.num_envs: 7 is not divisible by the 2"),
+        (["arch.num_devices=5"], "arch.num_devices: 5 requested but only 2 local devices"),
+        (["algo=banana"], "algo: unknown option 'banana'; valid: iql, qmix, vdn"),
+        (["env=lbf/banana"], "env: unknown option 'lbf/banana'; valid: lbf/10x10-3p-3f"),
+        (["env.name=nope/x"], "env.name: unknown env 'nope/x'; valid:"),
+        (["algo.td_lambda=1.5"], "algo: td_lambda must lie in [0, 1], got 1.5"),
+        (["algo.batch_size=0"], "algo: batch_size must be at least 1, got 0"),
+        (["algo.double_q=3"], "algo.double_q: expected true or false"),
+        (["algo.mixer=sum"], "algo: mixer 'sum' is unknown; valid: none, qmix, vdn"),
+        (["algo=iql,banana"], "algo: unknown option 'banana'"),
+    ],
+)
+def test_bad_configs_fail_with_one_clear_line(overrides, message):
+    with pytest.raises(ConfigError) as error:
+        preflight(overrides)
+    text = str(error.value)
+    assert message in text
+    assert "\n" not in text
+
+
+def test_good_sweep_passes_preflight():
+    preflight(["algo=iql,vdn,qmix", "seed=0,1,2", "env=matrix/two_step"])
+
+
+def _run(args, cwd, check=True):
+    env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=str(ROOT / ".jax_cache"))
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=check)
+
+
+def test_cli_prints_one_line_and_exits_2(tmp_path):
+    result = _run([str(BIN / "marl-train"), "arch.num_envs=0"], tmp_path, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "marl-train: error: arch.num_envs: must be a positive integer, got 0"
+    )
+    result = _run(
+        [str(BIN / "marl-evaluate"), "checkpoint=" + str(tmp_path)], tmp_path, check=False
+    )
+    assert result.returncode == 2
+    assert "not a marl-lab run directory" in result.stderr and result.stderr.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_sweep_then_evaluate(tmp_path):
+    sweep = [
+        str(BIN / "marl-train"),
+        "-m",
+        "algo=iql,vdn",
+        "env=matrix/one_step",
+        "arch.total_timesteps=2048",
+        "arch.eval_interval=1024",
+        "arch.rollout_length=2",
+        "arch.eval_episodes=4",
+        "logger=quiet",
+        "algo.batch_size=16",
+        "algo.epsilon_anneal_steps=1000",
+        f"run_dir={tmp_path}/runs/${{algo.name}}",
+    ]
+    result = _run(sweep, tmp_path)
+    assert "iql on matrix/one_step" in result.stdout and "vdn on matrix/one_step" in result.stdout
+    for algo in ("iql", "vdn"):
+        results = json.loads((tmp_path / "runs" / algo / "results.json").read_text())
+        assert "absolute_metrics" in results["matrix"]["one_step"][algo]["seed_0"]
+        assert (tmp_path / "runs" / algo / "learning_curve.png").stat().st_size > 1000
+    result = _run(
+        [str(BIN / "marl-evaluate"), f"checkpoint={tmp_path}/runs/vdn", "episodes=5", "json=true"],
+        tmp_path,
+    )
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["algo"] == "vdn" and summary["episodes_per_seed"] == 5
+    # Greedy play in a deterministic one-step game gives one payoff of the matrix.
+    assert summary["return_mean"] in (8.0, -12.0, 0.0)
+
+
+@pytest.mark.slow
+def test_wheel_contains_and_imports_every_module(tmp_path):
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path / "dist"),
+            str(ROOT),
+        ],
+        tmp_path,
+    )
+    (wheel,) = (tmp_path / "dist").glob("marl_lab-*.whl")
+    unpacked = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(unpacked)
+    sources = {
+        "marl": ROOT / "marl",
+        "marl/envs": ROOT / "envs",
+        "marl/algorithms": ROOT / "algorithms",
+        "marl/experiments": ROOT / "experiments",
+    }
+    modules = []
+    for package, source in sources.items():
+        for path in source.glob("*.py"):
+            assert (unpacked / package / path.name).exists(), f"{package}/{path.name} missing"
+            name = package.replace("/", ".") + ("" if path.stem == "__init__" else f".{path.stem}")
+            modules.append(name)
+    for yaml in (ROOT / "experiments" / "conf").rglob("*.yaml"):
+        relative = yaml.relative_to(ROOT / "experiments")
+        assert (unpacked / "marl" / "experiments" / relative).exists(), f"{relative} missing"
+    script = (
+        "import importlib, sys\n"
+        f"for name in {sorted(modules)!r}:\n"
+        "    module = importlib.import_module(name)\n"
+        f"    assert module.__file__.startswith({str(unpacked)!r}), module.__file__\n"
+        "print('imported', len(sys.modules))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(unpacked))
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
