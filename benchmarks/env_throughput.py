@@ -25,6 +25,12 @@ per-round ratios against the anchor. Compilation is timed separately. Usage::
 
     python benchmarks/env_throughput.py            # full: N = 1, 64, 1024; S = 200
     python benchmarks/env_throughput.py --quick    # seconds: N = 1, 64; S = 20
+    python benchmarks/env_throughput.py --task lbf/8x8-2p-2f \
+        --out benchmarks/results/env_throughput_noncoop.json  # non-cooperative food levels
+
+Without ``-coop`` random play eats food far more often, so episodes end at scattered
+steps and the selective reset runs on almost every step at N = 1024; with it, nearly
+every episode runs to the time limit and the batch resets in step.
 """
 
 from __future__ import annotations
@@ -40,9 +46,11 @@ import jax
 import jax.numpy as jnp
 import jumanji
 from common import machine_info, result_path, side_by_side, summary, timed, write_json
+from jumanji.environments.routing.lbf.generator import RandomGenerator as LbfGenerator
 from jumanji.wrappers import AutoResetWrapper
 
 import marl
+from marl.envs.jumanji_adapters import parse_lbf_task
 
 TASK = "lbf/8x8-2p-2f-coop"
 JUMANJI_ID = "LevelBasedForaging-v0"
@@ -50,13 +58,14 @@ ANCHOR = "jumanji_autoreset"
 TARGET_RATIO = 2.5
 TARGET_NUM_ENVS = 1024
 
+# Descriptions; {task} and {jumanji} are filled in with the task benchmarked.
 VARIANTS = {
-    "ours": f"marl.VectorEnv(marl.make_env('{TASK}'), N): adapter + episode metrics + "
+    "ours": "marl.VectorEnv(marl.make_env('{task}'), N): adapter + episode metrics + "
     "agent ids + selective auto-reset",
-    "ours_raw": f"marl.VectorEnv(marl.make_raw_env('{TASK}'), N): adapter + selective "
+    "ours_raw": "marl.VectorEnv(marl.make_raw_env('{task}'), N): adapter + selective "
     "auto-reset, no metrics/agent-id wrappers",
-    ANCHOR: f"jax.vmap(jumanji.wrappers.AutoResetWrapper(jumanji.make('{JUMANJI_ID}')))",
-    "jumanji_no_reset": f"jax.vmap(jumanji.make('{JUMANJI_ID}').step), no reset (ceiling)",
+    ANCHOR: "jax.vmap(jumanji.wrappers.AutoResetWrapper({jumanji}))",
+    "jumanji_no_reset": "jax.vmap({jumanji}.step), no reset (ceiling)",
 }
 
 
@@ -76,26 +85,51 @@ def vmapped(env: jumanji.Environment, num_envs: int) -> Batched:
     return Batched(reset, jax.vmap(env.step))
 
 
-def make_batched(name: str, num_envs: int, **env_kwargs: Any) -> Batched:
+def jumanji_env(task: str = TASK) -> jumanji.Environment:
+    """Jumanji's own LBF for an ``lbf/...`` task: ``jumanji.make(JUMANJI_ID)`` for the
+    default task, else the same class with the task's generator and time limit."""
+    if task == TASK:
+        return jumanji.make(JUMANJI_ID)
+    ours = marl.make_raw_env(task)
+    generator = LbfGenerator(
+        grid_size=ours.grid_size,
+        fov=ours.fov,
+        num_agents=ours.num_agents,
+        num_food=ours.num_food,
+        max_agent_level=ours.max_agent_level,
+        force_coop=is_coop(task),
+    )
+    return jumanji.make(JUMANJI_ID, generator=generator, time_limit=ours.time_limit)
+
+
+def is_coop(task: str) -> bool:
+    """Whether an ``lbf/...`` task forces cooperation (its ``-coop`` suffix)."""
+    sizes = parse_lbf_task(task.partition("/")[2])
+    if sizes is None:
+        raise ValueError(f"not an LBF task: {task!r}")
+    return bool(sizes["force_coop"])
+
+
+def make_batched(name: str, num_envs: int, task: str = TASK) -> Batched:
     """The batched environment of variant ``name``."""
     if name == "ours":
-        vec = marl.VectorEnv(marl.make_env(TASK, **env_kwargs), num_envs)
+        vec = marl.VectorEnv(marl.make_env(task), num_envs)
         return Batched(vec.reset, vec.step)
     if name == "ours_raw":
-        vec = marl.VectorEnv(marl.make_raw_env(TASK, **env_kwargs), num_envs)
+        vec = marl.VectorEnv(marl.make_raw_env(task), num_envs)
         return Batched(vec.reset, vec.step)
     if name == ANCHOR:
-        return vmapped(AutoResetWrapper(jumanji.make(JUMANJI_ID)), num_envs)
+        return vmapped(AutoResetWrapper(jumanji_env(task)), num_envs)
     if name == "jumanji_no_reset":
-        return vmapped(jumanji.make(JUMANJI_ID), num_envs)
+        return vmapped(jumanji_env(task), num_envs)
     raise ValueError(f"unknown variant {name!r}; valid: {sorted(VARIANTS)}")
 
 
-def check_same_task(num_keys: int = 16) -> None:
+def check_same_task(task: str = TASK, num_keys: int = 16) -> None:
     """Raises unless ours and the anchor reset to the same layouts and levels."""
     keys = jax.random.split(jax.random.PRNGKey(0), num_keys)
-    ours, _ = jax.vmap(marl.make_raw_env(TASK).reset)(keys)
-    anchor_env = jumanji.make(JUMANJI_ID)
+    ours, _ = jax.vmap(marl.make_raw_env(task).reset)(keys)
+    anchor_env = jumanji_env(task)
     anchor, _ = jax.vmap(anchor_env.reset)(keys)
     fields = {
         "agent positions": (ours.agents.position, anchor.agents.position),
@@ -105,9 +139,9 @@ def check_same_task(num_keys: int = 16) -> None:
     }
     for what, (a, b) in fields.items():
         if not bool(jnp.all(a == b)):
-            raise RuntimeError(f"{TASK} and {JUMANJI_ID} differ in {what}: not the same task")
-    if marl.make_raw_env(TASK).time_limit != anchor_env.time_limit:
-        raise RuntimeError(f"{TASK} and {JUMANJI_ID} have different time limits")
+            raise RuntimeError(f"{task} and {JUMANJI_ID} differ in {what}: not the same task")
+    if marl.make_raw_env(task).time_limit != anchor_env.time_limit:
+        raise RuntimeError(f"{task} and {JUMANJI_ID} have different time limits")
 
 
 class Carry(NamedTuple):
@@ -172,10 +206,11 @@ def bench_num_envs(
     warmup: int,
     min_rep_s: float,
     variants: list[str],
+    task: str = TASK,
 ) -> dict[str, Any]:
     """All variants at one batch size, side by side."""
     compiled = {
-        name: compile_variant(make_batched(name, num_envs), scan_steps) for name in variants
+        name: compile_variant(make_batched(name, num_envs, task), scan_steps) for name in variants
     }
     carries = {name: c.carry for name, c in compiled.items()}
     episodes_before = {name: int(c.carry.episodes) for name, c in compiled.items()}
@@ -227,12 +262,12 @@ def bench_num_envs(
     return row
 
 
-def print_table(rows: list[dict[str, Any]], variants: list[str]) -> None:
+def print_table(rows: list[dict[str, Any]], variants: list[str], task: str = TASK) -> None:
     """Prints median env-steps/s per variant and the ratios against the anchor."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{TASK} env-steps/s (median of reps; ratio = median pairwise vs anchor)")
+    table = Table(title=f"{task} env-steps/s (median of reps; ratio = median pairwise vs anchor)")
     table.add_column("N", justify="right")
     for name in variants:
         table.add_column(name, justify="right")
@@ -261,6 +296,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--num-envs", type=int, nargs="+", default=None)
     parser.add_argument("--scan-steps", type=int, default=None)
     parser.add_argument("--reps", type=int, default=None)
+    parser.add_argument(
+        "--task",
+        default=TASK,
+        help="an lbf/... task; the anchor is Jumanji's LBF with the same generator "
+        f"(default {TASK}, Jumanji's default task)",
+    )
     args = parser.parse_args(argv)
 
     if args.quick:
@@ -274,13 +315,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     reps = args.reps or reps
     variants = list(VARIANTS)
 
-    check_same_task()
+    task = args.task
+    jumanji_name = f"jumanji.make('{JUMANJI_ID}')"
+    if task != TASK:
+        jumanji_name = f"jumanji.make('{JUMANJI_ID}', generator=<{task}'s>)"
+    check_same_task(task)
     info = machine_info()
     rows = []
     for n in num_envs:
         print(f"N={n}: compiling and timing {len(variants)} variants ...", flush=True)
-        rows.append(bench_num_envs(n, scan_steps, reps, warmup, min_rep_s, variants))
-    print_table(rows, variants)
+        rows.append(bench_num_envs(n, scan_steps, reps, warmup, min_rep_s, variants, task))
+    print_table(rows, variants, task)
 
     target_row = next((r for r in rows if r["num_envs"] == TARGET_NUM_ENVS), None)
     target_ratio = target_row["ratio_vs_anchor"]["ours"]["median"] if target_row else None
@@ -290,10 +335,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "mode": "quick" if args.quick else "full",
         "machine": info,
         "env": {
-            "ours": TASK,
-            "anchor": JUMANJI_ID,
+            "ours": task,
+            "anchor": JUMANJI_ID if task == TASK else f"{JUMANJI_ID} with {task}'s generator",
             "jumanji": jumanji.__version__,
-            "task": "grid 8, 2 agents, 2 food, fov 8, force_coop, time_limit 100",
+            "task": repr(marl.make_raw_env(task)),
+            "force_coop": is_coop(task),
         },
         "settings": {
             "num_envs": num_envs,
@@ -306,7 +352,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "actions": "uniform over available actions (action_mask), sampled in the scan",
             "anchor": ANCHOR,
         },
-        "variants": {name: VARIANTS[name] for name in variants},
+        "variants": {
+            name: VARIANTS[name].format(task=task, jumanji=jumanji_name) for name in variants
+        },
         "results": rows,
         "target": {
             "ratio_ours_vs_anchor": TARGET_RATIO,

@@ -5,11 +5,16 @@ first chunk (which compiles) is timed on its own, and then env-steps/s is measur
 over several more chunks: ``runner.steps_per_chunk / wall time`` of a chunk, which
 includes the updates (``run_chunk`` blocks and returns host metrics).
 
-Configurations (8 environments, rollouts of 20 steps, 50 iterations per chunk):
+Configurations, all QMIX on ``lbf/8x8-2p-2f`` with 8 environments and one seed:
 
-* ``ci-small``: ``batch_size=32, sequence_length=20, buffer_size=50_000``.
+* ``ci-small``: ``batch_size=32, sequence_length=20, buffer_size=50_000``; rollouts of
+  20 steps, 50 iterations per chunk.
 * ``pymarl2``: ``batch_size=128, sequence_length=0`` (whole-episode windows of
-  ``time_limit + 1 = 101`` steps), otherwise the algorithm's defaults.
+  ``time_limit + 1 = 101`` steps), otherwise the algorithm's defaults; rollouts of 20
+  steps, 50 iterations per chunk.
+* ``marl-train-default``: what ``marl-train`` runs with no overrides, read from its
+  Hydra config (``experiments/conf``): the LBF-tuned QMIX settings, rollouts of 4
+  steps (one update per 32 env-steps) and one chunk per evaluation interval.
 
 The anchor, JaxMARL's QMIX script on SMAX 3m (about 160 env-steps/s while learning,
 compile about 36 s, on this kind of machine), is quoted from BENCHMARKING.md as a
@@ -34,15 +39,18 @@ import marl
 from marl.loop import Runner
 
 TASK = "lbf/8x8-2p-2f"
+DEFAULT = "marl-train-default"
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "ci-small": {
+        "env": TASK,
         "algo_config": {"batch_size": 32, "sequence_length": 20, "buffer_size": 50_000},
         "num_envs": 8,
         "rollout_length": 20,
         "iterations_per_chunk": 50,
     },
     "pymarl2": {
+        "env": TASK,
         "algo_config": {"batch_size": 128, "sequence_length": 0},
         "num_envs": 8,
         "rollout_length": 20,
@@ -60,15 +68,51 @@ ANCHOR = {
 }
 
 
+def marl_train_default() -> dict[str, Any]:
+    """The Runner settings of ``marl-train`` with no overrides (its Hydra config)."""
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    from marl.experiments.config import register_schema
+    from marl.train import chunk_layout
+
+    register_schema()
+    with initialize_config_module(config_module="marl.experiments.conf", version_base=None):
+        config = OmegaConf.to_container(compose(config_name="config"), resolve=True)
+    algo = dict(config["algo"])
+    if algo.pop("name") != "qmix":
+        raise ValueError("marl-train's default algorithm is no longer QMIX")
+    arch = config["arch"]
+    return {
+        "env": config["env"]["name"],
+        "env_kwargs": config["env"]["kwargs"],
+        "add_agent_id": config["env"]["add_agent_id"],
+        "algo_config": algo,
+        "num_envs": arch["num_envs"],
+        "rollout_length": arch["rollout_length"],
+        "iterations_per_chunk": chunk_layout(arch)[0],
+        # Timed on one device here whatever arch.num_devices says.
+        "num_devices_in_config": arch["num_devices"],
+    }
+
+
+def _finite(value: Any) -> float | None:
+    x = float(np.asarray(value).ravel()[0])
+    return x if np.isfinite(x) else None
+
+
 def _updates(state: Any) -> int:
     return int(np.asarray(state.algo_state.updates).ravel()[0])
 
 
-def bench_config(name: str, config: dict[str, Any], chunks: int, seed: int = 0) -> dict[str, Any]:
+def bench_config(config: dict[str, Any], chunks: int, seed: int = 0) -> dict[str, Any]:
     """Times init, the first (compiling) chunk and ``chunks`` further chunks of one config."""
     start = time.perf_counter()
+    env = marl.make_env(
+        config["env"], add_agent_id=config.get("add_agent_id", True), **config.get("env_kwargs", {})
+    )
     runner = Runner(
-        env=marl.make_env(TASK),
+        env=env,
         algorithm="qmix",
         algo_config=config["algo_config"],
         num_envs=config["num_envs"],
@@ -108,7 +152,8 @@ def bench_config(name: str, config: dict[str, Any], chunks: int, seed: int = 0) 
         "env_steps_per_s_reps": rates,
         "gradient_updates_per_chunk": updates,
         "final_env_steps": int(np.asarray(metrics["env_steps"]).ravel()[0]),
-        "last_chunk_episode_return": float(np.asarray(metrics["episode_return"]).ravel()[0]),
+        # None when no episode finished during the last chunk.
+        "last_chunk_episode_return": _finite(metrics["episode_return"]),
     }
 
 
@@ -117,13 +162,17 @@ def print_table(rows: dict[str, dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"QMIX on {TASK}: training env-steps/s (after the first chunk)")
-    for column in ("config", "env-steps/s (median)", "min-max", "first chunk s", "compile s est."):
+    table = Table(title="QMIX training env-steps/s (after the first, compiling chunk)")
+    columns = ("config", "env", "steps/chunk", "updates/chunk", "env-steps/s (median)")
+    for column in (*columns, "min-max", "first chunk s", "compile s est."):
         table.add_column(column, justify="right")
     for name, row in rows.items():
         rate = row["env_steps_per_s"]
         table.add_row(
             name,
+            row["config"]["env"],
+            f"{row['steps_per_chunk']:,}",
+            str(int(np.median(row["gradient_updates_per_chunk"]))),
             f"{rate['median']:,.0f}",
             f"{rate['min']:,.0f}-{rate['max']:,.0f}",
             f"{row['first_chunk_s']:.1f}",
@@ -131,12 +180,15 @@ def print_table(rows: dict[str, dict[str, Any]]) -> None:
         )
     table.add_row(
         "anchor (quoted, not re-run)",
+        "smax/3m",
+        "-",
+        "-",
         f"~{ANCHOR['env_steps_per_s']:,.0f}",
         "-",
         "-",
         f"~{ANCHOR['compile_s']:.0f}",
     )
-    Console(width=160).print(table)
+    Console(width=180).print(table)
     print(f"anchor: {ANCHOR['name']}; {ANCHOR['note']}.")
 
 
@@ -145,25 +197,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--quick", action="store_true", help="a few seconds; checks it runs")
     parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/)")
     parser.add_argument("--chunks", type=int, default=None, help="chunks timed after the first")
-    parser.add_argument("--configs", nargs="+", default=None, choices=sorted(CONFIGS))
+    parser.add_argument("--configs", nargs="+", default=None, choices=[*CONFIGS, DEFAULT])
     args = parser.parse_args(argv)
 
     if args.quick:
         # Quick mode only checks that the script runs: compile fast, figures meaningless.
         jax.config.update("jax_disable_most_optimizations", True)
         names = args.configs or ["ci-small"]
-        configs = {n: {**CONFIGS[n], "iterations_per_chunk": 5} for n in names}
         chunks = args.chunks or 2
     else:
-        names = args.configs or list(CONFIGS)
-        configs = {n: CONFIGS[n] for n in names}
-        chunks = args.chunks or 5
+        names = args.configs or [*CONFIGS, DEFAULT]
+        chunks = args.chunks or 4
+    configs = {n: (marl_train_default() if n == DEFAULT else CONFIGS[n]) for n in names}
+    if args.quick:
+        configs = {n: {**c, "iterations_per_chunk": 5} for n, c in configs.items()}
 
     info = machine_info()
     rows = {}
     for name, config in configs.items():
         print(f"{name}: compiling and running {chunks + 1} chunks ...", flush=True)
-        rows[name] = bench_config(name, config, chunks)
+        rows[name] = bench_config(config, chunks)
     print_table(rows)
 
     payload = {
@@ -171,9 +224,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "command": " ".join(["python", "benchmarks/train_throughput.py", *sys.argv[1:]]),
         "mode": "quick" if args.quick else "full",
         "machine": info,
-        "env": TASK,
         "algorithm": "qmix",
-        "settings": {"chunks_timed": chunks, "num_seeds": 1, "num_devices": 1},
+        "settings": {
+            "chunks_timed": chunks,
+            "num_seeds": 1,
+            "num_devices": 1,
+            "xla_optimisations": "disabled (quick mode)" if args.quick else "default",
+        },
         "results": rows,
         "anchor": ANCHOR,
     }

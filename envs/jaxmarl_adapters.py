@@ -19,6 +19,7 @@ count before incrementing it), so the adapters count steps themselves and stop a
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 import jax
@@ -26,8 +27,7 @@ import jax.numpy as jnp
 from flax import struct
 from jumanji.types import TimeStep, restart
 
-from marl.env import MultiAgentEnv
-from marl.envs.jumanji_adapters import count_invalid, strong_types, team_timestep
+from marl.env import MultiAgentEnv, count_invalid, strong_types, team_timestep
 from marl.types import Array, Observation, PRNGKey
 
 
@@ -56,7 +56,42 @@ def _first_extras() -> dict[str, Array]:
     return {"won": jnp.float32(0.0), "invalid_actions": jnp.int32(0)}
 
 
-class SMAX(MultiAgentEnv):
+class _JaxMARLAdapter(MultiAgentEnv):
+    """What the JaxMARL adapters share: reset, and a step that does not auto-reset.
+
+    Subclasses set ``self._env`` (a JaxMARL environment) and define
+    ``_observation(obs, env_state, step_count)`` and ``step``.
+    """
+
+    _env: Any
+
+    @abc.abstractmethod
+    def _observation(self, obs: dict[str, Array], env_state: Any, step_count: Array) -> Observation:
+        """Our observation from JaxMARL's per-agent ``obs`` and its state."""
+
+    def reset(self, key: PRNGKey) -> tuple[JaxMARLState, TimeStep]:
+        key, reset_key = jax.random.split(key)
+        obs, env_state = self._env.reset(reset_key)
+        state = JaxMARLState(strong_types(env_state), key, jnp.int32(0))
+        timestep = restart(
+            self._observation(obs, env_state, state.step_count),
+            extras=_first_extras(),
+            shape=self.num_agents,
+        )
+        return state, timestep
+
+    def _step_env(
+        self, state: JaxMARLState, action: Array
+    ) -> tuple[dict[str, Array], Any, dict[str, Array], JaxMARLState]:
+        """JaxMARL's ``step_env`` on our int array of actions, without its auto-reset."""
+        key, step_key = jax.random.split(state.key)
+        actions = {agent: action[i] for i, agent in enumerate(self._env.agents)}
+        obs, env_state, rewards, _, _ = self._env.step_env(step_key, state.env_state, actions)
+        next_state = JaxMARLState(strong_types(env_state), key, state.step_count + 1)
+        return obs, env_state, rewards, next_state
+
+
+class SMAX(_JaxMARLAdapter):
     """JaxMARL's SMAX: the allies of a SMAC-like map against the heuristic enemy.
 
     Actions (per ally): 0-3 move, 4 stop, ``5 + j`` attack enemy ``j``. The mask is
@@ -110,28 +145,14 @@ class SMAX(MultiAgentEnv):
             step_count=step_count,
         )
 
-    def reset(self, key: PRNGKey) -> tuple[JaxMARLState, TimeStep]:
-        key, reset_key = jax.random.split(key)
-        obs, env_state = self._env.reset(reset_key)
-        state = JaxMARLState(strong_types(env_state), key, jnp.int32(0))
-        timestep = restart(
-            self._observation(obs, env_state, state.step_count),
-            extras=_first_extras(),
-            shape=self.num_agents,
-        )
-        return state, timestep
-
     def step(self, state: JaxMARLState, action: Array) -> tuple[JaxMARLState, TimeStep]:
         action = jnp.asarray(action, jnp.int32)
         invalid = count_invalid(self._action_mask(state.env_state), action)
-        key, step_key = jax.random.split(state.key)
-        actions = {agent: action[i] for i, agent in enumerate(self._env.agents)}
-        obs, env_state, rewards, _, _ = self._env.step_env(step_key, state.env_state, actions)
+        obs, env_state, rewards, next_state = self._step_env(state, action)
         alive = env_state.state.unit_alive
         allies_alive = jnp.any(alive[: self.num_allies])
         enemies_alive = jnp.any(alive[self.num_allies :])
         won = jnp.logical_and(allies_alive, jnp.logical_not(enemies_alive))
-        next_state = JaxMARLState(strong_types(env_state), key, state.step_count + 1)
         timestep = team_timestep(
             rewards[self._env.agents[0]],
             self._observation(obs, env_state, next_state.step_count),
@@ -171,7 +192,7 @@ def make_smax(task: str, **kwargs: Any) -> SMAX:
     return SMAX(map_name=task, **kwargs)
 
 
-class MPESimpleSpread(MultiAgentEnv):
+class MPESimpleSpread(_JaxMARLAdapter):
     """MPE's cooperative navigation (``simple_spread_v3``), discrete actions, from JaxMARL.
 
     ``num_agents`` agents should cover as many landmarks while avoiding each other.
@@ -235,23 +256,9 @@ class MPESimpleSpread(MultiAgentEnv):
             step_count=step_count,
         )
 
-    def reset(self, key: PRNGKey) -> tuple[JaxMARLState, TimeStep]:
-        key, reset_key = jax.random.split(key)
-        obs, env_state = self._env.reset(reset_key)
-        state = JaxMARLState(strong_types(env_state), key, jnp.int32(0))
-        timestep = restart(
-            self._observation(obs, env_state, state.step_count),
-            extras=_first_extras(),
-            shape=self.num_agents,
-        )
-        return state, timestep
-
     def step(self, state: JaxMARLState, action: Array) -> tuple[JaxMARLState, TimeStep]:
         action = jnp.asarray(action, jnp.int32)
-        key, step_key = jax.random.split(state.key)
-        actions = {agent: action[i] for i, agent in enumerate(self._env.agents)}
-        obs, env_state, rewards, _, _ = self._env.step_env(step_key, state.env_state, actions)
-        next_state = JaxMARLState(strong_types(env_state), key, state.step_count + 1)
+        obs, env_state, rewards, next_state = self._step_env(state, action)
         timestep = team_timestep(
             jnp.sum(_stack(rewards, self._env.agents, jnp.float32)),
             self._observation(obs, env_state, next_state.step_count),

@@ -30,7 +30,7 @@ class EnvConfig:
 
 @dataclass
 class ArchConfig:
-    num_devices: int = 1  # 0 means every local device
+    num_devices: int = 0  # 0 means every local device
     num_envs: int = 8
     num_seeds: int = 1
     total_timesteps: int = 100_000

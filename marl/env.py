@@ -10,13 +10,16 @@ follow from them.
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Any
 
+import jax
 import jax.numpy as jnp
 import jumanji
 import numpy as np
 from jumanji import specs
+from jumanji.types import StepType, TimeStep
 
-from marl.types import EnvSpec, Observation
+from marl.types import Array, EnvSpec, Observation
 
 
 class MultiAgentEnv(jumanji.Environment):
@@ -76,3 +79,51 @@ def env_spec(env: jumanji.Environment) -> EnvSpec:
         time_limit=int(obs_spec.step_count.maximum),
         num_objectives=int(reward_shape[1]) if len(reward_shape) > 1 else 1,
     )
+
+
+# Helpers for adapters that bring other libraries' environments to the contract.
+
+
+def team_timestep(
+    reward: Array,
+    observation: Observation,
+    terminated: Array,
+    truncated: Array,
+    extras: dict[str, Array],
+    num_agents: int,
+) -> TimeStep:
+    """The timestep of a step: ``reward`` (the team's, a scalar) repeated per agent.
+
+    The episode ends when it terminated or was truncated; the discount is 0 only when
+    it terminated, so a time-limit cut still bootstraps.
+    """
+    last = jnp.logical_or(terminated, truncated)
+    return TimeStep(
+        step_type=jnp.where(last, StepType.LAST, StepType.MID),
+        reward=jnp.full((num_agents,), reward, jnp.float32),
+        discount=jnp.full((num_agents,), jnp.where(terminated, 0.0, 1.0), jnp.float32),
+        observation=observation,
+        extras=extras,
+    )
+
+
+def count_invalid(action_mask: Array, action: Array) -> Array:
+    """How many agents chose an action that ``action_mask`` forbids (int32 scalar)."""
+    chosen = jnp.take_along_axis(action_mask, action[:, None], axis=1)[:, 0]
+    return jnp.sum(~chosen).astype(jnp.int32)
+
+
+def strong_types(tree: Any) -> Any:
+    """``tree`` with every array strongly typed.
+
+    Jumanji and JaxMARL leave some state leaves weakly typed (Python-int updates), and
+    not always the same ones after ``reset`` and ``step``; a jitted ``step`` would then
+    compile once for the state ``reset`` returns and again for its own, and once more
+    for a state built by hand.
+    """
+
+    def strong(x: Any) -> Array:
+        x = jnp.asarray(x)
+        return x if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x.astype(x.dtype)
+
+    return jax.tree.map(strong, tree)

@@ -9,7 +9,9 @@
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Any, NamedTuple
 
@@ -118,24 +120,35 @@ def _select(mask: Array, new: Any, old: Any) -> Any:
 class VectorEnv:
     """A batch of ``num_envs`` environments with auto-reset of the finished ones.
 
-    A step runs the inner ``step`` for every environment and then, only when some
-    episode ended, resets those environments: up to ``max_resets_per_step`` of them
-    are gathered, reset and scattered back, and a step where more than that ended
-    falls back to resetting the whole batch and selecting. Every environment owns
-    its PRNG key, so an environment's episodes do not depend on what the other
-    environments of the batch did.
+    A step runs the inner ``step`` for every environment; then, only when some
+    episode ended, it resets those environments with the smallest of a few batch
+    sizes that holds them all (``ceil(N * f)`` for ``f`` in ``reset_fractions``,
+    then ``N``): the finished environments are gathered, reset and scattered back,
+    and a step where more ended than the largest partial batch holds resets the
+    whole batch and selects. One ``lax.switch`` picks the branch, so a step pays
+    for a reset of the size it needs rather than of every environment. Every
+    environment owns its PRNG key, so an environment's episodes do not depend on
+    what the other environments of the batch did, nor on which branch ran.
 
     The returned timestep keeps the reward, discount, step type and extras of the
     step just taken, but for finished environments its observation is the first
     observation of their next episode.
     """
 
-    def __init__(self, env: jumanji.Environment, num_envs: int, reset_fraction: float = 0.125):
+    def __init__(
+        self,
+        env: jumanji.Environment,
+        num_envs: int,
+        reset_fractions: Sequence[float] = (1 / 64, 1 / 8),
+    ):
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
+        if any(not 0.0 <= f <= 1.0 for f in reset_fractions):
+            raise ValueError(f"reset_fractions must lie in [0, 1], got {tuple(reset_fractions)}")
         self.env = env
         self.num_envs = num_envs
-        self.max_resets_per_step = max(1, min(num_envs, math.ceil(num_envs * reset_fraction)))
+        sizes = {max(1, math.ceil(num_envs * f)) for f in reset_fractions}
+        self.partial_reset_sizes = sorted(size for size in sizes if size < num_envs)
 
     def reset(self, key: PRNGKey) -> tuple[VecState, TimeStep]:
         keys = jax.random.split(key, self.num_envs)
@@ -146,6 +159,7 @@ class VectorEnv:
     def step(self, state: VecState, actions: Array) -> tuple[VecState, TimeStep]:
         env_state, timestep = jax.vmap(self.env.step)(state.env_state, actions)
         done = timestep.last()
+        num_envs = self.num_envs
 
         def reset_all(operand):
             env_state, obs, keys = operand
@@ -157,10 +171,10 @@ class VectorEnv:
                 _select(done, split[:, 0], keys),
             )
 
-        def reset_some(operand):
+        def reset_some(size: int, operand):
             env_state, obs, keys = operand
-            (index,) = jnp.nonzero(done, size=self.max_resets_per_step, fill_value=self.num_envs)
-            split = jax.vmap(jax.random.split)(keys[jnp.minimum(index, self.num_envs - 1)])
+            (index,) = jnp.nonzero(done, size=size, fill_value=num_envs)
+            split = jax.vmap(jax.random.split)(keys[jnp.minimum(index, num_envs - 1)])
             fresh_state, fresh_ts = jax.vmap(self.env.reset)(split[:, 1])
 
             def scatter(batch, fresh):
@@ -172,13 +186,12 @@ class VectorEnv:
                 scatter(keys, split[:, 0]),
             )
 
-        def reset_finished(operand):
-            if self.max_resets_per_step >= self.num_envs:
-                return reset_all(operand)
-            return jax.lax.cond(
-                done.sum() <= self.max_resets_per_step, reset_some, reset_all, operand
-            )
-
+        branches = [lambda operand: operand]
+        branches += [functools.partial(reset_some, size) for size in self.partial_reset_sizes]
+        branches.append(reset_all)
+        # 0 when no episode ended, else 1 + how many partial sizes are too small.
+        thresholds = jnp.asarray([0, *self.partial_reset_sizes], jnp.int32)
+        branch = jnp.sum(done.sum() > thresholds)
         operand = (env_state, timestep.observation, state.keys)
-        env_state, obs, keys = jax.lax.cond(done.any(), reset_finished, lambda x: x, operand)
+        env_state, obs, keys = jax.lax.switch(branch, branches, operand)
         return VecState(env_state, keys), timestep.replace(observation=obs)

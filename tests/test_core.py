@@ -81,10 +81,10 @@ def _run_random(vec_env, num_steps, key):
     return timesteps
 
 
-@pytest.mark.parametrize("reset_fraction", [0.25, 1.0])
-def test_vector_env_resets_exactly_the_finished_envs(reset_fraction):
+@pytest.mark.parametrize("reset_fractions", [(0.125, 0.25), (1.0,)])
+def test_vector_env_resets_exactly_the_finished_envs(reset_fractions):
     env = marl.make_env("lbf/5x5-2p-1f", time_limit=7)
-    vec_env = marl.VectorEnv(env, 8, reset_fraction=reset_fraction)
+    vec_env = marl.VectorEnv(env, 8, reset_fractions=reset_fractions)
     timesteps = jax.jit(lambda k: _run_random(vec_env, 30, k))(jax.random.PRNGKey(0))
     step_count = np.asarray(timesteps.observation.step_count)
     done = np.asarray(timesteps.last())
@@ -98,10 +98,10 @@ def test_vector_env_resets_exactly_the_finished_envs(reset_fraction):
 def test_vector_env_partial_and_full_reset_paths_agree():
     # Every env's episodes depend only on its own key, whichever reset path ran.
     env = marl.make_env("lbf/5x5-2p-1f", time_limit=5)
-    run = lambda fraction: jax.jit(
-        lambda k: _run_random(marl.VectorEnv(env, 8, reset_fraction=fraction), 23, k)
+    run = lambda fractions: jax.jit(
+        lambda k: _run_random(marl.VectorEnv(env, 8, reset_fractions=fractions), 23, k)
     )(jax.random.PRNGKey(3))
-    partial, full = run(0.125), run(1.0)
+    partial, full = run((0.125, 0.25)), run((1.0,))
     np.testing.assert_array_equal(partial.observation.agents_view, full.observation.agents_view)
 
 
@@ -146,3 +146,16 @@ def test_registry_errors_list_valid_names():
         marl.make_algorithm("banana", spec)
     with pytest.raises(ValueError, match="unknown value-decomposition option"):
         marl.make_algorithm("qmix", spec, lr=1.0)
+
+
+def test_mlp_layers_and_linear_output():
+    from marl.networks import MLP
+
+    mlp = MLP((16, 4))
+    x = jnp.ones((3, 5))
+    params = mlp.init(jax.random.PRNGKey(0), x)
+    kernels = [p["kernel"].shape for p in params["params"].values()]
+    assert kernels == [(5, 16), (16, 4)]
+    out = mlp.apply(params, -100.0 * x)
+    # The last layer has no activation, so outputs can be negative.
+    assert out.shape == (3, 4) and np.any(np.asarray(out) < 0)
