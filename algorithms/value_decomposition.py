@@ -144,27 +144,30 @@ class ValueDecomposition:
         last = jax.nn.one_hot(prev_action, self.env_spec.num_actions, dtype=agents_view.dtype)
         return jnp.concatenate([agents_view, last], axis=-1)
 
-    def _unroll(self, agent_params: Any, hidden: Array, inputs: Array, resets: Array) -> Array:
-        """Q-values ``[T, B, n, A]`` from time-major inputs ``[T, B, n, F]``."""
+    def _unroll(
+        self, agent_params: Any, hidden: Array, inputs: Array, resets: Array
+    ) -> tuple[Array, Array]:
+        """The last hidden state ``[B, n, H]`` and Q-values ``[T, B, n, A]`` from
+        time-major inputs ``[T, B, n, F]``, hidden ``[B, n, H]`` and resets ``[T, B]``."""
         num_steps, batch, num_agents, _ = inputs.shape
         flat_hidden = hidden.reshape(batch * num_agents, -1)
         flat_inputs = inputs.reshape(num_steps, batch * num_agents, -1)
         flat_resets = jnp.repeat(resets, num_agents, axis=1)
-        _, q = self.agent_net.apply(agent_params, flat_hidden, flat_inputs, flat_resets)
-        return q.reshape(num_steps, batch, num_agents, -1)
+        hidden, q = self.agent_net.apply(agent_params, flat_hidden, flat_inputs, flat_resets)
+        return hidden.reshape(batch, num_agents, -1), q.reshape(num_steps, batch, num_agents, -1)
 
     # ------------------------------------------------------------------- init
     def init(self, key: PRNGKey) -> ValueDecompositionState:
         spec = self.env_spec
         agent_key, mixer_key = jax.random.split(key)
-        dummy_inputs = self._agent_inputs(
+        example_inputs = self._agent_inputs(
             jnp.zeros((1, 1, spec.num_agents, spec.obs_dim)),
             jnp.zeros((1, 1, spec.num_agents), int),
         )
         agent_params = self.agent_net.init(
             agent_key,
             jnp.zeros((spec.num_agents, self.config.hidden_dim)),
-            dummy_inputs.reshape(1, spec.num_agents, -1),
+            example_inputs.reshape(1, spec.num_agents, -1),
             jnp.zeros((1, spec.num_agents), bool),
         )
         mixer_params = self.mixer.init(
@@ -232,15 +235,9 @@ class ValueDecomposition:
             prev_action=jnp.where(starts[:, None], -1, memory.prev_action),
         )
         inputs = self._agent_inputs(obs.agents_view, memory.prev_action)[None]
-        batch, num_agents = obs.action_mask.shape[:2]
-        flat_hidden = memory.hidden.reshape(batch * num_agents, -1)
-        hidden, q = self.agent_net.apply(
-            state.params["agent"],
-            flat_hidden,
-            inputs.reshape(1, batch * num_agents, -1),
-            jnp.zeros((1, batch * num_agents), bool),
-        )
-        q = q.reshape(batch, num_agents, -1)
+        no_resets = jnp.zeros((1, obs.step_count.shape[0]), bool)
+        hidden, q = self._unroll(state.params["agent"], memory.hidden, inputs, no_resets)
+        q = q[0]
         greedy = jnp.argmax(jnp.where(obs.action_mask, q, MASKED_VALUE), axis=-1)
         if explore:
             random_key, choose_key = jax.random.split(key)
@@ -254,7 +251,7 @@ class ValueDecomposition:
         else:
             actions = greedy
         actions = actions.astype(jnp.int32)
-        new_memory = AgentMemory(hidden.reshape(batch, num_agents, -1), actions)
+        new_memory = AgentMemory(hidden, actions)
         return actions, new_memory, memory
 
     # ----------------------------------------------------------------- update
@@ -266,8 +263,8 @@ class ValueDecomposition:
         inputs = self._agent_inputs(obs.agents_view, seq.extras.prev_action)
         resets = obs.step_count == 0
         initial_hidden = seq.extras.hidden[0]
-        q = self._unroll(params["agent"], initial_hidden, inputs, resets)
-        target_q = self._unroll(target_params["agent"], initial_hidden, inputs, resets)
+        _, q = self._unroll(params["agent"], initial_hidden, inputs, resets)
+        _, target_q = self._unroll(target_params["agent"], initial_hidden, inputs, resets)
 
         mask = obs.action_mask
         chosen_q = jnp.take_along_axis(q, seq.action[..., None], axis=-1)[..., 0]
