@@ -144,3 +144,16 @@ def test_wheel_contains_and_imports_every_module(tmp_path):
         [sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_new_runs_never_overwrite_and_resume_finds_the_newest(tmp_path):
+    from marl.experiments.train import resolve_run_dir
+
+    base = tmp_path / "run"
+    config = {"run_dir": str(base), "resume": False}
+    assert resolve_run_dir(config) == str(base)
+    (base / "checkpoints").mkdir(parents=True)
+    assert resolve_run_dir(config) == f"{base}-1"
+    (tmp_path / "run-1" / "checkpoints").mkdir(parents=True)
+    assert resolve_run_dir(config) == f"{base}-2"
+    assert resolve_run_dir({**config, "resume": True}) == f"{base}-1"
