@@ -157,3 +157,15 @@ def test_new_runs_never_overwrite_and_resume_finds_the_newest(tmp_path):
     (tmp_path / "run-1" / "checkpoints").mkdir(parents=True)
     assert resolve_run_dir(config) == f"{base}-2"
     assert resolve_run_dir({**config, "resume": True}) == f"{base}-1"
+
+
+def test_readme_library_example_runs():
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"### Use as a library\n```python\n(.*?)```", readme, re.S).group(1)
+    block = block.replace("iterations_per_chunk=500", "iterations_per_chunk=5")
+    namespace: dict = {}
+    exec(block, namespace)
+    assert namespace["returns"].shape == (2, 32)
+    assert list(namespace["metrics"]["env_steps"]) == [160, 160]
