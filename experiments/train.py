@@ -165,7 +165,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     try:
         validate(config, local_devices=jax.local_device_count())
         result = train(config)
-    except (ConfigError, ConfigMismatchError, RunExistsError) as error:
+    except (ConfigError, ConfigMismatchError, RunExistsError, ImportError) as error:
         print(f"marl-train: error: {error}", file=sys.stderr)
         sys.exit(2)
     returns, won = result["returns"], result["won"]
