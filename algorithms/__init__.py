@@ -1,10 +1,18 @@
 """marl-lab learners; importing this package registers them by name."""
 
 from marl.algorithms.value_decomposition import (
+    LearnerConfig,
+    QPLEXConfig,
+    QTranConfig,
     ValueDecomposition,
     ValueDecompositionConfig,
+    WeightedQMixConfig,
+    make_cw_qmix,
     make_iql,
+    make_ow_qmix,
     make_qmix,
+    make_qplex,
+    make_qtran,
     make_vdn,
 )
 from marl.registry import register_algorithm
@@ -12,5 +20,16 @@ from marl.registry import register_algorithm
 register_algorithm("iql", make_iql, ValueDecompositionConfig)
 register_algorithm("vdn", make_vdn, ValueDecompositionConfig)
 register_algorithm("qmix", make_qmix, ValueDecompositionConfig)
+register_algorithm("qplex", make_qplex, QPLEXConfig)
+register_algorithm("cw_qmix", make_cw_qmix, WeightedQMixConfig)
+register_algorithm("ow_qmix", make_ow_qmix, WeightedQMixConfig)
+register_algorithm("qtran", make_qtran, QTranConfig)
 
-__all__ = ["ValueDecomposition", "ValueDecompositionConfig"]
+__all__ = [
+    "LearnerConfig",
+    "QPLEXConfig",
+    "QTranConfig",
+    "ValueDecomposition",
+    "ValueDecompositionConfig",
+    "WeightedQMixConfig",
+]

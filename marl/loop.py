@@ -104,10 +104,13 @@ class Runner:
         self.mesh = jax.sharding.Mesh(np.array(jax.local_devices()[:num_devices]), (AXIS,))
         self.sharding = NamedSharding(self.mesh, PartitionSpec(AXIS))
         sharded = PartitionSpec(AXIS)
-        # The algorithm is initialised outside the device-parallel program: batched
-        # QR factorisations (orthogonal initialisers) run concurrently on two CPU
-        # devices deadlock jaxlib's LAPACK thread pool.
-        self._init_algo = jax.jit(jax.vmap(lambda key: self.algo.init(jax.random.split(key)[0])))
+        # The algorithm is initialised outside the device-parallel program and one
+        # seed at a time (lax.map, not vmap): QR factorisations (orthogonal
+        # initialisers) that run concurrently, batched over seeds or on two CPU
+        # devices, can deadlock jaxlib's LAPACK thread pool.
+        self._init_algo = jax.jit(
+            lambda keys: jax.lax.map(lambda key: self.algo.init(jax.random.split(key)[0]), keys)
+        )
         self._init = jax.jit(
             jax.shard_map(
                 self._device_init,

@@ -55,15 +55,16 @@ class RecurrentQNetwork(nn.Module):
     """pymarl's RNN agent: ``Linear -> ReLU -> GRU -> Linear(num_actions)``.
 
     Called on ``inputs [T, N, F]`` and ``resets [T, N]`` with ``hidden [N, H]``;
-    returns the last hidden state and the action values ``[T, N, num_actions]``.
-    One network is shared by all agents: ``N`` is batch times agents.
+    returns the last hidden state, the action values ``[T, N, num_actions]`` and
+    the hidden state after every step ``[T, N, H]`` (QTRAN's joint network reads
+    it). One network is shared by all agents: ``N`` is batch times agents.
     """
 
     num_actions: int
     hidden_dim: int = 64
 
     @nn.compact
-    def __call__(self, hidden: Array, inputs: Array, resets: Array) -> tuple[Array, Array]:
+    def __call__(self, hidden: Array, inputs: Array, resets: Array) -> tuple[Array, Array, Array]:
         x = nn.relu(nn.Dense(self.hidden_dim)(inputs))
-        hidden, x = ResettingGRU(self.hidden_dim)(hidden, (x, resets))
-        return hidden, nn.Dense(self.num_actions)(x)
+        hidden, step_hidden = ResettingGRU(self.hidden_dim)(hidden, (x, resets))
+        return hidden, nn.Dense(self.num_actions)(step_hidden), step_hidden

@@ -26,7 +26,10 @@ BIN = pathlib.Path(sys.executable).parent
         (["arch.total_timesteps=0"], "arch.total_timesteps: must be a positive integer"),
         (["arch.num_devices=2", "arch.num_envs=7"], "arch.num_envs: 7 is not divisible by the 2"),
         (["arch.num_devices=5"], "arch.num_devices: 5 requested but only 2 local devices"),
-        (["algo=banana"], "algo: unknown option 'banana'; valid: iql, qmix, vdn"),
+        (
+            ["algo=banana"],
+            "algo: unknown option 'banana'; valid: cw_qmix, iql, ow_qmix, qmix, qplex, qtran, vdn",
+        ),
         (["env=lbf/banana"], "env: unknown option 'lbf/banana'; valid: lbf/10x10-3p-3f"),
         (["env.name=nope/x"], "env.name: unknown env 'nope/x'; valid:"),
         (["algo.td_lambda=1.5"], "algo: td_lambda must lie in [0, 1], got 1.5"),
@@ -34,6 +37,14 @@ BIN = pathlib.Path(sys.executable).parent
         (["algo.double_q=3"], "algo.double_q: expected true or false"),
         (["algo.mixer=sum"], "algo: mixer 'sum' is unknown; valid: none, qmix, vdn"),
         (["algo=iql,banana"], "algo: unknown option 'banana'"),
+        (
+            ["algo=vdn,cw_qmix", "algo.alpha=0.5"],
+            "unknown config key 'algo.alpha'; valid keys here:",
+        ),
+        (["algo=ow_qmix", "algo.weighting=max"], "algo: weighting 'max' is unknown; valid: cw, ow"),
+        (["algo=cw_qmix", "algo.mixer=none"], "algo: mixer 'none' cannot be weighted"),
+        (["algo=qplex", "algo.attention_heads=0"], "algo: attention_heads must be at least 1"),
+        (["algo=qtran", "algo.mixer=qmix"], "unknown config key 'algo.mixer'; valid keys here:"),
     ],
 )
 def test_bad_configs_fail_with_one_clear_line(overrides, message):
@@ -46,6 +57,7 @@ def test_bad_configs_fail_with_one_clear_line(overrides, message):
 
 def test_good_sweep_passes_preflight():
     preflight(["algo=iql,vdn,qmix", "seed=0,1,2", "env=matrix/two_step"])
+    preflight(["algo=vdn,qmix,qplex,cw_qmix,ow_qmix,qtran", "env=lbf/8x8-2p-2f"])
 
 
 def _run(args, cwd, check=True):

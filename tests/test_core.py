@@ -47,11 +47,11 @@ def test_gru_resets_cut_memory_at_episode_starts():
     no_resets = jnp.zeros((5, 1), bool)
     params = net.init(jax.random.PRNGKey(1), hidden, inputs, no_resets)
     resets = no_resets.at[3].set(True)
-    _, q_reset = net.apply(params, hidden, inputs, resets)
+    _, q_reset, _ = net.apply(params, hidden, inputs, resets)
     # After a reset at t=3 the outputs are those of a fresh unroll from t=3.
-    _, q_fresh = net.apply(params, hidden, inputs[3:], no_resets[3:])
+    _, q_fresh, _ = net.apply(params, hidden, inputs[3:], no_resets[3:])
     np.testing.assert_allclose(q_reset[3:], q_fresh, rtol=1e-5, atol=1e-6)
-    _, q_carry = net.apply(params, hidden, inputs, no_resets)
+    _, q_carry, _ = net.apply(params, hidden, inputs, no_resets)
     assert not np.allclose(q_carry[3:], q_fresh)
 
 
@@ -144,7 +144,7 @@ def test_registry_errors_list_valid_names():
     spec = marl.env_spec(marl.make_env("matrix/two_step"))
     with pytest.raises(ValueError, match="valid:.*qmix"):
         marl.make_algorithm("banana", spec)
-    with pytest.raises(ValueError, match="unknown value-decomposition option"):
+    with pytest.raises(ValueError, match="unknown ValueDecompositionConfig option"):
         marl.make_algorithm("qmix", spec, lr=1.0)
 
 

@@ -1,0 +1,185 @@
+"""QPLEX, weighted QMIX and QTRAN: their structural properties, the matrix-game
+outcomes of their papers on a CI budget, and every variant through the loop."""
+
+import itertools
+import json
+import pathlib
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import marl
+from marl.algorithms.value_decomposition import AGENT, weighted_qmix_weights
+from marl.loop import Runner
+from marl.mixers import QPLEXMixer
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "benchmarks"))
+import matrix_games  # noqa: E402
+
+VARIANTS = ("qplex", "cw_qmix", "ow_qmix", "qtran")
+
+
+def _joint_actions(num_agents: int, num_actions: int) -> jnp.ndarray:
+    return jnp.asarray(list(itertools.product(range(num_actions), repeat=num_agents)), jnp.int32)
+
+
+def test_qplex_argmax_is_the_agents_greedy_joint_action():
+    num_agents, num_actions, state_dim = 3, 4, 5
+    mixer = QPLEXMixer(hypernet_dim=16, attention_heads=2, attention_dim=16)
+    joint = _joint_actions(num_agents, num_actions)
+    one_hot = jax.nn.one_hot(joint, num_actions)
+
+    def q_tot(params, agent_q_table, state):
+        chosen = jnp.take_along_axis(agent_q_table[None], joint[..., None], axis=-1)[..., 0]
+        greedy = jnp.broadcast_to(agent_q_table.max(-1), chosen.shape)
+        states = jnp.broadcast_to(state, (joint.shape[0], state_dim))
+        return mixer.apply(params, chosen, states, one_hot, greedy)[:, 0]
+
+    for trial in range(10):
+        keys = jax.random.split(jax.random.PRNGKey(trial), 3)
+        params = mixer.init(
+            keys[0], jnp.zeros(num_agents), jnp.zeros(state_dim), one_hot[0], jnp.zeros(num_agents)
+        )
+        agent_q_table = 5.0 * jax.random.normal(keys[1], (num_agents, num_actions))
+        state = jax.random.normal(keys[2], (state_dim,))
+        values = q_tot(params, agent_q_table, state)
+        best = np.asarray(joint[jnp.argmax(values)])
+        np.testing.assert_array_equal(best, np.asarray(jnp.argmax(agent_q_table, -1)))
+        # Non-greedy joint actions are strictly below the greedy one.
+        greedy_index = int(jnp.argmax(values))
+        others = np.delete(np.asarray(values), greedy_index)
+        assert np.all(others < float(values[greedy_index]))
+
+
+def test_weighted_qmix_weights_are_alpha_exactly_where_the_rules_say():
+    alpha = 0.1
+    td_error = jnp.array([-1.0, 0.0, 2.0, -0.5, 3.0, 1.0])
+    is_greedy = jnp.array([False, False, False, True, True, False])
+    target = jnp.array([1.0, 1.0, 1.0, 1.0, 1.0, 5.0])
+    greedy_central = jnp.array([2.0, 2.0, 2.0, 2.0, 2.0, 4.0])
+    ow = weighted_qmix_weights("ow", alpha, td_error, is_greedy, target, greedy_central)
+    # OW: full weight where Q_tot underestimates (negative TD error), alpha elsewhere.
+    np.testing.assert_allclose(ow, [1.0, alpha, alpha, 1.0, alpha, alpha])
+    cw = weighted_qmix_weights("cw", alpha, td_error, is_greedy, target, greedy_central)
+    # CW: full weight for the greedy joint action or a target above Q* at the greedy one.
+    np.testing.assert_allclose(cw, [alpha, alpha, alpha, 1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="valid: cw, ow"):
+        weighted_qmix_weights("max", alpha, td_error, is_greedy, target, greedy_central)
+
+
+# ------------------------------------------------- matrix games (CI budget)
+ONE_STEP_BUDGET = {"iql": 800, "vdn": 800, "qmix": 800, "cw_qmix": 800, "ow_qmix": 800}
+ONE_STEP_BUDGET.update({"qtran": 800, "qplex": 6000})
+ONE_STEP_OPTIMAL = {"cw_qmix", "ow_qmix", "qtran", "qplex"}
+SEEDS = [0, 1, 2]
+
+
+@pytest.fixture(scope="module")
+def one_step_runs():
+    """Trains a method on the one-step game once per test module (3 vmapped seeds)."""
+    cache: dict[str, matrix_games.MatrixRun] = {}
+
+    def get(algorithm: str) -> matrix_games.MatrixRun:
+        if algorithm not in cache:
+            cache[algorithm] = matrix_games.train_matrix_game(
+                algorithm, "one_step", SEEDS, ONE_STEP_BUDGET[algorithm]
+            )
+        return cache[algorithm]
+
+    return get
+
+
+@pytest.mark.parametrize("algorithm", ["vdn", "qmix", "cw_qmix", "ow_qmix", "qtran", "qplex"])
+def test_one_step_non_monotonic_game_outcome(one_step_runs, algorithm):
+    result = matrix_games.summarise(one_step_runs(algorithm), "one_step")
+    payoff = np.asarray(result["greedy_payoff"])
+    if algorithm in ONE_STEP_OPTIMAL:
+        np.testing.assert_array_equal(payoff, 8.0)
+    else:
+        # The monotonic methods settle inside the zero block, never on the optimum.
+        assert np.all(payoff != 8.0)
+    q_at_optimum = np.asarray(result["q_at_optimum"])
+    if algorithm in ("cw_qmix", "ow_qmix", "qtran"):
+        np.testing.assert_allclose(q_at_optimum, 8.0, atol=0.6)
+    elif algorithm in ("vdn", "qmix"):
+        assert np.all(q_at_optimum < 0.0)  # the optimum is badly underestimated
+
+
+def test_qtran_learns_its_factorisation_conditions(one_step_runs):
+    """After training, ``Q' = sum_i Q_i + V`` meets ``Q_jt`` at the greedy joint action and
+    stays above it elsewhere (QTRAN's sufficient condition for consistent argmaxes)."""
+    run = one_step_runs("qtran")
+    algo = run.runner.algo
+    joint = _joint_actions(2, 3)
+    _, timestep = run.env.reset(jax.random.PRNGKey(0))
+    obs = jax.tree_util.tree_map(
+        lambda x: jnp.repeat(x[None], joint.shape[0], 0), timestep.observation
+    )
+    for seed_index in range(len(SEEDS)):
+        params = jax.tree_util.tree_map(
+            lambda x, i=seed_index: x[0, i], run.state.algo_state.params
+        )
+        _, _, values = algo._one_step(params, obs, algo.initial_memory(joint.shape[0]))
+        joint_q, state_value = algo.objective._joint(params, values, joint)
+        agent_q = values.q[AGENT]
+        chosen = jnp.take_along_axis(agent_q, joint[..., None], -1)[..., 0]
+        transformed = np.asarray(chosen.sum(-1) + state_value[:, 0])
+        joint_q = np.asarray(joint_q[:, 0])
+        greedy = np.asarray(jnp.argmax(agent_q[0], -1))
+        greedy_index = int(np.flatnonzero(np.all(np.asarray(joint) == greedy, axis=1))[0])
+        np.testing.assert_allclose(transformed[greedy_index], joint_q[greedy_index], atol=0.5)
+        assert np.all(transformed - joint_q > -0.5)
+
+
+# ------------------------------------------ every variant through the loop
+@pytest.mark.parametrize("algorithm", VARIANTS)
+def test_variant_runs_on_lbf_on_two_devices_with_two_seeds(algorithm):
+    runner = Runner(
+        marl.make_env("lbf/5x5-2p-1f", time_limit=10),
+        algorithm,
+        {"batch_size": 4, "buffer_size": 256, "sequence_length": 5, "hidden_dim": 16},
+        num_envs=4,
+        rollout_length=5,
+        iterations_per_chunk=6,
+        num_seeds=2,
+        num_devices=2,
+    )
+    state = runner.init([0, 1])
+    state, metrics = runner.run_chunk(state)
+    assert np.all(np.isfinite(metrics["loss"])) and np.all(metrics["loss"] > 0)
+    assert np.all(metrics["env_steps"] == 6 * 5 * 4)
+    for leaf in jax.tree_util.tree_leaves(state.algo_state.params):
+        leaf = np.asarray(leaf)
+        np.testing.assert_array_equal(leaf[0], leaf[1])  # the device replicas agree
+    # Every network of the variant is trained: after the chunk its params differ from init.
+    initial = runner.init([0, 1]).algo_state.params
+    for name in state.algo_state.params:
+        before = jax.tree_util.tree_leaves(initial[name])
+        after = jax.tree_util.tree_leaves(state.algo_state.params[name])
+        assert any(not np.allclose(b, a) for b, a in zip(before, after, strict=True)), name
+    returns, _ = runner.evaluate(state, 2, jax.random.PRNGKey(0))
+    assert returns.shape == (2, 2)
+
+
+def test_matrix_games_script_writes_its_table(tmp_path, capsys):
+    out = tmp_path / "matrix_games.json"
+    argv = ["--quick", "--algos", "vdn", "--games", "two_step", "--out", str(out)]
+    assert matrix_games.main(argv) == 0
+    payload = json.loads(out.read_text())
+    result = payload["results"]["two_step"]["vdn"]
+    assert len(result["greedy_payoff"]) == 2 and len(result["payoff_history"]) == 2
+    assert np.asarray(result["q_table"]).shape == (2, 2, 2)
+    assert "| two_step | vdn |" in payload["table"] and "Rashid et al. 2018" in payload["table"]
+    assert payload["table"] in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        matrix_games.main(["--algos", "qmix,banana"])
+
+
+def test_settled_at_reads_the_payoff_history():
+    history = [[0.0, 8.0], [8.0, 8.0], [8.0, 0.0], [8.0, 8.0], [8.0, 8.0]]
+    assert matrix_games.settled_at(history, 8.0, 100) == "400"
+    assert matrix_games.settled_at(history[:3], 8.0, 100) == "never"
+    assert matrix_games.settled_at([[8.0], [8.0]], 8.0, 50) == "50"
