@@ -154,7 +154,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     """Hydra's task function: validate, train, report."""
     import jax
 
-    from marl.checkpoint import ConfigMismatchError
+    from marl.checkpoint import CheckpointLayoutError, ConfigMismatchError
     from marl.train import RunExistsError, train
 
     config = OmegaConf.to_container(cfg, resolve=True)
@@ -165,7 +165,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     try:
         validate(config, local_devices=jax.local_device_count())
         result = train(config)
-    except (ConfigError, ConfigMismatchError, RunExistsError, ImportError) as error:
+    except (
+        ConfigError,
+        ConfigMismatchError,
+        CheckpointLayoutError,
+        RunExistsError,
+        ImportError,
+    ) as error:
         print(f"marl-train: error: {error}", file=sys.stderr)
         sys.exit(2)
     returns, won = result["returns"], result["won"]

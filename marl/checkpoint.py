@@ -36,6 +36,11 @@ class ConfigMismatchError(ValueError):
     """A checkpoint was made under a config that differs in training-relevant keys."""
 
 
+class CheckpointLayoutError(ValueError):
+    """A checkpoint's arrays do not fit this version's training state (e.g. it was
+    written by a marl-lab version whose algorithm kept a different state)."""
+
+
 def _flatten(config: dict, prefix: str = "") -> dict[str, Any]:
     flat = {}
     for key, value in config.items():
@@ -87,7 +92,15 @@ class Checkpointer:
         target = jax.tree_util.tree_map(
             lambda x: np.zeros(x.shape, x.dtype) if hasattr(x, "shape") else x, like
         )
-        return self.manager.restore(chunk, args=ocp.args.StandardRestore(target))
+        try:
+            return self.manager.restore(chunk, args=ocp.args.StandardRestore(target))
+        except (ValueError, KeyError, TypeError) as error:
+            reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+            raise CheckpointLayoutError(
+                f"checkpoint {chunk} in {self.run_dir} does not fit this version's training "
+                "state (written by another marl-lab version?); start a new run or resume "
+                f"with the version that wrote it ({type(error).__name__}: {reason})"
+            ) from None
 
     def close(self) -> None:
         self.manager.close()

@@ -13,7 +13,12 @@ import numpy as np
 import pytest
 
 import marl
-from marl.checkpoint import Checkpointer, ConfigMismatchError, read_config
+from marl.checkpoint import (
+    Checkpointer,
+    CheckpointLayoutError,
+    ConfigMismatchError,
+    read_config,
+)
 from marl.loop import Runner
 from marl.train import RunExistsError, build_runner, seeds_of, train
 
@@ -246,3 +251,13 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     run = results["matrix"]["two_step"]["qmix"]["seed_0"]
     steps = [v["step_count"] for k, v in run.items() if k.startswith("step_")]
     assert steps == sorted(steps) and len(steps) == 16
+
+
+def test_a_checkpoint_of_another_layout_is_refused_in_one_line(tmp_path):
+    checkpointer = Checkpointer(tmp_path)
+    checkpointer.save(0, {"params": np.zeros((3, 2), np.float32)})
+    with pytest.raises(CheckpointLayoutError) as error:
+        checkpointer.restore(0, {"params": {"agent": np.zeros((3, 2), np.float32)}})
+    assert "does not fit this version's training state" in str(error.value)
+    assert "\n" not in str(error.value)
+    checkpointer.close()
