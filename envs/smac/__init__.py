@@ -1,0 +1,1 @@
+"""SMAC-style battle simulator."""

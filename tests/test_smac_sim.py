@@ -1,0 +1,172 @@
+"""The battle simulation's rules on hand-made fights with known outcomes."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from marl.envs.smac import sim
+from marl.envs.smac.units import UNIT_INDEX, UNIT_TYPES
+
+
+def battle_of(units, positions, teams):
+    types = jnp.asarray([UNIT_INDEX[name] for name in units], jnp.int32)
+    return sim.new_battle(types, jnp.asarray(teams), jnp.asarray(positions, jnp.float32))
+
+
+def order(battle, unit, kind, target=sim.NO_TARGET, point=None):
+    battle = battle.replace(
+        order=battle.order.at[unit].set(kind), order_unit=battle.order_unit.at[unit].set(target)
+    )
+    if point is not None:
+        battle = battle.replace(order_point=battle.order_point.at[unit].set(jnp.asarray(point)))
+    return battle
+
+
+@pytest.fixture(scope="module")
+def step():
+    terrain = sim.open_terrain()
+    return jax.jit(lambda battle: sim.advance(battle, terrain))
+
+
+@pytest.fixture(scope="module")
+def fine_step():
+    terrain = sim.open_terrain()
+    return jax.jit(lambda battle: sim.advance(battle, terrain, substeps=16))
+
+
+def run(step, battle, num_steps):
+    history = [battle]
+    for _ in range(num_steps):
+        battle, _, _ = step(battle)
+        history.append(battle)
+    return history
+
+
+def test_resolve_hits_shields_armour_bonus_and_the_minimum():
+    stalker = UNIT_TYPES[UNIT_INDEX["stalker"]]
+    marauder = UNIT_TYPES[UNIT_INDEX["marauder"]]
+    hit = marauder.damage + marauder.bonus_damage  # 20 against the armoured stalker
+    health, shield = jnp.array([stalker.health]), jnp.array([stalker.shield])
+    armor = jnp.array([stalker.armor])
+    seen = []
+    for _ in range(9):
+        health, shield, _, _ = sim.resolve_hits(
+            health, shield, armor, jnp.array([[hit]]), jnp.array([[1]])
+        )
+        seen.append((float(health[0]), float(shield[0])))
+    # Shields take four whole hits (80), then every hit loses one to armour: 19 per hit.
+    assert seen[3] == (80.0, 0.0)
+    assert seen[4] == (61.0, 0.0)
+    assert seen[7] == (4.0, 0.0)
+    assert seen[8] == (0.0, 0.0)
+    # A hit that breaks the shield: the rest goes through, minus armour.
+    health, shield, health_damage, shield_damage = sim.resolve_hits(
+        jnp.array([80.0]), jnp.array([10.0]), armor, jnp.array([[20.0]]), jnp.array([[1]])
+    )
+    assert (float(health[0]), float(shield[0])) == (71.0, 0.0)
+    assert (float(health_damage[0]), float(shield_damage[0])) == (9.0, 10.0)
+    # A zealot's two hits in one sub-step: the second sees what the first left.
+    zealot_pair = (jnp.array([[8.0]]), jnp.array([[2]]))
+    health, shield, _, _ = sim.resolve_hits(
+        jnp.array([100.0]), jnp.array([10.0]), jnp.array([1.0]), *zealot_pair
+    )
+    assert (float(health[0]), float(shield[0])) == (95.0, 0.0)
+    # Armour never takes a hit below 0.5.
+    health, _, _, _ = sim.resolve_hits(
+        jnp.array([300.0]), jnp.array([0.0]), jnp.array([2.0]), jnp.array([[1.0]]), jnp.array([[1]])
+    )
+    assert float(health[0]) == 299.5
+
+
+def test_marine_kills_marine_in_eight_hits(step):
+    battle = battle_of(["marine", "marine"], [(10.0, 16.0), (14.0, 16.0)], [0, 1])
+    battle = order(battle, 0, sim.ORDER_ATTACK, target=1)
+    history = run(step, battle, 14)
+    health = [float(b.health[1]) for b in history]
+    # The first shot at t = 0, then one every 0.8608 game s: the 8th (45 / 6 = 7.5)
+    # lands at 7 x 0.8608 = 6.03 game s, i.e. during the 13th half-second step.
+    assert health[1] == 45.0 - 6.0 * 1
+    assert history[12].alive[1] and not history[13].alive[1]
+    # A period is 1.72 steps, so every hit falls in a step of its own: 8 of them.
+    assert np.count_nonzero(np.diff(health) < 0) == 8
+    # The idle enemy marine fires back at the marine in its range: both die together.
+    assert not history[13].alive[0]
+
+
+def test_fire_rate_matches_the_weapon_period_in_expectation(step, fine_step):
+    stalker = UNIT_TYPES[UNIT_INDEX["stalker"]]
+    crawler = UNIT_TYPES[UNIT_INDEX["spine_crawler"]]
+    for advance in (step, fine_step):
+        battle = battle_of(["stalker", "spine_crawler"], [(10.0, 16.0), (14.0, 16.0)], [0, 1])
+        battle = order(battle, 0, sim.ORDER_ATTACK, target=1)
+        battle = battle.replace(cooldown=battle.cooldown.at[1].set(1e9))  # never fires back
+        history = run(advance, battle, 60)  # 30 game s; the crawler (300 HP) survives
+        regenerated = crawler.health_regen * 30.0
+        damage = float(history[0].health[1] - history[-1].health[1]) + regenerated
+        hits = damage / (stalker.damage + stalker.bonus_damage - crawler.armor)
+        # A shot at 0 and one per 1.87 game s: 17 in 30 s, with 4 or 16 sub-steps a step.
+        np.testing.assert_allclose(hits, np.floor(30.0 / stalker.cooldown) + 1, atol=0.05)
+
+
+def test_shields_regenerate_after_ten_quiet_seconds(step):
+    battle = battle_of(["stalker"], [(10.0, 16.0)], [0])
+    battle = battle.replace(shield=jnp.array([0.0]))
+    history = run(step, battle, 24)  # 12 game s
+    assert float(history[19].shield[0]) == 0.0  # 9.5 s: still waiting
+    np.testing.assert_allclose(float(history[24].shield[0]), 2.0 * 2.0, atol=0.5)
+
+
+def test_zerg_regenerate_health(step):
+    battle = battle_of(["zergling"], [(10.0, 16.0)], [0])
+    battle = battle.replace(health=jnp.array([10.0]))
+    history = run(step, battle, 20)  # 10 game s
+    np.testing.assert_allclose(float(history[-1].health[0]), 10.0 + 2.734, atol=1e-3)
+
+
+def test_medivac_heals_and_spends_energy(step):
+    battle = battle_of(["medivac", "marine"], [(10.0, 16.0), (11.0, 16.0)], [0, 0])
+    battle = battle.replace(health=battle.health.at[1].set(20.0))
+    battle = order(battle, 0, sim.ORDER_HEAL, target=1)
+    history = run(step, battle, 2)  # 1 game s
+    np.testing.assert_allclose(float(history[-1].health[1]), 20.0 + 9.0, atol=1e-4)
+    np.testing.assert_allclose(float(history[-1].energy[0]), 50.0 - 3.0 + 0.5625, atol=1e-4)
+    # Healed to full, the order ends and no more energy is spent.
+    history = run(step, history[-1], 8)
+    assert float(history[-1].health[1]) == 45.0
+    assert int(history[-1].order[0]) == sim.ORDER_STOP
+
+
+def test_baneling_splashes_everything_in_radius_and_dies(step):
+    battle = battle_of(
+        ["baneling", "marine", "marine", "marine"],
+        [(10.0, 16.0), (10.6, 16.0), (11.0, 17.5), (15.0, 16.0)],
+        [1, 0, 0, 0],
+    )
+    battle = order(battle, 0, sim.ORDER_ATTACK, target=1)
+    after, health_damage, _ = step(battle)
+    assert not after.alive[0]
+    # 16 + 19 vs light = 35 on each marine within 2.2 (edge), none on the far one.
+    np.testing.assert_allclose(np.asarray(health_damage[1:]), [35.0, 35.0, 0.0])
+
+
+def test_units_move_at_their_speed_and_walls_block(step):
+    battle = battle_of(["marine"], [(10.0, 16.0)], [0])
+    battle = order(battle, 0, sim.ORDER_MOVE, point=(20.0, 16.0))
+    after, _, _ = step(battle)
+    np.testing.assert_allclose(np.asarray(after.position[0]), [10.0 + 1.125, 16.0], atol=1e-5)
+    walls = sim.Terrain(
+        jnp.ones((32, 32), bool).at[11:, :].set(False), jnp.zeros((32, 32), jnp.int32)
+    )
+    blocked, _, _ = sim.advance(battle, walls)
+    assert float(blocked.position[0, 0]) < 11.0
+
+
+def test_dead_units_stay_dead_and_do_nothing(step):
+    battle = battle_of(["marine", "marine"], [(10.0, 16.0), (14.0, 16.0)], [0, 1])
+    battle = battle.replace(health=battle.health.at[1].set(3.0))
+    battle = order(battle, 0, sim.ORDER_ATTACK, target=1)
+    history = run(step, battle, 4)
+    assert not history[1].alive[1]
+    assert all(float(b.health[1]) == 0.0 for b in history[1:])
+    assert int(history[-1].order[0]) == sim.ORDER_STOP  # its target died
