@@ -21,6 +21,7 @@ from marl.envs.jumanji_adapters import (
     rware_accepts,
 )
 from marl.envs.matrix import NON_MONOTONIC_PAYOFF, OneStepMatrixGame, TwoStepGame
+from marl.envs.smac.env import SMAC, SMAC_PATTERN, make_smac, smac_accepts
 from marl.registry import register_env, register_env_family
 
 register_env("matrix/one_step", OneStepMatrixGame)
@@ -29,9 +30,11 @@ register_env_family("lbf", lbf_accepts, make_lbf, LBF_PATTERN)
 register_env_family("rware", rware_accepts, make_rware, RWARE_PATTERN)
 register_env_family("smax", smax_accepts, make_smax, SMAX_PATTERN)
 register_env_family("mpe", mpe_accepts, make_mpe, MPE_PATTERN)
+register_env_family("smac", smac_accepts, make_smac, SMAC_PATTERN)
 
 __all__ = [
     "NON_MONOTONIC_PAYOFF",
+    "SMAC",
     "SMAX",
     "LevelBasedForaging",
     "MPESimpleSpread",

@@ -1,0 +1,491 @@
+"""SMAC's v1 environment on the JAX battle simulator: ``smac/<map>``.
+
+Observations, global state, actions, reward and episode end follow SMAC v1 with its
+default flags (the shared reference, sections 2 and 3):
+
+* actions ``0`` no-op (only for dead agents), ``1`` stop, ``2..5`` move north, south,
+  east, west (a point 2 cells away), ``6 + k`` attack enemy ``k`` (a medivac: heal
+  ally ``k``). Moves are available where the cell one step that way is walkable;
+  attacks on living enemies within a centre distance of 6 (heals: living non-medivac
+  allies);
+* each agent sees, within sight range 9, the enemies ``[attackable, distance, dx, dy,
+  health, (shield), type]`` and the other agents ``[visible, distance, dx, dy,
+  health, (shield), type]``, then its own ``[health, (shield), type]``; distances are
+  divided by 9, health and shields by their maxima;
+* the global state holds every ally ``[health, cooldown, x, y, (shield), type]``, every
+  enemy ``[health, x, y, (shield), type]`` (positions relative to the centre, divided
+  by 32) and every agent's last action;
+* the reward is SMAC's shaped reward (damage and shield damage dealt, 10 per kill,
+  200 for a win; ``abs`` of the step's total as in v1) scaled so that a perfect
+  episode earns 20, or with ``reward_sparse`` +1 for a win and -1 for a loss;
+* an episode ends when one side is gone (MMM maps: when only medivacs are left) or
+  after the map's step limit (a time-limit cut, not a loss, but never a win).
+
+The opponent follows each map's trigger: an attack-move towards the agents' spawn
+(or the map's attack point), unit-targeted attacks on the colossi on 2c_vs_64zg, no
+order for the spine crawler. Stock units fire at what enters their range.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+from jumanji.types import TimeStep, restart
+
+from marl.env import MultiAgentEnv, count_invalid, team_timestep
+from marl.envs.smac import sim
+from marl.envs.smac.maps import SMAC_MAPS, MapSpec, cliff_grid, get_map, walkable_grid
+from marl.envs.smac.units import UNIT_INDEX, UNIT_TYPES
+from marl.types import Array, Observation, PRNGKey
+
+SIGHT_RANGE = 9.0
+SHOOT_RANGE = 6.0
+MOVE_AMOUNT = 2.0
+MAP_CENTRE = 16.0
+MAP_EXTENT = 32.0
+NUM_FIXED_ACTIONS = 6
+DEATH_REWARD = 10.0
+WIN_REWARD = 200.0
+SPAWN_SPREAD = 0.5  # the radius of the cluster SC2 places a spawned group in
+
+# Weapon-cooldown normalisers of SMAC's state (in game loops; medivac: energy).
+STATE_COOLDOWN_SCALE = {
+    "marine": 15.0,
+    "marauder": 25.0,
+    "medivac": 200.0,
+    "stalker": 35.0,
+    "zealot": 22.0,
+    "colossus": 24.0,
+    "hydralisk": 10.0,
+    "zergling": 11.0,
+    "baneling": 1.0,
+}
+DEFAULT_COOLDOWN_SCALE = 15.0
+
+# Type one-hot slots per map type (allies, enemies); v1 swaps stalker and zealot for
+# enemies on the stalker-and-zealot maps.
+ALLY_TYPE_SLOTS = {
+    "MMM": {"marauder": 0, "marine": 1, "medivac": 2},
+    "stalkers_and_zealots": {"stalker": 0, "zealot": 1},
+    "colossi_stalkers_zealots": {"colossus": 0, "stalker": 1, "zealot": 2},
+    "bane": {"baneling": 0, "zergling": 1},
+}
+ENEMY_TYPE_SLOTS = {
+    "MMM": {"marauder": 0, "marine": 1, "medivac": 2},
+    "stalkers_and_zealots": {"zealot": 0, "stalker": 1},
+    "colossi_stalkers_zealots": {"colossus": 0, "stalker": 1, "zealot": 2},
+    "bane": {"baneling": 0, "zergling": 1},
+}
+
+
+@struct.dataclass
+class SMACState:
+    battle: sim.Battle
+    last_action: Array  # [n_agents] int32
+    step_count: Array
+    key: PRNGKey
+
+
+def _expand(groups: tuple[tuple[str, int], ...], spawns: tuple) -> tuple[list[str], list]:
+    names, points = [], []
+    for (name, count), point in zip(groups, spawns, strict=True):
+        names += [name] * count
+        points += [point] * count
+    return names, points
+
+
+class SMAC(MultiAgentEnv):
+    """One SMAC map on the JAX simulator; see the module docstring for the interface."""
+
+    def __init__(
+        self,
+        map_name: str = "3m",
+        reward_sparse: bool = False,
+        reward_only_positive: bool = True,
+        substeps: int = 4,
+    ):
+        self.map: MapSpec = get_map(map_name)
+        self.reward_sparse = reward_sparse
+        self.reward_only_positive = reward_only_positive
+        self.substeps = substeps
+        spec = self.map
+        ally_names, ally_points = _expand(spec.ally_units, spec.ally_spawns)
+        enemy_names, enemy_points = _expand(spec.enemy_units, spec.enemy_spawns)
+        self.num_agents, self.num_enemies = len(ally_names), len(enemy_names)
+        self.unit_names = ally_names + enemy_names
+        self.unit_types = np.asarray([UNIT_INDEX[n] for n in self.unit_names], np.int32)
+        self.teams = np.asarray([0] * self.num_agents + [1] * self.num_enemies, np.int32)
+        self.spawns = np.asarray(ally_points + enemy_points, np.float32)
+        self.ally_shield_bits = int(spec.ally_race == "P")
+        self.enemy_shield_bits = int(spec.enemy_race == "P")
+        self.type_bits = spec.unit_type_bits
+        self.type_slot = np.asarray(
+            [self._slot(n, ALLY_TYPE_SLOTS) for n in ally_names]
+            + [self._slot(n, ENEMY_TYPE_SLOTS) for n in enemy_names],
+            np.int32,
+        )
+        self.max_health = np.asarray([UNIT_TYPES[t].health for t in self.unit_types], np.float32)
+        self.max_shield = np.asarray(
+            [UNIT_TYPES[t].smac_max_shield for t in self.unit_types], np.float32
+        )
+        self.cooldown_scale = np.asarray(
+            [STATE_COOLDOWN_SCALE.get(n, DEFAULT_COOLDOWN_SCALE) for n in self.unit_names],
+            np.float32,
+        )
+        self.is_medivac = np.asarray([n == "medivac" for n in self.unit_names])
+        enemy_stock = self.max_health[self.num_agents :] + np.asarray(
+            [UNIT_TYPES[t].shield for t in self.unit_types[self.num_agents :]], np.float32
+        )
+        self.max_reward = DEATH_REWARD * self.num_enemies + WIN_REWARD + float(enemy_stock.sum())
+        self.walkable = walkable_grid(spec)
+        self.cliff_level = cliff_grid(spec)
+        self.num_actions = NUM_FIXED_ACTIONS + self.num_enemies
+        self.enemy_feature_dim = 4 + 1 + self.enemy_shield_bits + self.type_bits
+        self.ally_feature_dim = 4 + 1 + self.ally_shield_bits + self.type_bits
+        self.obs_dim = (
+            4
+            + self.num_enemies * self.enemy_feature_dim
+            + (self.num_agents - 1) * self.ally_feature_dim
+            + 1
+            + self.ally_shield_bits
+            + self.type_bits
+        )
+        self.state_dim = (
+            self.num_agents * (4 + self.ally_shield_bits + self.type_bits)
+            + self.num_enemies * (3 + self.enemy_shield_bits + self.type_bits)
+            + self.num_agents * self.num_actions
+        )
+        self.time_limit = spec.episode_limit
+        super().__init__()
+
+    def _slot(self, name: str, slots: dict[str, dict[str, int]]) -> int:
+        if self.map.unit_type_bits == 0:
+            return -1
+        table = slots[self.map.map_type]
+        return table.get(name, self.map.unit_type_bits - 1)
+
+    # ------------------------------------------------------------------ reset
+    def _terrain(self) -> sim.Terrain:
+        return sim.Terrain(jnp.asarray(self.walkable), jnp.asarray(self.cliff_level, jnp.int32))
+
+    def reset(self, key: PRNGKey) -> tuple[SMACState, TimeStep]:
+        key, spread_key, target_key = jax.random.split(key, 3)
+        angle = jax.random.uniform(spread_key, (len(self.unit_names),), maxval=2 * jnp.pi)
+        radius = SPAWN_SPREAD * jnp.sqrt(
+            jax.random.uniform(jax.random.fold_in(spread_key, 1), (len(self.unit_names),))
+        )
+        offsets = radius[:, None] * jnp.stack([jnp.cos(angle), jnp.sin(angle)], -1)
+        battle = sim.new_battle(
+            jnp.asarray(self.unit_types),
+            jnp.asarray(self.teams),
+            jnp.asarray(self.spawns) + offsets,
+        )
+        battle = self._enemy_orders(battle, target_key)
+        state = SMACState(
+            battle=battle,
+            last_action=jnp.full(self.num_agents, -1, jnp.int32),  # no action yet: zeros
+            step_count=jnp.int32(0),
+            key=key,
+        )
+        extras = {"won": jnp.float32(0.0), "invalid_actions": jnp.int32(0)}
+        return state, restart(self._observation(state), extras=extras, shape=self.num_agents)
+
+    def _enemy_orders(self, battle: sim.Battle, key: PRNGKey) -> sim.Battle:
+        spec, enemies = self.map, slice(self.num_agents, None)
+        if spec.enemy_order == "attack_move":
+            if spec.enemy_target is not None:
+                point = jnp.asarray(spec.enemy_target, jnp.float32)
+            else:
+                start, end = (jnp.asarray(p, jnp.float32) for p in spec.enemy_target_segment)
+                point = start + jax.random.uniform(key) * (end - start)
+            return battle.replace(
+                order=battle.order.at[enemies].set(sim.ORDER_ATTACK_MOVE),
+                order_point=battle.order_point.at[enemies].set(point),
+            )
+        if spec.enemy_order == "attack_units":
+            return self._attack_closest_agent(battle)
+        return battle
+
+    def _attack_closest_agent(self, battle: sim.Battle) -> sim.Battle:
+        """Every enemy without a living target attacks the agent closest to it."""
+        enemies = slice(self.num_agents, None)
+        gap = jnp.linalg.norm(
+            battle.position[enemies, None] - battle.position[None, : self.num_agents], axis=-1
+        )
+        closest = jnp.argmin(jnp.where(battle.alive[None, : self.num_agents], gap, jnp.inf), 1)
+        current = battle.order_unit[enemies]
+        keep = (current >= 0) & battle.alive[jnp.maximum(current, 0)]
+        target = jnp.where(keep, current, closest).astype(jnp.int32)
+        return battle.replace(
+            order=battle.order.at[enemies].set(
+                jnp.where(battle.alive[enemies], sim.ORDER_ATTACK, sim.ORDER_STOP)
+            ),
+            order_unit=battle.order_unit.at[enemies].set(target),
+        )
+
+    # ------------------------------------------------------------------- step
+    def step(self, state: SMACState, action: Array) -> tuple[SMACState, TimeStep]:
+        battle = state.battle
+        mask = self._action_mask(battle)
+        invalid = count_invalid(mask, action)
+        action = jnp.where(jnp.take_along_axis(mask, action[:, None], 1)[:, 0], action, 0)
+        battle = self._apply_actions(battle, action)
+        if self.map.enemy_order == "attack_units":
+            battle = self._attack_closest_agent(battle)
+        before = battle
+        battle, _, _ = sim.advance(battle, self._terrain(), self.substeps)
+        step_count = state.step_count + 1
+        won, lost, draw = self._outcome(battle)
+        reward = self._reward(before, battle, won, lost)
+        terminated = won | lost | draw
+        truncated = ~terminated & (step_count >= self.time_limit)
+        state = SMACState(battle, action.astype(jnp.int32), step_count, state.key)
+        extras = {"won": won.astype(jnp.float32), "invalid_actions": invalid}
+        timestep = team_timestep(
+            reward, self._observation(state), terminated, truncated, extras, self.num_agents
+        )
+        return state, timestep
+
+    def _apply_actions(self, battle: sim.Battle, action: Array) -> sim.Battle:
+        agents = slice(0, self.num_agents)
+        alive = battle.alive[agents]
+        position = battle.position[agents]
+        moves = jnp.asarray([[0, 0], [0, 0], [0, 1], [0, -1], [1, 0], [-1, 0]], jnp.float32)
+        is_move = (action >= 2) & (action <= 5)
+        is_target = action >= NUM_FIXED_ACTIONS
+        target = action - NUM_FIXED_ACTIONS
+        medivac = jnp.asarray(self.is_medivac[: self.num_agents])
+        order = battle.order[agents]
+        order = jnp.where(action == 1, sim.ORDER_STOP, order)
+        order = jnp.where(is_move, sim.ORDER_MOVE, order)
+        order = jnp.where(is_target, jnp.where(medivac, sim.ORDER_HEAL, sim.ORDER_ATTACK), order)
+        target_unit = jnp.where(medivac, target, self.num_agents + target)
+        order_unit = jnp.where(is_target, target_unit, battle.order_unit[agents])
+        order_unit = jnp.where(is_move | (action == 1), sim.NO_TARGET, order_unit)
+        point = position + MOVE_AMOUNT * moves[jnp.minimum(action, 5)]
+        order_point = jnp.where(is_move[:, None], point, battle.order_point[agents])
+        live = lambda new, old: jnp.where(  # noqa: E731
+            alive.reshape(alive.shape + (1,) * (new.ndim - 1)), new, old
+        )
+        return battle.replace(
+            order=battle.order.at[agents].set(live(order, battle.order[agents])),
+            order_unit=battle.order_unit.at[agents].set(
+                live(order_unit, battle.order_unit[agents])
+            ),
+            order_point=battle.order_point.at[agents].set(
+                live(order_point, battle.order_point[agents])
+            ),
+        )
+
+    def _outcome(self, battle: sim.Battle) -> tuple[Array, Array, Array]:
+        agents_alive = battle.alive[: self.num_agents]
+        enemies_alive = battle.alive[self.num_agents :]
+        fighting_agents = agents_alive & ~jnp.asarray(self.is_medivac[: self.num_agents])
+        fighting_enemies = enemies_alive & ~jnp.asarray(self.is_medivac[self.num_agents :])
+        if self.map.map_type == "MMM":
+            agents_left = fighting_agents.any()
+            only_medivac = (enemies_alive.sum() == 1) & ~fighting_enemies.any()
+            enemies_left = enemies_alive.any() & ~only_medivac
+        else:
+            agents_left, enemies_left = agents_alive.any(), enemies_alive.any()
+        won = agents_left & ~enemies_left
+        lost = ~agents_left & enemies_left
+        draw = ~agents_left & ~enemies_left
+        return won, lost, draw
+
+    def _reward(self, before: sim.Battle, after: sim.Battle, won: Array, lost: Array) -> Array:
+        if self.reward_sparse:
+            return jnp.where(won, 1.0, jnp.where(lost, -1.0, 0.0))
+        enemies = slice(self.num_agents, None)
+        was_alive = before.alive[enemies]
+        before_total = before.health[enemies] + before.shield[enemies]
+        after_total = after.health[enemies] + after.shield[enemies]
+        died = was_alive & ~after.alive[enemies]
+        delta_enemy = jnp.where(was_alive, before_total - after_total, 0.0).sum()
+        delta_deaths = DEATH_REWARD * died.sum()
+        agents = slice(0, self.num_agents)
+        ally_lost = jnp.where(
+            before.alive[agents],
+            (before.health[agents] + before.shield[agents])
+            - (after.health[agents] + after.shield[agents]),
+            0.0,
+        ).sum()
+        if self.reward_only_positive:
+            reward = jnp.abs(delta_enemy + delta_deaths)
+        else:
+            ally_deaths = (before.alive[agents] & ~after.alive[agents]).sum()
+            reward = delta_enemy + delta_deaths - 0.5 * DEATH_REWARD * ally_deaths
+            reward = reward - 0.5 * ally_lost
+        reward = reward + jnp.where(won, WIN_REWARD, 0.0)
+        return reward / (self.max_reward / 20.0)
+
+    # ------------------------------------------------------------ observation
+    def _action_mask(self, battle: sim.Battle) -> Array:
+        agents = slice(0, self.num_agents)
+        position = battle.position[agents]
+        alive = battle.alive[agents]
+        walkable = jnp.asarray(self.walkable)
+        probes = jnp.asarray([[0, 1], [0, -1], [1, 0], [-1, 0]], jnp.float32)
+        probe = position[:, None] + probes[None]
+        inside = jnp.all((probe >= 0) & (probe < MAP_EXTENT), -1)
+        cell = jnp.clip(probe.astype(jnp.int32), 0, 31)
+        can_move = inside & walkable[cell[..., 0], cell[..., 1]]
+        enemy_gap = jnp.linalg.norm(
+            position[:, None] - battle.position[None, self.num_agents :], axis=-1
+        )
+        can_attack = battle.alive[None, self.num_agents :] & (enemy_gap <= SHOOT_RANGE)
+        medivac = jnp.asarray(self.is_medivac[: self.num_agents])
+        ally_gap = jnp.linalg.norm(position[:, None] - position[None], axis=-1)
+        can_heal = alive[None] & ~medivac[None] & (ally_gap <= SHOOT_RANGE)
+        can_heal = jnp.pad(can_heal, ((0, 0), (0, max(self.num_enemies - self.num_agents, 0))))
+        can_heal = can_heal[:, : self.num_enemies]
+        targets = jnp.where(medivac[:, None], can_heal, can_attack)
+        living = jnp.concatenate(
+            [
+                jnp.zeros((self.num_agents, 1), bool),
+                jnp.ones((self.num_agents, 1), bool),
+                can_move,
+                targets,
+            ],
+            axis=1,
+        )
+        dead = jnp.zeros_like(living).at[:, 0].set(True)
+        return jnp.where(alive[:, None], living, dead)
+
+    def _type_one_hot(self, units: slice) -> Array:
+        slots = jnp.asarray(self.type_slot[units])
+        return (
+            jax.nn.one_hot(slots, self.type_bits)
+            if self.type_bits
+            else jnp.zeros((slots.shape[0], 0))
+        )
+
+    def _health_block(self, battle: sim.Battle, units: slice, shield_bits: int) -> Array:
+        health = (battle.health[units] / jnp.asarray(self.max_health[units]))[:, None]
+        if not shield_bits:
+            return health
+        max_shield = jnp.asarray(self.max_shield[units])
+        shield = jnp.where(
+            max_shield > 0, battle.shield[units] / jnp.maximum(max_shield, 1e-6), 0.0
+        )
+        return jnp.concatenate([health, shield[:, None]], axis=1)
+
+    def _observation(self, state: SMACState) -> Observation:
+        battle = state.battle
+        n, m = self.num_agents, self.num_enemies
+        agents, enemies = slice(0, n), slice(n, None)
+        mask = self._action_mask(battle)
+        position = battle.position
+        alive = battle.alive
+
+        enemy_offset = position[None, enemies] - position[agents, None]  # [n, m, 2]
+        enemy_distance = jnp.linalg.norm(enemy_offset, axis=-1)
+        enemy_seen = alive[None, enemies] & (enemy_distance < SIGHT_RANGE)
+        enemy_static = jnp.concatenate(
+            [
+                self._health_block(battle, enemies, self.enemy_shield_bits),
+                self._type_one_hot(enemies),
+            ],
+            axis=1,
+        )
+        enemy_features = jnp.concatenate(
+            [
+                mask[:, NUM_FIXED_ACTIONS:, None].astype(jnp.float32),
+                enemy_distance[..., None] / SIGHT_RANGE,
+                enemy_offset / SIGHT_RANGE,
+                jnp.broadcast_to(enemy_static[None], (n, m, enemy_static.shape[-1])),
+            ],
+            axis=-1,
+        )
+        enemy_features = jnp.where(enemy_seen[..., None], enemy_features, 0.0)
+
+        ally_offset = position[None, agents] - position[agents, None]  # [n, n, 2]
+        ally_distance = jnp.linalg.norm(ally_offset, axis=-1)
+        ally_seen = alive[None, agents] & (ally_distance < SIGHT_RANGE)
+        ally_static = jnp.concatenate(
+            [self._health_block(battle, agents, self.ally_shield_bits), self._type_one_hot(agents)],
+            axis=1,
+        )
+        ally_features = jnp.concatenate(
+            [
+                jnp.ones((n, n, 1)),
+                ally_distance[..., None] / SIGHT_RANGE,
+                ally_offset / SIGHT_RANGE,
+                jnp.broadcast_to(ally_static[None], (n, n, ally_static.shape[-1])),
+            ],
+            axis=-1,
+        )
+        ally_features = jnp.where(ally_seen[..., None], ally_features, 0.0)
+        others = np.asarray([[j for j in range(n) if j != i] for i in range(n)], np.int32)
+        ally_features = (
+            jnp.take_along_axis(
+                ally_features, jnp.asarray(others).reshape(n, max(n - 1, 0), 1), axis=1
+            )
+            if n > 1
+            else jnp.zeros((n, 0, ally_features.shape[-1]))
+        )
+
+        agents_view = jnp.concatenate(
+            [
+                mask[:, 2:NUM_FIXED_ACTIONS].astype(jnp.float32),
+                enemy_features.reshape(n, -1),
+                ally_features.reshape(n, -1),
+                ally_static,
+            ],
+            axis=1,
+        )
+        agents_view = jnp.where(alive[agents, None], agents_view, 0.0)
+
+        centre_offset = (position - MAP_CENTRE) / MAP_EXTENT
+        cooldown = jnp.where(
+            jnp.asarray(self.is_medivac[agents]),
+            battle.energy[agents],
+            jnp.maximum(battle.cooldown[agents], 0.0) * sim.LOOPS_PER_SECOND,
+        ) / jnp.asarray(self.cooldown_scale[agents])
+        ally_health = self._health_block(battle, agents, self.ally_shield_bits)
+        ally_rows = jnp.concatenate(
+            [
+                ally_health[:, :1],
+                cooldown[:, None],
+                centre_offset[agents],
+                ally_health[:, 1:],
+                self._type_one_hot(agents),
+            ],
+            axis=1,
+        )
+        enemy_health = self._health_block(battle, enemies, self.enemy_shield_bits)
+        enemy_rows = jnp.concatenate(
+            [
+                enemy_health[:, :1],
+                centre_offset[enemies],
+                enemy_health[:, 1:],
+                self._type_one_hot(enemies),
+            ],
+            axis=1,
+        )
+        global_state = jnp.concatenate(
+            [
+                jnp.where(alive[agents, None], ally_rows, 0.0).reshape(-1),
+                jnp.where(alive[enemies, None], enemy_rows, 0.0).reshape(-1),
+                jax.nn.one_hot(state.last_action, self.num_actions).reshape(-1),
+            ]
+        )
+        return Observation(
+            agents_view=agents_view.astype(jnp.float32),
+            action_mask=mask,
+            global_state=global_state.astype(jnp.float32),
+            step_count=state.step_count,
+        )
+
+
+SMAC_PATTERN = "{" + ",".join(sorted(SMAC_MAPS)) + "}"
+
+
+def smac_accepts(task: str) -> bool:
+    return task in SMAC_MAPS
+
+
+def make_smac(task: str, **kwargs) -> SMAC:
+    return SMAC(task, **kwargs)
