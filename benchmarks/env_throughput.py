@@ -208,10 +208,31 @@ def bench_num_envs(
     variants: list[str],
     task: str = TASK,
 ) -> dict[str, Any]:
-    """All variants at one batch size, side by side."""
-    compiled = {
-        name: compile_variant(make_batched(name, num_envs, task), scan_steps) for name in variants
-    }
+    """All LBF variants at one batch size, side by side."""
+    return bench_num_envs_generic(
+        lambda name: make_batched(name, num_envs, task),
+        num_envs,
+        scan_steps,
+        reps,
+        warmup,
+        min_rep_s,
+        variants,
+        ANCHOR,
+    )
+
+
+def bench_num_envs_generic(
+    build: Callable[[str], Batched],
+    num_envs: int,
+    scan_steps: int,
+    reps: int,
+    warmup: int,
+    min_rep_s: float,
+    variants: list[str],
+    anchor: str,
+) -> dict[str, Any]:
+    """The variants ``build(name)`` (``num_envs`` envs each) side by side against ``anchor``."""
+    compiled = {name: compile_variant(build(name), scan_steps) for name in variants}
     carries = {name: c.carry for name, c in compiled.items()}
     episodes_before = {name: int(c.carry.episodes) for name, c in compiled.items()}
 
@@ -235,7 +256,7 @@ def bench_num_envs(
         {name: repeated(name) for name in variants},
         reps=reps,
         warmup=warmup,
-        baseline=ANCHOR if ANCHOR in variants else None,
+        baseline=anchor if anchor in variants else None,
     )
     steps_per_rep = num_envs * scan_steps * calls
     total_calls = 1 + calls * (warmup + reps)

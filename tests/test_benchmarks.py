@@ -1,6 +1,6 @@
 """The benchmark scripts run in ``--quick`` mode and write well-formed result files.
 
-Both scripts are started at once in subprocesses (they spend their time compiling,
+The scripts are started at once in subprocesses (they spend their time compiling,
 which is single-threaded), sharing the test suite's persistent compilation cache.
 The figures of a quick run are not checked beyond being positive.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SCRIPTS = ("env_throughput", "train_throughput")
+SCRIPTS = ("env_throughput", "train_throughput", "smac_throughput")
 TIMEOUT_S = 300
 
 
@@ -102,3 +102,19 @@ def test_train_throughput_quick(quick_results: dict[str, dict]) -> None:
         assert row["first_chunk_s"] > 0
         assert row["steps_per_chunk"] > 0
         assert sum(row["gradient_updates_per_chunk"]) > 0
+
+
+def test_smac_throughput_quick(quick_results: dict[str, dict]) -> None:
+    payload = quick_results["smac_throughput"]
+    _check_machine(payload)
+    assert payload["settings"]["anchor"] == "smax"
+    assert [(row["map"], row["num_envs"]) for row in payload["results"]] == [("3m", 1), ("3m", 8)]
+    for row in payload["results"]:
+        for name in ("ours", "smax"):
+            result = row["variants"][name]
+            assert result["env_steps_per_s"]["median"] > 0
+            assert len(result["env_steps_per_s_reps"]) == payload["settings"]["reps"]
+        assert row["ratio_vs_anchor"]["ours"]["median"] > 0
+    (scaling,) = payload["scaling"]
+    assert scaling["map"] == "3m" and scaling["num_units"] == 6
+    assert scaling["unit_steps_per_s"] == pytest.approx(6 * scaling["env_steps_per_s"]["median"])

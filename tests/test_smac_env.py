@@ -133,7 +133,7 @@ MAP_FAMILIES = [
 def test_random_play_keeps_every_invariant(map_name):
     env = SMAC(map_name)
     max_health = env.max_health
-    max_shield = np.asarray(sim.UnitData().table["shield"])[env.unit_types]
+    max_shield = np.asarray(sim.unit_table()["shield"])[env.unit_types]
 
     def play(key):
         def body(carry, step_key):

@@ -96,6 +96,14 @@ def _expand(groups: tuple[tuple[str, int], ...], spawns: tuple) -> tuple[list[st
     return names, points
 
 
+def _gaps(origin: Array, other: Array) -> tuple[Array, Array, Array]:
+    """``other[j] - origin[i]`` by axis and the distance, ``[len(origin), len(other)]`` each
+    (coordinates split: a trailing axis of 2 is slow on XLA:CPU)."""
+    dx = other[None, :, 0] - origin[:, None, 0]
+    dy = other[None, :, 1] - origin[:, None, 1]
+    return dx, dy, jnp.sqrt(dx * dx + dy * dy)
+
+
 class SMAC(MultiAgentEnv):
     """One SMAC map on the JAX simulator; see the module docstring for the interface."""
 
@@ -116,6 +124,8 @@ class SMAC(MultiAgentEnv):
         self.num_agents, self.num_enemies = len(ally_names), len(enemy_names)
         self.unit_names = ally_names + enemy_names
         self.unit_types = np.asarray([UNIT_INDEX[n] for n in self.unit_names], np.int32)
+        self.unit_data = sim.unit_data(self.unit_types)
+        self.mechanics = sim.mechanics_for(self.unit_types)
         self.teams = np.asarray([0] * self.num_agents + [1] * self.num_enemies, np.int32)
         self.spawns = np.asarray(ally_points + enemy_points, np.float32)
         self.ally_shield_bits = int(spec.ally_race == "P")
@@ -235,7 +245,9 @@ class SMAC(MultiAgentEnv):
         if self.map.enemy_order == "attack_units":
             battle = self._attack_closest_agent(battle)
         before = battle
-        battle, _, _ = sim.advance(battle, self._terrain(), self.substeps)
+        battle, _, _ = sim.advance(
+            battle, self._terrain(), self.substeps, data=self.unit_data, mechanics=self.mechanics
+        )
         step_count = state.step_count + 1
         won, lost, draw = self._outcome(battle)
         reward = self._reward(before, battle, won, lost)
@@ -327,21 +339,22 @@ class SMAC(MultiAgentEnv):
         position = battle.position[agents]
         alive = battle.alive[agents]
         walkable = jnp.asarray(self.walkable)
-        probes = jnp.asarray([[0, 1], [0, -1], [1, 0], [-1, 0]], jnp.float32)
-        probe = position[:, None] + probes[None]
-        inside = jnp.all((probe >= 0) & (probe < MAP_EXTENT), -1)
-        cell = jnp.clip(probe.astype(jnp.int32), 0, 31)
-        can_move = inside & walkable[cell[..., 0], cell[..., 1]]
-        enemy_gap = jnp.linalg.norm(
-            position[:, None] - battle.position[None, self.num_agents :], axis=-1
-        )
-        can_attack = battle.alive[None, self.num_agents :] & (enemy_gap <= SHOOT_RANGE)
-        medivac = jnp.asarray(self.is_medivac[: self.num_agents])
-        ally_gap = jnp.linalg.norm(position[:, None] - position[None], axis=-1)
-        can_heal = alive[None] & ~medivac[None] & (ally_gap <= SHOOT_RANGE)
-        can_heal = jnp.pad(can_heal, ((0, 0), (0, max(self.num_enemies - self.num_agents, 0))))
-        can_heal = can_heal[:, : self.num_enemies]
-        targets = jnp.where(medivac[:, None], can_heal, can_attack)
+        probes = np.asarray([[0, 1], [0, -1], [1, 0], [-1, 0]], np.float32)
+        probe_x = position[:, 0, None] + probes[None, :, 0]
+        probe_y = position[:, 1, None] + probes[None, :, 1]
+        inside = (probe_x >= 0) & (probe_x < MAP_EXTENT) & (probe_y >= 0) & (probe_y < MAP_EXTENT)
+        cell_x = jnp.clip(probe_x.astype(jnp.int32), 0, 31)
+        cell_y = jnp.clip(probe_y.astype(jnp.int32), 0, 31)
+        can_move = inside & walkable[cell_x, cell_y]
+        enemy_gap = _gaps(position, battle.position[self.num_agents :])[2]
+        targets = battle.alive[None, self.num_agents :] & (enemy_gap <= SHOOT_RANGE)
+        if self.is_medivac.any():
+            medivac = jnp.asarray(self.is_medivac[: self.num_agents])
+            ally_gap = _gaps(position, position)[2]
+            can_heal = alive[None] & ~medivac[None] & (ally_gap <= SHOOT_RANGE)
+            extra = max(self.num_enemies - self.num_agents, 0)
+            can_heal = jnp.pad(can_heal, ((0, 0), (0, extra)))[:, : self.num_enemies]
+            targets = jnp.where(medivac[:, None], can_heal, targets)
         living = jnp.concatenate(
             [
                 jnp.zeros((self.num_agents, 1), bool),
@@ -380,8 +393,7 @@ class SMAC(MultiAgentEnv):
         position = battle.position
         alive = battle.alive
 
-        enemy_offset = position[None, enemies] - position[agents, None]  # [n, m, 2]
-        enemy_distance = jnp.linalg.norm(enemy_offset, axis=-1)
+        enemy_dx, enemy_dy, enemy_distance = _gaps(position[agents], position[enemies])  # [n, m]
         enemy_seen = alive[None, enemies] & (enemy_distance < SIGHT_RANGE)
         enemy_static = jnp.concatenate(
             [
@@ -394,15 +406,15 @@ class SMAC(MultiAgentEnv):
             [
                 mask[:, NUM_FIXED_ACTIONS:, None].astype(jnp.float32),
                 enemy_distance[..., None] / SIGHT_RANGE,
-                enemy_offset / SIGHT_RANGE,
+                enemy_dx[..., None] / SIGHT_RANGE,
+                enemy_dy[..., None] / SIGHT_RANGE,
                 jnp.broadcast_to(enemy_static[None], (n, m, enemy_static.shape[-1])),
             ],
             axis=-1,
         )
         enemy_features = jnp.where(enemy_seen[..., None], enemy_features, 0.0)
 
-        ally_offset = position[None, agents] - position[agents, None]  # [n, n, 2]
-        ally_distance = jnp.linalg.norm(ally_offset, axis=-1)
+        ally_dx, ally_dy, ally_distance = _gaps(position[agents], position[agents])  # [n, n]
         ally_seen = alive[None, agents] & (ally_distance < SIGHT_RANGE)
         ally_static = jnp.concatenate(
             [self._health_block(battle, agents, self.ally_shield_bits), self._type_one_hot(agents)],
@@ -412,7 +424,8 @@ class SMAC(MultiAgentEnv):
             [
                 jnp.ones((n, n, 1)),
                 ally_distance[..., None] / SIGHT_RANGE,
-                ally_offset / SIGHT_RANGE,
+                ally_dx[..., None] / SIGHT_RANGE,
+                ally_dy[..., None] / SIGHT_RANGE,
                 jnp.broadcast_to(ally_static[None], (n, n, ally_static.shape[-1])),
             ],
             axis=-1,

@@ -31,10 +31,12 @@ Model (work in progress for issue 4; the environment, maps and opponent build on
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from marl.envs.smac.units import unit_table
@@ -72,6 +74,9 @@ class Battle:
     order_point: Array  # [U, 2] goal of ORDER_MOVE / ORDER_ATTACK_MOVE
     alive: Array  # bool
     time: Array  # game seconds since the battle started
+    # The unit each unit last fired at or healed during the current agent step
+    # (NO_TARGET if none); kept for replays, not read by the simulation.
+    acted_on: Array  # int32
 
 
 @struct.dataclass
@@ -80,19 +85,51 @@ class Terrain:
     cliff_level: Array  # [32, 32] int32
 
 
-class UnitData:
-    """The unit table as jnp arrays, gathered per unit at call time (no arrays at import)."""
+def unit_data(unit_type: Array | np.ndarray) -> dict[str, Array]:
+    """Every unit's row of the unit table, by field.
 
-    def __init__(self) -> None:
-        self.table = unit_table()
+    A NumPy ``unit_type`` (a fixed roster, as on every SMAC v1 map) gives NumPy arrays,
+    which XLA sees as constants: nothing is gathered per environment at run time.
+    """
+    table = unit_table()
+    if isinstance(unit_type, np.ndarray):
+        return {name: values[unit_type] for name, values in table.items()}
+    return {name: jnp.asarray(values)[unit_type] for name, values in table.items()}
 
-    def per_unit(self, unit_type: Array) -> dict[str, Array]:
-        return {name: jnp.asarray(values)[unit_type] for name, values in self.table.items()}
+
+class Mechanics(NamedTuple):
+    """The mechanics a battle needs (static). Leaving out those no unit of a roster has
+    (no shields on a marine map, no splash without colossi or banelings) changes no
+    result and saves their cost."""
+
+    line_splash: bool = True
+    burst: bool = True
+    heal: bool = True
+    shields: bool = True
+    health_regen: bool = True
+    air: bool = True
+
+
+ALL_MECHANICS = Mechanics()
+
+
+def mechanics_for(unit_types: Sequence[int]) -> Mechanics:
+    """The :class:`Mechanics` of a battle whose units are drawn from ``unit_types``."""
+    table = unit_table()
+    types = np.unique(np.asarray(unit_types, np.int32))
+    return Mechanics(
+        line_splash=bool(table["line_splash"][types].any()),
+        burst=bool(table["dies_on_attack"][types].any()),
+        heal=bool((table["heal_rate"][types] > 0).any()),
+        shields=bool((table["shield"][types] > 0).any()),
+        health_regen=bool((table["health_regen"][types] > 0).any()),
+        air=bool(table["air"][types].any()),
+    )
 
 
 def new_battle(unit_types: Array, teams: Array, positions: Array) -> Battle:
     """A battle at time 0: full health, shields and starting energy, weapons ready, no orders."""
-    data = UnitData().per_unit(unit_types)
+    data = unit_data(unit_types)
     num_units = unit_types.shape[0]
     return Battle(
         unit_type=jnp.asarray(unit_types, jnp.int32),
@@ -108,6 +145,7 @@ def new_battle(unit_types: Array, teams: Array, positions: Array) -> Battle:
         order_point=jnp.asarray(positions, jnp.float32),
         alive=jnp.ones(num_units, bool),
         time=jnp.float32(0.0),
+        acted_on=jnp.full(num_units, NO_TARGET, jnp.int32),
     )
 
 
@@ -130,17 +168,26 @@ def resolve_hits(
     (bonus included) and ``hit_count [A, T]`` how many hits land (0, 1 or 2). Returns
     the new health and shields ``[T]`` and the health and shield damage dealt ``[T]``.
     """
-    # One row per hit, in attacker order, so each hit sees the shields the earlier left.
-    first = jnp.where(hit_count >= 1, hit_damage, 0.0)
-    second = jnp.where(hit_count >= 2, hit_damage, 0.0)
-    hits = jnp.stack([first, second], axis=1).reshape(-1, hit_damage.shape[1])
-    absorbed_before = jnp.cumsum(hits, axis=0) - hits
-    shield_left = jnp.maximum(shield[None] - absorbed_before, 0.0)
-    to_shield = jnp.minimum(hits, shield_left)
-    through = hits - to_shield
-    to_health = jnp.where(through > 0, jnp.maximum(through - armor[None], MIN_DAMAGE_PER_HIT), 0.0)
-    shield_damage = to_shield.sum(0)
-    health_damage = jnp.minimum(to_health.sum(0), health)
+    # Hits land in attacker order, each seeing the shields the earlier ones left: the
+    # damage before attacker ``a`` is a prefix sum over attackers, taken as a product
+    # with a constant triangular matrix (much cheaper than a cumsum on XLA:CPU).
+    num_attackers = hit_damage.shape[0]
+    earlier = np.tril(np.ones((num_attackers, num_attackers), np.float32), k=-1)
+    total = hit_count * hit_damage
+    before = jnp.matmul(earlier, total, precision=jax.lax.Precision.HIGHEST)
+    shield_left = jnp.maximum(shield[None] - before, 0.0)
+    to_shield, to_health = [], []
+    for hit in (1, 2):  # the second hit of a double attack sees what the first left
+        lands = hit_count >= hit
+        absorbed = jnp.where(lands, jnp.minimum(hit_damage, shield_left), 0.0)
+        through = jnp.where(lands, hit_damage - absorbed, 0.0)
+        to_shield.append(absorbed)
+        to_health.append(
+            jnp.where(through > 0, jnp.maximum(through - armor[None], MIN_DAMAGE_PER_HIT), 0.0)
+        )
+        shield_left = shield_left - absorbed
+    shield_damage = (to_shield[0] + to_shield[1]).sum(0)
+    health_damage = jnp.minimum((to_health[0] + to_health[1]).sum(0), health)
     return health - health_damage, shield - shield_damage, health_damage, shield_damage
 
 
@@ -159,35 +206,63 @@ def _edge_distance(position: Array, radius: Array) -> Array:
     return centre - radius[:, None] - radius[None]
 
 
-def _walkable_at(terrain: Terrain, point: Array, cliff_walker: Array, level: Array) -> Array:
-    cell = jnp.clip(jnp.floor(point).astype(jnp.int32), 0, 31)
-    inside = jnp.all((point >= 0.0) & (point < 32.0), axis=-1)
-    walkable = terrain.walkable[cell[..., 0], cell[..., 1]]
-    same_level = terrain.cliff_level[cell[..., 0], cell[..., 1]] == level
-    return inside & (cliff_walker | (walkable & same_level))
+def _terrain_level(terrain: Terrain) -> Array:
+    """The cliff level of every cell, ``-1`` where units cannot stand."""
+    return jnp.where(terrain.walkable, terrain.cliff_level, -1)
 
 
-def substep(battle: Battle, terrain: Terrain, dt: float) -> tuple[Battle, Array, Array]:
+def _walkable_at(level_grid: Array, x: Array, y: Array, cliff_walker: Array, level: Array) -> Array:
+    inside = (x >= 0.0) & (x < 32.0) & (y >= 0.0) & (y < 32.0)
+    cell_x = jnp.clip(jnp.floor(x).astype(jnp.int32), 0, 31)
+    cell_y = jnp.clip(jnp.floor(y).astype(jnp.int32), 0, 31)
+    return inside & (cliff_walker | (level_grid[cell_x, cell_y] == level))
+
+
+def _pair_offsets(x: Array, y: Array) -> tuple[Array, Array, Array]:
+    """``x[i] - x[j]``, ``y[i] - y[j]`` and the distance, ``[U, U]`` each.
+
+    Coordinates are kept as separate arrays: a trailing axis of 2 is the slow layout on
+    XLA:CPU (a norm over it costs twice the whole split computation).
+    """
+    dx = x[:, None] - x[None]
+    dy = y[:, None] - y[None]
+    return dx, dy, jnp.sqrt(dx * dx + dy * dy)
+
+
+def substep(
+    battle: Battle,
+    terrain: Terrain,
+    dt: float,
+    data: dict[str, Array] | None = None,
+    mechanics: Mechanics = ALL_MECHANICS,
+) -> tuple[Battle, Array, Array]:
     """Advances the battle by ``dt`` game seconds.
 
-    Returns the new battle and the health and shield damage each unit took ``[U]``.
+    ``data`` is :func:`unit_data` of the battle's unit types (looked up when omitted);
+    ``mechanics`` may leave out mechanics no unit of the battle has. Returns the new
+    battle and the health and shield damage each unit took ``[U]``.
     """
-    data = UnitData().per_unit(battle.unit_type)
+    if data is None:
+        data = unit_data(battle.unit_type)
     num_units = battle.unit_type.shape[0]
     index = jnp.arange(num_units)
     alive = battle.alive
     opponents = (battle.team[:, None] != battle.team[None]) & alive[None] & alive[:, None]
-    edge = _edge_distance(battle.position, data["radius"])
-    centre = edge + data["radius"][:, None] + data["radius"][None]
-    can_hit = opponents & (~data["air"][None] | data["targets_air"][:, None])
-    can_hit = can_hit & (data["damage"][:, None] > 0)
+    x, y = battle.position[:, 0], battle.position[:, 1]
+    pair_dx, pair_dy, centre = _pair_offsets(x, y)
+    radius = jnp.asarray(data["radius"])
+    edge = centre - radius[:, None] - radius[None]
+    can_hit = opponents & (data["damage"][:, None] > 0)
+    if mechanics.air:
+        can_hit = can_hit & (~data["air"][None] | data["targets_air"][:, None])
 
     # Targets: the ordered unit, or for attack-move and idle stock units the closest
     # opponent within sight (attack-move) or weapon range (idle).
     ordered = battle.order_unit
-    ordered_ok = (ordered >= 0) & alive[jnp.maximum(ordered, 0)]
-    attack_ok = (battle.order == ORDER_ATTACK) & ordered_ok
-    attack_ok = attack_ok & can_hit[index, jnp.maximum(ordered, 0)]
+    safe_ordered = jnp.maximum(ordered, 0)
+    ordered_ok = (ordered >= 0) & alive[safe_ordered]
+    # can_hit covers both units being alive.
+    attack_ok = (battle.order == ORDER_ATTACK) & (ordered >= 0) & can_hit[index, safe_ordered]
     acquire_range = jnp.where(
         battle.order == ORDER_ATTACK_MOVE,
         data["sight"],
@@ -202,115 +277,135 @@ def substep(battle: Battle, terrain: Terrain, dt: float) -> tuple[Battle, Array,
     target_edge = edge[index, safe_target]
     in_range = has_target & (target_edge <= data["weapon_range"])
 
-    heal_target = jnp.maximum(ordered, 0)
-    heal_ok = (battle.order == ORDER_HEAL) & ordered_ok & (battle.team[heal_target] == battle.team)
     max_health = data["health"]
-    missing = max_health[heal_target] - battle.health[heal_target]
-    heal_ok = heal_ok & (missing > 0) & (data["heal_rate"] > 0)
-    heal_in_range = heal_ok & (edge[index, heal_target] <= data["heal_range"])
+    if mechanics.heal:
+        heal_ok = (
+            (battle.order == ORDER_HEAL) & ordered_ok & (battle.team[safe_ordered] == battle.team)
+        )
+        missing = (max_health - battle.health)[safe_ordered]
+        heal_ok = heal_ok & (missing > 0) & (data["heal_rate"] > 0)
+        heal_in_range = heal_ok & (edge[index, safe_ordered] <= data["heal_range"])
+    else:
+        heal_ok = heal_in_range = jnp.zeros(num_units, bool)
 
     # Movement goals.
-    goal = jnp.where(has_target[:, None], battle.position[safe_target], battle.order_point)
-    goal = jnp.where(heal_ok[:, None], battle.position[heal_target], goal)
-    wants_to_move = (
-        (has_target & ~in_range)
-        | (heal_ok & ~heal_in_range)
-        | ((battle.order == ORDER_MOVE) | (battle.order == ORDER_ATTACK_MOVE)) & ~has_target
-    ) & alive
-    offset = goal - battle.position
-    distance = jnp.linalg.norm(offset, axis=-1)
-    speed = jnp.where(battle.team == 0, data["speed"], data["enemy_speed"])
-    step_length = jnp.minimum(speed * dt, distance)
-    direction = offset / jnp.maximum(distance, 1e-6)[:, None]
-    moved = battle.position + jnp.where(wants_to_move[:, None], direction * step_length[:, None], 0)
-    level = terrain.cliff_level[
-        jnp.clip(battle.position[:, 0].astype(jnp.int32), 0, 31),
-        jnp.clip(battle.position[:, 1].astype(jnp.int32), 0, 31),
-    ]
-    walker = data["cliff_walker"] | data["air"]
-    x_only = battle.position.at[:, 0].set(moved[:, 0])
-    y_only = battle.position.at[:, 1].set(moved[:, 1])
-    position = jnp.where(
-        _walkable_at(terrain, moved, walker, level)[:, None],
-        moved,
-        jnp.where(
-            _walkable_at(terrain, x_only, walker, level)[:, None],
-            x_only,
-            jnp.where(
-                _walkable_at(terrain, y_only, walker, level)[:, None], y_only, battle.position
-            ),
-        ),
+    target_x, target_y = x[safe_target], y[safe_target]
+    goal_x = jnp.where(has_target, target_x, battle.order_point[:, 0])
+    goal_y = jnp.where(has_target, target_y, battle.order_point[:, 1])
+    wants_to_move = (has_target & ~in_range) | (
+        ((battle.order == ORDER_MOVE) | (battle.order == ORDER_ATTACK_MOVE)) & ~has_target
     )
+    if mechanics.heal:
+        goal_x = jnp.where(heal_ok, x[safe_ordered], goal_x)
+        goal_y = jnp.where(heal_ok, y[safe_ordered], goal_y)
+        wants_to_move = wants_to_move | (heal_ok & ~heal_in_range)
+    wants_to_move = wants_to_move & alive
+    offset_x, offset_y = goal_x - x, goal_y - y
+    distance = jnp.sqrt(offset_x * offset_x + offset_y * offset_y)
+    speed = jnp.where(battle.team == 0, data["speed"], data["enemy_speed"])
+    step_length = jnp.where(wants_to_move, jnp.minimum(speed * dt, distance), 0.0)
+    step_scale = step_length / jnp.maximum(distance, 1e-6)
+    moved_x, moved_y = x + offset_x * step_scale, y + offset_y * step_scale
+    # Try the full move, then each axis alone: units slide along walls.
+    level_grid = _terrain_level(terrain)
+    level = level_grid[jnp.clip(x.astype(jnp.int32), 0, 31), jnp.clip(y.astype(jnp.int32), 0, 31)]
+    walker = data["cliff_walker"] | data["air"]
+    full_ok = _walkable_at(level_grid, moved_x, moved_y, walker, level)
+    x_ok = _walkable_at(level_grid, moved_x, y, walker, level)
+    y_ok = _walkable_at(level_grid, x, moved_y, walker, level)
+    new_x = jnp.where(full_ok | x_ok, moved_x, x)
+    new_y = jnp.where(full_ok | (~x_ok & y_ok), moved_y, y)
     arrived = (battle.order == ORDER_MOVE) & (distance <= speed * dt)
     order = jnp.where(
         arrived | ((battle.order == ORDER_ATTACK) & ~attack_ok), ORDER_STOP, battle.order
     )
-    order = jnp.where((battle.order == ORDER_HEAL) & ~heal_ok, ORDER_STOP, order)
+    if mechanics.heal:
+        order = jnp.where((battle.order == ORDER_HEAL) & ~heal_ok, ORDER_STOP, order)
 
     # Fire.
     cooldown = jnp.maximum(battle.cooldown - dt, -dt)
     fires = in_range & (cooldown <= 0.0) & alive & (data["cooldown"] > 0)
     cooldown = jnp.where(fires, cooldown + data["cooldown"], cooldown)
-    bursts = in_range & alive & data["dies_on_attack"]
     per_hit = hit_damage_matrix(data, data)
-    aimed = jax.nn.one_hot(target, num_units, dtype=bool) & fires[:, None]
+    aimed = (target[:, None] == index[None]) & fires[:, None]
     hit_count = jnp.where(aimed, data["hits"][:, None], 0)
-    # Colossus beams: every opposing ground unit near the line through the target,
-    # perpendicular to the line of fire, is hit once per beam.
-    fire_direction = battle.position[safe_target] - battle.position
-    fire_direction = fire_direction / jnp.maximum(
-        jnp.linalg.norm(fire_direction, axis=-1, keepdims=True), 1e-6
-    )
-    from_target = battle.position[None] - battle.position[safe_target][:, None]
-    along = jnp.einsum("atk,ak->at", from_target, fire_direction)
-    across = jnp.abs(
-        from_target[..., 0] * fire_direction[:, None, 1]
-        - from_target[..., 1] * fire_direction[:, None, 0]
-    )
-    reach = COLOSSUS_LINE_SEARCH_RADIUS + data["radius"][None]
-    in_line = (jnp.abs(along) <= reach) & (across <= COLOSSUS_LINE_HALF_LENGTH + reach)
-    line_splash = (fires & data["line_splash"])[:, None] & in_line & can_hit & ~data["air"][None]
-    hit_count = jnp.where(line_splash, data["hits"][:, None], hit_count)
-    # Banelings: everything opposing and on the ground within the splash radius.
-    splash = (
-        bursts[:, None]
-        & opponents
-        & ~data["air"][None]
-        & (centre - data["radius"][None] <= data["splash_radius"][:, None])
-    )
-    hit_count = jnp.where(splash, 1, hit_count)
-    health, shield, health_damage, shield_damage = resolve_hits(
-        battle.health, battle.shield, data["armor"], per_hit, hit_count
-    )
+    ground = ~data["air"] if mechanics.air else jnp.ones(num_units, bool)
+    if mechanics.line_splash:
+        # Colossus beams: every opposing ground unit near the line through the target,
+        # perpendicular to the line of fire, is hit once per beam.
+        fire_x, fire_y = target_x - x, target_y - y
+        fire_length = jnp.maximum(jnp.sqrt(fire_x * fire_x + fire_y * fire_y), 1e-6)
+        fire_x, fire_y = fire_x / fire_length, fire_y / fire_length
+        from_target_x = x[None] - target_x[:, None]  # [attacker, unit]
+        from_target_y = y[None] - target_y[:, None]
+        along = from_target_x * fire_x[:, None] + from_target_y * fire_y[:, None]
+        across = jnp.abs(from_target_x * fire_y[:, None] - from_target_y * fire_x[:, None])
+        reach = COLOSSUS_LINE_SEARCH_RADIUS + radius[None]
+        in_line = (jnp.abs(along) <= reach) & (across <= COLOSSUS_LINE_HALF_LENGTH + reach)
+        line_splash = (fires & data["line_splash"])[:, None] & in_line & can_hit & ground[None]
+        hit_count = jnp.where(line_splash, data["hits"][:, None], hit_count)
+    if mechanics.burst:
+        # Banelings: everything opposing and on the ground within the splash radius.
+        bursts = in_range & alive & data["dies_on_attack"]
+        splash = (
+            bursts[:, None]
+            & opponents
+            & ground[None]
+            & (centre - radius[None] <= data["splash_radius"][:, None])
+        )
+        hit_count = jnp.where(splash, 1, hit_count)
+    if mechanics.shields:
+        health, shield, health_damage, shield_damage = resolve_hits(
+            battle.health, battle.shield, data["armor"], per_hit, hit_count
+        )
+    else:
+        health, health_damage = _resolve_unshielded_hits(
+            battle.health, data["armor"], per_hit, hit_count
+        )
+        shield, shield_damage = battle.shield, jnp.zeros_like(health_damage)
 
     # Heal, regenerate.
-    heal_amount = jnp.where(
-        heal_in_range & (battle.energy >= HEAL_MIN_ENERGY),
-        jnp.minimum(
-            jnp.minimum(data["heal_rate"] * dt, missing),
-            battle.energy * data["hp_per_energy"],
-        ),
-        0.0,
-    )
-    health = health.at[heal_target].add(heal_amount)
-    energy = battle.energy - jnp.where(
-        heal_amount > 0, heal_amount / jnp.maximum(data["hp_per_energy"], 1e-6), 0.0
-    )
-    energy = jnp.minimum(energy + data["energy_regen"] * dt, data["max_energy"])
+    energy = battle.energy
+    if mechanics.heal:
+        heal_amount = jnp.where(
+            heal_in_range & (battle.energy >= HEAL_MIN_ENERGY),
+            jnp.minimum(
+                jnp.minimum(data["heal_rate"] * dt, missing),
+                battle.energy * data["hp_per_energy"],
+            ),
+            0.0,
+        )
+        health = health.at[safe_ordered].add(heal_amount)
+        energy = energy - jnp.where(
+            heal_amount > 0, heal_amount / jnp.maximum(data["hp_per_energy"], 1e-6), 0.0
+        )
+        energy = jnp.minimum(energy + data["energy_regen"] * dt, data["max_energy"])
     damaged = (health_damage + shield_damage) > 0
     quiet_time = jnp.where(damaged, 0.0, battle.quiet_time + dt)
-    regen_shield = data["regenerates_shield"] & (quiet_time >= SHIELD_REGEN_DELAY)
-    shield = jnp.where(
-        regen_shield, jnp.minimum(shield + SHIELD_REGEN_RATE * dt, data["shield"]), shield
-    )
-    health = jnp.where(
-        health > 0, jnp.minimum(health + data["health_regen"] * dt, max_health), health
-    )
+    if mechanics.shields:
+        regen_shield = data["regenerates_shield"] & (quiet_time >= SHIELD_REGEN_DELAY)
+        shield = jnp.where(
+            regen_shield, jnp.minimum(shield + SHIELD_REGEN_RATE * dt, data["shield"]), shield
+        )
+    if mechanics.health_regen:
+        health = jnp.where(
+            health > 0, jnp.minimum(health + data["health_regen"] * dt, max_health), health
+        )
 
-    alive = alive & (health > 0) & ~bursts
+    acted_on = jnp.where(fires, target, battle.acted_on)
+    if mechanics.heal:
+        acted_on = jnp.where(heal_amount > 0, ordered, acted_on)
+    alive = alive & (health > 0)
+    if mechanics.burst:
+        acted_on = jnp.where(bursts, target, acted_on)
+        alive = alive & ~bursts
     health = jnp.where(alive, health, 0.0)
     shield = jnp.where(alive, shield, 0.0)
-    position = _separate(position, data, alive)
+    push_x, push_y = _separate(pair_dx, pair_dy, centre, data, alive, mechanics)
+    upper = 32.0 - 1e-3
+    new_x = jnp.clip(new_x + push_x, 0.0, upper)
+    new_y = jnp.clip(new_y + push_y, 0.0, upper)
+    position = jnp.stack([new_x, new_y], axis=-1)
     new_battle = battle.replace(
         position=position,
         health=health,
@@ -321,45 +416,74 @@ def substep(battle: Battle, terrain: Terrain, dt: float) -> tuple[Battle, Array,
         order=jnp.where(alive, order, ORDER_STOP),
         alive=alive,
         time=battle.time + dt,
+        acted_on=acted_on,
     )
     return new_battle, health_damage, shield_damage
 
 
-def _separate(position: Array, data: dict[str, Array], alive: Array) -> Array:
-    """Pushes overlapping living ground units apart, each by half the overlap."""
-    ground = alive & ~data["air"] & (data["speed"] > 0)
-    offset = position[:, None] - position[None]
-    distance = jnp.linalg.norm(offset, axis=-1)
+def _resolve_unshielded_hits(
+    health: Array, armor: Array, hit_damage: Array, hit_count: Array
+) -> tuple[Array, Array]:
+    """:func:`resolve_hits` without shields: every hit loses the armour on its own."""
+    per_hit = jnp.maximum(hit_damage - armor[None], MIN_DAMAGE_PER_HIT)
+    damage = jnp.minimum(jnp.sum(hit_count * per_hit, axis=0), health)
+    return health - damage, damage
+
+
+def _separate(
+    dx: Array,
+    dy: Array,
+    distance: Array,
+    data: dict[str, Array],
+    alive: Array,
+    mechanics: Mechanics = ALL_MECHANICS,
+) -> tuple[Array, Array]:
+    """How far each living ground unit is pushed to undo half of every overlap: ``(x, y)``.
+
+    Measured on the sub-step's starting positions (``dx[i, j] = x[i] - x[j]``, ...), so an
+    overlap made by a move is undone from the next sub-step on, as SC2's separation
+    settles over a few game loops.
+    """
+    num_units = distance.shape[0]
+    on_ground = alive & ~data["air"] if mechanics.air else alive
+    ground = on_ground & (data["speed"] > 0)
     overlap = data["radius"][:, None] + data["radius"][None] - distance
-    pair = ground[:, None] & (alive & ~data["air"])[None] & (overlap > 0)
-    pair = pair & ~jnp.eye(position.shape[0], dtype=bool)
+    pair = ground[:, None] & on_ground[None] & (overlap > 0)
+    pair = pair & ~np.eye(num_units, dtype=bool)
     # Coincident units separate along a fixed direction that differs per pair.
-    fallback = jnp.stack(
-        [
-            jnp.cos(jnp.arange(position.shape[0]) * 2.399),
-            jnp.sin(jnp.arange(position.shape[0]) * 2.399),
-        ],
-        axis=-1,
-    )
-    direction = jnp.where(
-        (distance > 1e-6)[..., None],
-        offset / jnp.maximum(distance, 1e-6)[..., None],
-        fallback[:, None] - fallback[None],
-    )
-    push = jnp.where(pair[..., None], 0.5 * overlap[..., None] * direction, 0.0).sum(1)
-    return jnp.clip(position + push, 0.0, 32.0 - 1e-3)
+    angle = np.arange(num_units) * 2.399
+    fallback_x = (np.cos(angle)[:, None] - np.cos(angle)[None]).astype(np.float32)
+    fallback_y = (np.sin(angle)[:, None] - np.sin(angle)[None]).astype(np.float32)
+    apart = distance > 1e-6
+    half_overlap = jnp.where(pair, 0.5 * overlap, 0.0)
+    scale = half_overlap / jnp.maximum(distance, 1e-6)
+    push_x = jnp.where(apart, dx * scale, half_overlap * fallback_x).sum(1)
+    push_y = jnp.where(apart, dy * scale, half_overlap * fallback_y).sum(1)
+    return push_x, push_y
 
 
 def advance(
-    battle: Battle, terrain: Terrain, substeps: int = 4, seconds: float = STEP_SECONDS
+    battle: Battle,
+    terrain: Terrain,
+    substeps: int = 4,
+    seconds: float = STEP_SECONDS,
+    data: dict[str, Array] | None = None,
+    mechanics: Mechanics = ALL_MECHANICS,
 ) -> tuple[Battle, Array, Array]:
     """One agent step (``seconds`` of game time in ``substeps`` sub-steps): the new battle and
-    the health and shield damage every unit took over the step."""
+    the health and shield damage every unit took over the step.
+
+    ``data`` and ``mechanics`` are as in :func:`substep`; the unit data is looked up once
+    per call when omitted.
+    """
     dt = seconds / substeps
-
-    def body(carry: Battle, _: Any) -> tuple[Battle, tuple[Array, Array]]:
-        carry, health_damage, shield_damage = substep(carry, terrain, dt)
-        return carry, (health_damage, shield_damage)
-
-    battle, (health_damage, shield_damage) = jax.lax.scan(body, battle, None, substeps)
-    return battle, health_damage.sum(0), shield_damage.sum(0)
+    if data is None:
+        data = unit_data(battle.unit_type)
+    health_damage = shield_damage = jnp.zeros(battle.health.shape, jnp.float32)
+    battle = battle.replace(acted_on=jnp.full_like(battle.acted_on, NO_TARGET))
+    # Unrolled: the sub-steps are few, and XLA then fuses across them.
+    for _ in range(substeps):
+        battle, step_health, step_shield = substep(battle, terrain, dt, data, mechanics)
+        health_damage = health_damage + step_health
+        shield_damage = shield_damage + step_shield
+    return battle, health_damage, shield_damage
