@@ -22,6 +22,7 @@ from marl.envs.jumanji_adapters import (
 )
 from marl.envs.matrix import NON_MONOTONIC_PAYOFF, OneStepMatrixGame, TwoStepGame
 from marl.envs.smac.env import SMAC, SMAC_PATTERN, make_smac, smac_accepts
+from marl.envs.smac.v2 import SMACV2_PATTERN, SMACv2, make_smacv2, smacv2_accepts
 from marl.registry import register_env, register_env_family
 
 register_env("matrix/one_step", OneStepMatrixGame)
@@ -31,11 +32,13 @@ register_env_family("rware", rware_accepts, make_rware, RWARE_PATTERN)
 register_env_family("smax", smax_accepts, make_smax, SMAX_PATTERN)
 register_env_family("mpe", mpe_accepts, make_mpe, MPE_PATTERN)
 register_env_family("smac", smac_accepts, make_smac, SMAC_PATTERN)
+register_env_family("smacv2", smacv2_accepts, make_smacv2, SMACV2_PATTERN)
 
 __all__ = [
     "NON_MONOTONIC_PAYOFF",
     "SMAC",
     "SMAX",
+    "SMACv2",
     "LevelBasedForaging",
     "MPESimpleSpread",
     "OneStepMatrixGame",

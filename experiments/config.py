@@ -86,6 +86,12 @@ def validate(config: dict[str, Any], local_devices: int | None = None) -> None:
         raise ConfigError(
             f"env.name: unknown env '{env_name}'; valid: {', '.join(registry.env_names())}"
         )
+    kwargs = config["env"].get("kwargs") or {}
+    if kwargs:
+        try:  # the environment checks its own options (cheap: nothing is compiled)
+            registry.make_raw_env(env_name, **kwargs)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"env.kwargs: {error}") from None
     arch = config["arch"]
     for key in _POSITIVE_ARCH:
         if arch[key] < 1:

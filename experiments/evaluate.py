@@ -2,21 +2,35 @@
 
 Reloads the run's config and latest checkpoint, plays ``episodes`` greedy
 episodes per seed and prints the mean return and win rate.
+
+``marl-evaluate checkpoint=RUN_DIR replay=PATH.gif [replay_fps=N]`` instead plays
+one greedy episode (the first seed's first episode of the evaluation above),
+renders every state from the reset to the end and writes them as an animated GIF
+(``N`` frames per second, default 6; the last frame is held longer), creating
+PATH's directory if needed. Replays need an environment whose ``render`` gives RGB
+frames (``smac/*``, ``smacv2/*``).
 """
 
 from __future__ import annotations
 
 import json
+import pathlib
 import sys
+from collections.abc import Sequence
 
 import numpy as np
 
-USAGE = "usage: marl-evaluate checkpoint=RUN_DIR [episodes=N] [json=true]"
+USAGE = (
+    "usage: marl-evaluate checkpoint=RUN_DIR [episodes=N] [json=true] "
+    "| checkpoint=RUN_DIR replay=PATH.gif [replay_fps=N] [json=true]"
+)
+DEFAULT_REPLAY_FPS = 6.0
+LAST_FRAME_SECONDS = 1.5  # how long a replay shows the end of the episode
 
 
 def parse_args(argv: list[str]) -> dict[str, str]:
     """``key=value`` arguments; raises ValueError with one line on anything else."""
-    valid = {"checkpoint", "episodes", "json"}
+    valid = {"checkpoint", "episodes", "json", "replay", "replay_fps"}
     args = {}
     for arg in argv:
         key, sep, value = arg.partition("=")
@@ -27,7 +41,83 @@ def parse_args(argv: list[str]) -> dict[str, str]:
         raise ValueError(f"checkpoint is required; {USAGE}")
     if "episodes" in args and (not args["episodes"].isdigit() or int(args["episodes"]) < 1):
         raise ValueError(f"episodes must be a positive integer, got '{args['episodes']}'")
+    if "replay" in args:
+        if not args["replay"].lower().endswith(".gif"):
+            raise ValueError(f"replay must be a path ending in .gif, got '{args['replay']}'")
+        if "episodes" in args:
+            raise ValueError("a replay plays one episode; drop episodes=")
+    if "replay_fps" in args:
+        if "replay" not in args:
+            raise ValueError("replay_fps needs replay=PATH.gif")
+        try:
+            fps = float(args["replay_fps"])
+        except ValueError:
+            fps = 0.0
+        if not 0 < fps <= 100:
+            raise ValueError(f"replay_fps must be a number in (0, 100], got '{args['replay_fps']}'")
     return args
+
+
+def write_gif(frames: Sequence[np.ndarray], path: str | pathlib.Path, fps: float) -> None:
+    """Writes RGB ``frames`` as a looping animated GIF, holding the last one longer.
+
+    Every frame is kept (they must differ from their predecessor: Pillow merges equal
+    consecutive frames), each reduced to its own palette of at most 256 colours.
+    """
+    from PIL import Image
+
+    images = [Image.fromarray(np.asarray(frame, np.uint8), "RGB") for frame in frames]
+    images = [image.quantize(colors=256, method=Image.Quantize.MEDIANCUT) for image in images]
+    frame_ms = max(20, int(round(1000.0 / fps)))
+    durations = [frame_ms] * len(images)
+    durations[-1] = max(frame_ms, int(LAST_FRAME_SECONDS * 1000))
+    images[0].save(
+        path,
+        format="GIF",
+        save_all=True,
+        append_images=images[1:],
+        duration=durations,
+        loop=0,
+        optimize=False,
+    )
+
+
+def _replay(args: dict[str, str]) -> None:
+    from marl.checkpoint import CheckpointLayoutError
+    from marl.train import NoRGBRenderError, replay_run
+
+    try:
+        result = replay_run(args["checkpoint"])
+    except (FileNotFoundError, NoRGBRenderError, CheckpointLayoutError) as error:
+        print(f"marl-evaluate: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    path = pathlib.Path(args["replay"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fps = float(args.get("replay_fps", DEFAULT_REPLAY_FPS))
+    write_gif(result["frames"], path, fps)
+    config = result["config"]
+    ret = np.asarray(result["return"], np.float64)
+    summary = {
+        "algo": config["algo"]["name"],
+        "env": config["env"]["name"],
+        "chunk": int(result["chunk"]),
+        "replay": str(path),
+        "frames": len(result["frames"]),
+        "length": int(result["length"]),
+        "return": float(ret) if ret.ndim == 0 else [float(r) for r in ret],
+        "won": bool(result["won"] > 0),
+    }
+    if args.get("json", "false").lower() == "true":
+        print(json.dumps(summary))
+        return
+    ret_text = f"{ret:.3f}" if ret.ndim == 0 else str(summary["return"])
+    print(
+        f"{summary['algo']} on {summary['env']} (checkpoint of chunk {summary['chunk']}), "
+        f"greedy episode of seed {config['seed']}:"
+    )
+    outcome = "won" if summary["won"] else "not won"
+    print(f"  return {ret_text}, {outcome}, {summary['length']} steps")
+    print(f"  wrote {path} ({summary['frames']} frames at {fps:g} fps)")
 
 
 def main() -> None:
@@ -37,12 +127,16 @@ def main() -> None:
     except ValueError as error:
         print(f"marl-evaluate: error: {error}", file=sys.stderr)
         sys.exit(2)
+    if "replay" in args:
+        _replay(args)
+        return
+    from marl.checkpoint import CheckpointLayoutError
     from marl.train import evaluate_run
 
     episodes = int(args["episodes"]) if "episodes" in args else None
     try:
         result = evaluate_run(args["checkpoint"], episodes)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, CheckpointLayoutError) as error:
         print(f"marl-evaluate: error: {error}", file=sys.stderr)
         sys.exit(2)
     returns, won = result["returns"], result["won"]

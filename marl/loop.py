@@ -131,6 +131,7 @@ class Runner:
             donate_argnums=0,
         )
         self._evaluate = jax.jit(self._evaluate_seeds, static_argnums=2)
+        self._record = jax.jit(lambda p, k: self._greedy_episodes(p, k, 1, True))
 
     # ------------------------------------------------------------------ init
     def _device_init(self, seed_keys: Array, algo_states: Any) -> RunnerState:
@@ -237,35 +238,52 @@ class Runner:
         return state, host
 
     # ------------------------------------------------------------ evaluation
-    def _evaluate_seeds(self, algo_state: Any, key: Array, num_episodes: int):
+    def _greedy_episodes(self, algo_state: Any, key: Array, num_episodes: int, record: bool):
+        """``num_episodes`` greedy episodes of one seed: ``(returns, won, lengths, states)``.
+
+        ``states`` is ``None``, or with ``record`` the environment states from the
+        reset on, ``[time_limit + 1, num_episodes, ...]``; an episode's are valid up to
+        its length (``time_limit`` when it did not end).
+        """
         env = self.env
+        reset_key, act_key = jax.random.split(key)
+        first_state, timestep = jax.vmap(env.reset)(jax.random.split(reset_key, num_episodes))
+        memory = self.algo.initial_memory(num_episodes)
 
-        def evaluate_one(algo_state: Any, key: Array):
-            reset_key, act_key = jax.random.split(key)
-            env_state, timestep = jax.vmap(env.reset)(jax.random.split(reset_key, num_episodes))
-            memory = self.algo.initial_memory(num_episodes)
+        def step(carry, step_key):
+            env_state, obs, memory, active, returns, won, lengths = carry
+            actions, memory, _ = self.algo.act(algo_state, obs, memory, step_key, False)
+            env_state, timestep = jax.vmap(env.step)(env_state, actions)
+            ended = active & timestep.last()
+            returns = jnp.where(ended, timestep.extras["episode_return"], returns)
+            won = jnp.where(ended, timestep.extras["won"], won)
+            lengths = jnp.where(ended, timestep.extras["episode_length"], lengths)
+            active = active & ~ended
+            carry = (env_state, timestep.observation, memory, active, returns, won, lengths)
+            return carry, env_state if record else None
 
-            def step(carry, step_key):
-                env_state, obs, memory, active, returns, won = carry
-                actions, memory, _ = self.algo.act(algo_state, obs, memory, step_key, False)
-                env_state, timestep = jax.vmap(env.step)(env_state, actions)
-                ended = active & timestep.last()
-                returns = jnp.where(ended, timestep.extras["episode_return"], returns)
-                won = jnp.where(ended, timestep.extras["won"], won)
-                carry = (env_state, timestep.observation, memory, active & ~ended, returns, won)
-                return carry, None
-
-            zeros = jnp.zeros((num_episodes,), jnp.float32)
-            carry = (
-                env_state,
-                timestep.observation,
-                memory,
-                jnp.ones_like(zeros, bool),
-                zeros,
-                zeros,
+        zeros = jnp.zeros((num_episodes,), jnp.float32)
+        time_limit = self.env_spec.time_limit
+        carry = (
+            first_state,
+            timestep.observation,
+            memory,
+            jnp.ones_like(zeros, bool),
+            zeros,
+            zeros,
+            jnp.full((num_episodes,), time_limit, jnp.int32),
+        )
+        keys = jax.random.split(act_key, time_limit)
+        (_, _, _, _, returns, won, lengths), states = jax.lax.scan(step, carry, keys)
+        if record:
+            states = jax.tree_util.tree_map(
+                lambda first, rest: jnp.concatenate([first[None], rest]), first_state, states
             )
-            keys = jax.random.split(act_key, self.env_spec.time_limit)
-            (_, _, _, _, returns, won), _ = jax.lax.scan(step, carry, keys)
+        return returns, won, lengths, states
+
+    def _evaluate_seeds(self, algo_state: Any, key: Array, num_episodes: int):
+        def evaluate_one(algo_state: Any, key: Array):
+            returns, won, _, _ = self._greedy_episodes(algo_state, key, num_episodes, False)
             return returns, won
 
         keys = jax.random.split(key, self.num_seeds)
@@ -278,3 +296,25 @@ class Runner:
         algo_state = jax.tree_util.tree_map(lambda x: x[0], state.algo_state)
         returns, won = self._evaluate(algo_state, key, num_episodes)
         return np.asarray(returns), np.asarray(won)
+
+    def greedy_episode(self, state: RunnerState, key: Array) -> dict[str, Any]:
+        """One greedy episode of the first seed with device 0's parameters, recorded.
+
+        It is the first episode :meth:`evaluate` plays for the first seed with the same
+        ``key`` and ``num_episodes=1``. Returns host values: ``states`` (the
+        environment's states from the reset to the end, ``length + 1`` of them, each
+        unbatched, as a list), ``return``, ``won`` and ``length``.
+        """
+        algo_state = jax.tree_util.tree_map(lambda x: x[0, 0], state.algo_state)
+        seed_key = jax.random.split(key, self.num_seeds)[0]
+        returns, won, lengths, states = self._record(algo_state, seed_key)
+        length = int(lengths[0])
+        states = jax.tree_util.tree_map(lambda x: np.asarray(x)[: length + 1, 0], states)
+        return {
+            "states": [
+                jax.tree_util.tree_map(lambda x, t=t: x[t], states) for t in range(length + 1)
+            ],
+            "return": np.asarray(returns)[0],
+            "won": float(won[0]),
+            "length": length,
+        }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import pathlib
 import time
+import typing
 from typing import Any
 
 import jax
@@ -25,7 +26,7 @@ from marl.checkpoint import (
 )
 from marl.logging import RunLogger
 from marl.loop import Runner, RunnerState
-from marl.registry import make_env
+from marl.registry import make_env, make_raw_env
 
 
 class RunExistsError(ValueError):
@@ -160,12 +161,32 @@ def train(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def evaluate_run(run_dir: str | pathlib.Path, num_episodes: int | None = None) -> dict[str, Any]:
-    """Reloads a run's latest checkpoint and plays greedy episodes with it."""
-    run_dir = pathlib.Path(run_dir)
+class NoRGBRenderError(ValueError):
+    """A replay was asked of an environment whose ``render`` gives no RGB frame."""
+
+
+def has_rgb_render(env: Any) -> bool:
+    """Whether ``env``'s innermost ``render`` is declared to return an RGB frame.
+
+    That is a ``render(state) -> np.ndarray`` giving ``uint8 [H, W, 3]``, as
+    :meth:`marl.envs.smac.SMAC.render` does; the wrappers pass it through.
+    """
+    try:
+        hints = typing.get_type_hints(type(env.unwrapped).render)
+    except Exception:  # unresolvable annotations: not declared as an array
+        return False
+    return hints.get("return") is np.ndarray
+
+
+def _read_run_config(run_dir: pathlib.Path) -> dict[str, Any]:
     config = read_config(run_dir)
     if config is None:
         raise FileNotFoundError(f"no config.json in '{run_dir}': not a marl-lab run directory")
+    return config
+
+
+def _restore_run(run_dir: pathlib.Path, config: dict[str, Any]) -> tuple[Runner, RunnerState, int]:
+    """The run's :class:`Runner`, its latest checkpoint's state and that chunk's index."""
     checkpointer = Checkpointer(run_dir)
     try:
         latest = checkpointer.latest_chunk()
@@ -175,6 +196,37 @@ def evaluate_run(run_dir: str | pathlib.Path, num_episodes: int | None = None) -
         state = restore_state(runner, checkpointer, latest, runner.init(seeds_of(config)))
     finally:
         checkpointer.close()
+    return runner, state, latest
+
+
+def evaluate_run(run_dir: str | pathlib.Path, num_episodes: int | None = None) -> dict[str, Any]:
+    """Reloads a run's latest checkpoint and plays greedy episodes with it."""
+    run_dir = pathlib.Path(run_dir)
+    config = _read_run_config(run_dir)
+    runner, state, latest = _restore_run(run_dir, config)
     episodes = num_episodes or config["arch"]["eval_episodes"]
     returns, won = runner.evaluate(state, episodes, evaluation_key(config, 10**6 + latest))
     return {"returns": returns, "won": won, "chunk": latest, "config": config}
+
+
+def replay_run(run_dir: str | pathlib.Path) -> dict[str, Any]:
+    """Reloads a run's latest checkpoint and records one greedy episode as RGB frames.
+
+    The episode is the first one :func:`evaluate_run` plays for the first seed (see
+    :meth:`marl.loop.Runner.greedy_episode`). Returns ``frames`` (``uint8 [H, W, 3]``
+    per state, from the reset to the end: ``length + 1``), ``return``, ``won``,
+    ``length``, ``chunk`` and ``config``. Raises :class:`NoRGBRenderError`, before
+    loading anything, when the run's environment cannot render RGB frames.
+    """
+    run_dir = pathlib.Path(run_dir)
+    config = _read_run_config(run_dir)
+    env_cfg = config["env"]
+    if not has_rgb_render(make_raw_env(env_cfg["name"], **env_cfg["kwargs"])):
+        raise NoRGBRenderError(
+            f"env '{env_cfg['name']}' has no RGB render; replays need an environment with "
+            "an RGB `render`, e.g. smac/*"
+        )
+    runner, state, latest = _restore_run(run_dir, config)
+    episode = runner.greedy_episode(state, evaluation_key(config, 10**6 + latest))
+    frames = [runner.env.render(env_state) for env_state in episode.pop("states")]
+    return {**episode, "frames": frames, "chunk": latest, "config": config}

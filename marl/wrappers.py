@@ -103,6 +103,10 @@ class EpisodeMetricsWrapper(Wrapper):
         )
         return new_state, timestep.replace(extras=extras)
 
+    def render(self, state: MetricsState) -> Any:
+        """The inner environment's rendering of ``state.env_state``."""
+        return self._env.render(state.env_state)
+
 
 class VecState(NamedTuple):
     env_state: Any

@@ -45,6 +45,10 @@ BIN = pathlib.Path(sys.executable).parent
         (["algo=cw_qmix", "algo.mixer=none"], "algo: mixer 'none' cannot be weighted"),
         (["algo=qplex", "algo.attention_heads=0"], "algo: attention_heads must be at least 1"),
         (["algo=qtran", "algo.mixer=qmix"], "unknown config key 'algo.mixer'; valid keys here:"),
+        (["env.kwargs.difficulty=11"], "env.kwargs: difficulty must be one of [1, 2, 3"),
+        (["+env.kwargs.colour=red"], "env.kwargs: SMAC.__init__() got an unexpected keyword"),
+        (["env=smacv2/zerg_5_vs_5", "env.kwargs.difficulty=0"], "env.kwargs: difficulty must"),
+        (["env=smacv2/zerg_3_vs_3"], "env: unknown option 'smacv2/zerg_3_vs_3'; valid:"),
     ],
 )
 def test_bad_configs_fail_with_one_clear_line(overrides, message):
@@ -58,6 +62,7 @@ def test_bad_configs_fail_with_one_clear_line(overrides, message):
 def test_good_sweep_passes_preflight():
     preflight(["algo=iql,vdn,qmix", "seed=0,1,2", "env=matrix/two_step"])
     preflight(["algo=vdn,qmix,qplex,cw_qmix,ow_qmix,qtran", "env=lbf/8x8-2p-2f"])
+    preflight(["env=smac/3m,smacv2/terran_10_vs_11", "env.kwargs.difficulty=1,10"])
 
 
 def _run(args, cwd, check=True):

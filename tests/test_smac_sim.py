@@ -137,6 +137,20 @@ def test_medivac_heals_and_spends_energy(step):
     assert int(history[-1].order[0]) == sim.ORDER_STOP
 
 
+def test_stock_medivac_heals_on_its_own_and_agents_medivac_waits(step):
+    units = ["medivac", "marine", "marauder"]
+    positions = [(10.0, 16.0), (13.0, 16.0), (10.0, 20.0)]  # the marauder is unhurt
+    for team in (1, 0):  # stock units autocast; the agents' medivac waits for an order
+        battle = battle_of(units, positions, [team] * 3)
+        battle = battle.replace(health=battle.health.at[1].set(20.0))
+        after = run(step, battle, 3)[-1]  # 1.5 game s: within heal range 4 at once, heal
+        if team == 1:
+            assert 20.0 < float(after.health[1]) <= 20.0 + 9.0 * 1.5
+            assert int(after.acted_on[0]) == 1
+        else:
+            assert float(after.health[1]) == 20.0 and int(after.acted_on[0]) == sim.NO_TARGET
+
+
 def test_baneling_splashes_everything_in_radius_and_dies(step):
     battle = battle_of(
         ["baneling", "marine", "marine", "marine"],

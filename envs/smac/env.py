@@ -28,6 +28,10 @@ order for the spine crawler. Stock units fire at what enters their range.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -85,7 +89,54 @@ class SMACState:
     battle: sim.Battle
     last_action: Array  # [n_agents] int32
     step_count: Array
-    key: PRNGKey
+    key: PRNGKey  # the built-in opponent's or the opponent policy's randomness
+    opponent_last_action: Array  # [n_enemies] int32; -1 unless a policy controls them
+
+
+class Difficulty(NamedTuple):
+    """How the built-in opponent plays at one difficulty level (see ``DIFFICULTIES``)."""
+
+    name: str
+    reaction: float  # chance that an opponent unit acts in a step (else it holds)
+    attack_move_sight: bool  # attack-moving units engage within sight (else weapon range)
+    focus_fire: float  # chance that a unit in range turns on the weakest agent in range
+
+
+#: The built-in opponent's difficulty levels, named as SC2's. SC2's difficulty changes
+#: its macro, not its micro, so SC2 and SMAC play these maps alike at every level; these
+#: are marl-lab's own: 7 (SMAC's setting) is the SC2 behaviour, lower levels react
+#: slower (units hold some steps) and engage only what is in weapon range, higher ones
+#: focus fire on the weakest agent in range.
+DIFFICULTIES = {
+    1: Difficulty("VeryEasy", 0.4, False, 0.0),
+    2: Difficulty("Easy", 0.5, False, 0.0),
+    3: Difficulty("Medium", 0.6, False, 0.0),
+    4: Difficulty("MediumHard", 0.7, True, 0.0),
+    5: Difficulty("Hard", 0.8, True, 0.0),
+    6: Difficulty("Harder", 0.9, True, 0.0),
+    7: Difficulty("VeryHard", 1.0, True, 0.0),
+    8: Difficulty("CheatVision", 1.0, True, 1 / 3),
+    9: Difficulty("CheatMoney", 1.0, True, 2 / 3),
+    10: Difficulty("CheatInsane", 1.0, True, 1.0),
+}
+
+#: ``opponent_policy(observation, key) -> actions``: the opponents' SMAC observation
+#: (:meth:`SMAC.opponent_observation`) to one action per opponent unit.
+OpponentPolicy = Callable[[Observation, PRNGKey], Array]
+
+
+class Roster(NamedTuple):
+    """Per-unit facts the interface reads, allies then enemies ``[U]``: constants on a
+    fixed-roster map, looked up from the battle's unit types when teams are random."""
+
+    type_slot: Array  # one-hot slot of the unit type (-1: no type bits)
+    max_health: Array
+    max_shield: Array  # SMAC's shield normaliser
+    full_shield: Array  # the unit type's shields
+    cooldown_scale: Array  # the state's weapon-cooldown (medivac: energy) normaliser
+    is_medivac: Array
+    sight: Array  # observation range, centre to centre
+    shoot: Array  # range of the attack action's availability, centre to centre
 
 
 def _expand(groups: tuple[tuple[str, int], ...], spawns: tuple) -> tuple[list[str], list]:
@@ -104,17 +155,49 @@ def _gaps(origin: Array, other: Array) -> tuple[Array, Array, Array]:
     return dx, dy, jnp.sqrt(dx * dx + dy * dy)
 
 
+class _Held(NamedTuple):
+    mask: Array  # [U] units whose order was replaced for one step
+    order: Array  # the replaced orders
+    order_unit: Array
+
+
+def _valid_or_no_op(mask: Array, action: Array) -> Array:
+    """Each action where the mask allows it, else the no-op (which changes nothing)."""
+    allowed = jnp.take_along_axis(mask, action[:, None], 1)[:, 0]
+    return jnp.where(allowed, action, 0)
+
+
+def swap_sides(battle: sim.Battle, num_first: int) -> sim.Battle:
+    """The battle with its two sides swapped: the last ``U - num_first`` units come
+    first, teams are flipped and unit references follow the new numbering."""
+    num_units = battle.alive.shape[0]
+    order = np.concatenate([np.arange(num_first, num_units), np.arange(num_first)])
+    new_index = jnp.asarray(np.argsort(order), jnp.int32)
+
+    def renumber(unit: Array) -> Array:
+        return jnp.where(unit >= 0, new_index[jnp.maximum(unit, 0)], unit)
+
+    swapped = jax.tree.map(lambda x: x[order] if x.ndim else x, battle)
+    return swapped.replace(
+        team=1 - swapped.team,
+        order_unit=renumber(swapped.order_unit),
+        acted_on=renumber(swapped.acted_on),
+    )
+
+
 class SMAC(MultiAgentEnv):
     """One SMAC map on the JAX simulator; see the module docstring for the interface."""
 
     def __init__(
         self,
-        map_name: str = "3m",
+        map_name: str | MapSpec = "3m",
         reward_sparse: bool = False,
         reward_only_positive: bool = True,
         substeps: int = 4,
+        difficulty: int = 7,
+        opponent_policy: OpponentPolicy | None = None,
     ):
-        self.map: MapSpec = get_map(map_name)
+        self.map: MapSpec = get_map(map_name) if isinstance(map_name, str) else map_name
         self.reward_sparse = reward_sparse
         self.reward_only_positive = reward_only_positive
         self.substeps = substeps
@@ -126,6 +209,7 @@ class SMAC(MultiAgentEnv):
         self.unit_types = np.asarray([UNIT_INDEX[n] for n in self.unit_names], np.int32)
         self.unit_data = sim.unit_data(self.unit_types)
         self.mechanics = sim.mechanics_for(self.unit_types)
+        self._set_opponent(difficulty, opponent_policy)
         self.teams = np.asarray([0] * self.num_agents + [1] * self.num_enemies, np.int32)
         self.spawns = np.asarray(ally_points + enemy_points, np.float32)
         self.ally_shield_bits = int(spec.ally_race == "P")
@@ -145,13 +229,48 @@ class SMAC(MultiAgentEnv):
             np.float32,
         )
         self.is_medivac = np.asarray([n == "medivac" for n in self.unit_names])
+        num_units = len(self.unit_names)
+        self.roster = Roster(
+            type_slot=self.type_slot,
+            max_health=self.max_health,
+            max_shield=self.max_shield,
+            full_shield=np.asarray([UNIT_TYPES[t].shield for t in self.unit_types], np.float32),
+            cooldown_scale=self.cooldown_scale,
+            is_medivac=self.is_medivac,
+            sight=np.full(num_units, SIGHT_RANGE, np.float32),
+            shoot=np.full(num_units, SHOOT_RANGE, np.float32),
+        )
         enemy_stock = self.max_health[self.num_agents :] + np.asarray(
             [UNIT_TYPES[t].shield for t in self.unit_types[self.num_agents :]], np.float32
         )
         self.max_reward = DEATH_REWARD * self.num_enemies + WIN_REWARD + float(enemy_stock.sum())
         self.walkable = walkable_grid(spec)
         self.cliff_level = cliff_grid(spec)
-        self.num_actions = NUM_FIXED_ACTIONS + self.num_enemies
+        self.time_limit = spec.episode_limit
+        self.own_position = False  # SMACv2 adds the agent's own x, y
+        self.positive_reward = "abs"  # v1's reward_only_positive; SMACv2 clips at 0
+        self._set_sizes(num_targets=self.num_enemies)
+        super().__init__()
+
+    def _set_opponent(self, difficulty: int, opponent_policy: OpponentPolicy | None) -> None:
+        if difficulty not in DIFFICULTIES:
+            valid = sorted(DIFFICULTIES)
+            raise ValueError(f"difficulty must be one of {valid} (7 is SMAC's), got {difficulty!r}")
+        if opponent_policy is not None and not callable(opponent_policy):
+            raise ValueError("opponent_policy must be a function (observation, key) -> actions")
+        self.difficulty = DIFFICULTIES[difficulty]
+        self.opponent_policy = opponent_policy
+        self.mechanics = self.mechanics._replace(
+            attack_move_sight=self.difficulty.attack_move_sight,
+            # Policy-controlled opponents only act on orders, like the agents.
+            stock_team=1 if opponent_policy is None else -1,
+        )
+        self._mirror_env: SMAC | None = None
+
+    def _set_sizes(self, num_targets: int) -> None:
+        """Action count, observation and state sizes from the team sizes and flags."""
+        self.num_targets = num_targets
+        self.num_actions = NUM_FIXED_ACTIONS + num_targets
         self.enemy_feature_dim = 4 + 1 + self.enemy_shield_bits + self.type_bits
         self.ally_feature_dim = 4 + 1 + self.ally_shield_bits + self.type_bits
         self.obs_dim = (
@@ -160,6 +279,7 @@ class SMAC(MultiAgentEnv):
             + (self.num_agents - 1) * self.ally_feature_dim
             + 1
             + self.ally_shield_bits
+            + 2 * self.own_position
             + self.type_bits
         )
         self.state_dim = (
@@ -167,8 +287,10 @@ class SMAC(MultiAgentEnv):
             + self.num_enemies * (3 + self.enemy_shield_bits + self.type_bits)
             + self.num_agents * self.num_actions
         )
-        self.time_limit = spec.episode_limit
-        super().__init__()
+
+    def _roster(self, battle: sim.Battle) -> Roster:
+        """This map's per-unit facts (constants: the teams never change)."""
+        return Roster(*(jnp.asarray(value) for value in self.roster))
 
     def _slot(self, name: str, slots: dict[str, dict[str, int]]) -> int:
         if self.map.unit_type_bits == 0:
@@ -182,25 +304,43 @@ class SMAC(MultiAgentEnv):
 
     def reset(self, key: PRNGKey) -> tuple[SMACState, TimeStep]:
         key, spread_key, target_key = jax.random.split(key, 3)
-        angle = jax.random.uniform(spread_key, (len(self.unit_names),), maxval=2 * jnp.pi)
-        radius = SPAWN_SPREAD * jnp.sqrt(
-            jax.random.uniform(jax.random.fold_in(spread_key, 1), (len(self.unit_names),))
-        )
-        offsets = radius[:, None] * jnp.stack([jnp.cos(angle), jnp.sin(angle)], -1)
         battle = sim.new_battle(
             jnp.asarray(self.unit_types),
             jnp.asarray(self.teams),
-            jnp.asarray(self.spawns) + offsets,
+            jnp.asarray(self.spawns) + self._spawn_offsets(spread_key),
         )
         battle = self._enemy_orders(battle, target_key)
+        return self._first_timestep(battle, key)
+
+    def _first_timestep(self, battle: sim.Battle, key: PRNGKey) -> tuple[SMACState, TimeStep]:
+        if self.opponent_policy is not None:  # the policy gives the opponents' orders
+            enemies = slice(self.num_agents, None)
+            battle = battle.replace(
+                order=battle.order.at[enemies].set(sim.ORDER_STOP),
+                order_unit=battle.order_unit.at[enemies].set(sim.NO_TARGET),
+                order_point=battle.order_point.at[enemies].set(battle.position[enemies]),
+            )
         state = SMACState(
             battle=battle,
             last_action=jnp.full(self.num_agents, -1, jnp.int32),  # no action yet: zeros
             step_count=jnp.int32(0),
             key=key,
+            opponent_last_action=jnp.full(self.num_enemies, -1, jnp.int32),
         )
         extras = {"won": jnp.float32(0.0), "invalid_actions": jnp.int32(0)}
+        if self.opponent_policy is not None:
+            extras["opponent_reward"] = jnp.float32(0.0)
         return state, restart(self._observation(state), extras=extras, shape=self.num_agents)
+
+    def _spawn_offsets(self, key: PRNGKey) -> Array:
+        """Uniform points in a disc of radius SPAWN_SPREAD, one per unit ``[U, 2]``: SC2
+        places a group spawned on one point in a small cluster."""
+        num_units = len(self.teams)
+        angle = jax.random.uniform(key, (num_units,), maxval=2 * jnp.pi)
+        radius = SPAWN_SPREAD * jnp.sqrt(
+            jax.random.uniform(jax.random.fold_in(key, 1), (num_units,))
+        )
+        return radius[:, None] * jnp.stack([jnp.cos(angle), jnp.sin(angle)], -1)
 
     def _enemy_orders(self, battle: sim.Battle, key: PRNGKey) -> sim.Battle:
         spec, enemies = self.map, slice(self.num_agents, None)
@@ -237,30 +377,163 @@ class SMAC(MultiAgentEnv):
 
     # ------------------------------------------------------------------- step
     def step(self, state: SMACState, action: Array) -> tuple[SMACState, TimeStep]:
+        """One agent step against the built-in opponent, or the ``opponent_policy``."""
+        if self.opponent_policy is None:
+            return self._step(state, action, None)
+        key, policy_key = jax.random.split(state.key)
+        opponent_action = self.opponent_policy(self.opponent_observation(state), policy_key)
+        return self._step(state.replace(key=key), action, opponent_action)
+
+    def step_with_opponent(
+        self, state: SMACState, action: Array, opponent_action: Array
+    ) -> tuple[SMACState, TimeStep]:
+        """One step with the opponents' actions given (self-play); needs an env built with
+        an ``opponent_policy`` (the built-in opponent would give them orders too)."""
+        if self.opponent_policy is None:
+            raise ValueError("step_with_opponent needs an env built with an opponent_policy")
+        return self._step(state, action, opponent_action)
+
+    def _step(
+        self, state: SMACState, action: Array, opponent_action: Array | None
+    ) -> tuple[SMACState, TimeStep]:
         battle = state.battle
-        mask = self._action_mask(battle)
+        roster = self._roster(battle)
+        mask = self._action_mask(battle, roster)
         invalid = count_invalid(mask, action)
-        action = jnp.where(jnp.take_along_axis(mask, action[:, None], 1)[:, 0], action, 0)
-        battle = self._apply_actions(battle, action)
-        if self.map.enemy_order == "attack_units":
-            battle = self._attack_closest_agent(battle)
+        action = _valid_or_no_op(mask, action)
+        battle = self._apply_actions(battle, action, roster)
+        key, opponent_key = jax.random.split(state.key)
+        opponent_last_action = state.opponent_last_action
+        held = None
+        if opponent_action is not None:
+            battle, opponent_last_action = self._apply_opponent_actions(battle, opponent_action)
+        else:
+            if self.map.enemy_order == "attack_units":
+                battle = self._attack_closest_agent(battle)
+            battle, held = self._difficulty_orders(battle, opponent_key)
         before = battle
         battle, _, _ = sim.advance(
-            battle, self._terrain(), self.substeps, data=self.unit_data, mechanics=self.mechanics
+            battle,
+            self._terrain(),
+            self.substeps,
+            data=self._unit_data(battle),
+            mechanics=self.mechanics,
         )
+        if held is not None:  # one step's hold or focus-fire order ends with the step
+            battle = battle.replace(
+                order=jnp.where(held.mask & battle.alive, held.order, battle.order),
+                order_unit=jnp.where(held.mask, held.order_unit, battle.order_unit),
+            )
         step_count = state.step_count + 1
-        won, lost, draw = self._outcome(battle)
-        reward = self._reward(before, battle, won, lost)
+        won, lost, draw = self._outcome(battle, roster)
+        reward = self._reward(before, battle, won, lost, roster)
         terminated = won | lost | draw
         truncated = ~terminated & (step_count >= self.time_limit)
-        state = SMACState(battle, action.astype(jnp.int32), step_count, state.key)
+        state = SMACState(battle, action.astype(jnp.int32), step_count, key, opponent_last_action)
         extras = {"won": won.astype(jnp.float32), "invalid_actions": invalid}
+        if opponent_action is not None:
+            mirror = self._mirror()
+            swapped_before = swap_sides(before, self.num_agents)
+            swapped_after = swap_sides(battle, self.num_agents)
+            extras["opponent_reward"] = mirror._reward(
+                swapped_before, swapped_after, lost, won, mirror._roster(swapped_before)
+            )
         timestep = team_timestep(
             reward, self._observation(state), terminated, truncated, extras, self.num_agents
         )
         return state, timestep
 
-    def _apply_actions(self, battle: sim.Battle, action: Array) -> sim.Battle:
+    # --------------------------------------------------------------- opponent
+    def _difficulty_orders(self, battle: sim.Battle, key: PRNGKey) -> tuple[sim.Battle, _Held]:
+        """This step's hold and focus-fire orders of the built-in opponent; the orders
+        they replace come back after the step."""
+        enemies = slice(self.num_agents, None)
+        saved = _Held(jnp.zeros_like(battle.alive), battle.order, battle.order_unit)
+        level = self.difficulty
+        if level.reaction >= 1.0 and level.focus_fire <= 0.0:
+            return battle, saved
+        hold_key, focus_key = jax.random.split(key)
+        order, order_unit = battle.order[enemies], battle.order_unit[enemies]
+        changed = jnp.zeros(self.num_enemies, bool)
+        if level.focus_fire > 0.0:
+            data = self._unit_data(battle)
+            weapon_range = jnp.asarray(data["weapon_range"])[enemies]
+            radius = jnp.asarray(data["radius"])
+            gap = _gaps(battle.position[enemies], battle.position[: self.num_agents])[2]
+            edge = gap - radius[enemies, None] - radius[None, : self.num_agents]
+            shootable = battle.alive[None, : self.num_agents] & (edge <= weapon_range[:, None])
+            stock = battle.health[: self.num_agents] + battle.shield[: self.num_agents]
+            weakest = jnp.argmin(jnp.where(shootable, stock[None], jnp.inf), axis=1)
+            focus = shootable.any(axis=1) & (
+                jax.random.uniform(focus_key, (self.num_enemies,)) < level.focus_fire
+            )
+            order = jnp.where(focus, sim.ORDER_ATTACK, order)
+            order_unit = jnp.where(focus, weakest, order_unit)
+            changed = changed | focus
+        if level.reaction < 1.0:
+            hold = jax.random.uniform(hold_key, (self.num_enemies,)) >= level.reaction
+            order = jnp.where(hold, sim.ORDER_HOLD, order)
+            changed = changed | hold
+        changed = changed & battle.alive[enemies]
+        battle = battle.replace(
+            order=battle.order.at[enemies].set(jnp.where(changed, order, battle.order[enemies])),
+            order_unit=battle.order_unit.at[enemies].set(
+                jnp.where(changed, order_unit, battle.order_unit[enemies])
+            ),
+        )
+        mask = jnp.zeros_like(battle.alive).at[enemies].set(changed)
+        return battle, saved._replace(mask=mask)
+
+    def _mirror(self) -> SMAC:
+        """The same battle seen from the opponents' side (their units first)."""
+        if self._mirror_env is None:
+            spec = self.map
+            mirrored = dataclasses.replace(
+                spec,
+                name=f"{spec.name}_mirrored",
+                ally_units=spec.enemy_units,
+                enemy_units=spec.ally_units,
+                ally_race=spec.enemy_race,
+                enemy_race=spec.ally_race,
+                ally_spawns=spec.enemy_spawns,
+                enemy_spawns=spec.ally_spawns,
+                enemy_order="none",
+                enemy_target=None,
+                enemy_target_segment=None,
+            )
+            # Built on first use, possibly while tracing: its specs need concrete arrays.
+            with jax.ensure_compile_time_eval():
+                self._mirror_env = SMAC(mirrored, self.reward_sparse, self.reward_only_positive)
+        return self._mirror_env
+
+    def opponent_observation(self, state: SMACState) -> Observation:
+        """The opponents' SMAC observation of ``state``: their own units play the agents'
+        part (observation, action mask and global state in the same layout)."""
+        mirror = self._mirror()
+        swapped = SMACState(
+            battle=swap_sides(state.battle, self.num_agents),
+            last_action=state.opponent_last_action,
+            step_count=state.step_count,
+            key=state.key,
+            opponent_last_action=state.last_action,
+        )
+        return mirror._observation(swapped)
+
+    def _apply_opponent_actions(
+        self, battle: sim.Battle, opponent_action: Array
+    ) -> tuple[sim.Battle, Array]:
+        mirror = self._mirror()
+        swapped = swap_sides(battle, self.num_agents)
+        roster = mirror._roster(swapped)
+        opponent_action = jnp.asarray(opponent_action, jnp.int32)
+        opponent_action = _valid_or_no_op(mirror._action_mask(swapped, roster), opponent_action)
+        swapped = mirror._apply_actions(swapped, opponent_action, roster)
+        return swap_sides(swapped, self.num_enemies), opponent_action
+
+    def _unit_data(self, battle: sim.Battle) -> dict[str, Array]:
+        return self.unit_data
+
+    def _apply_actions(self, battle: sim.Battle, action: Array, roster: Roster) -> sim.Battle:
         agents = slice(0, self.num_agents)
         alive = battle.alive[agents]
         position = battle.position[agents]
@@ -268,7 +541,7 @@ class SMAC(MultiAgentEnv):
         is_move = (action >= 2) & (action <= 5)
         is_target = action >= NUM_FIXED_ACTIONS
         target = action - NUM_FIXED_ACTIONS
-        medivac = jnp.asarray(self.is_medivac[: self.num_agents])
+        medivac = roster.is_medivac[agents]
         order = battle.order[agents]
         order = jnp.where(action == 1, sim.ORDER_STOP, order)
         order = jnp.where(is_move, sim.ORDER_MOVE, order)
@@ -291,11 +564,11 @@ class SMAC(MultiAgentEnv):
             ),
         )
 
-    def _outcome(self, battle: sim.Battle) -> tuple[Array, Array, Array]:
+    def _outcome(self, battle: sim.Battle, roster: Roster) -> tuple[Array, Array, Array]:
         agents_alive = battle.alive[: self.num_agents]
         enemies_alive = battle.alive[self.num_agents :]
-        fighting_agents = agents_alive & ~jnp.asarray(self.is_medivac[: self.num_agents])
-        fighting_enemies = enemies_alive & ~jnp.asarray(self.is_medivac[self.num_agents :])
+        fighting_agents = agents_alive & ~roster.is_medivac[: self.num_agents]
+        fighting_enemies = enemies_alive & ~roster.is_medivac[self.num_agents :]
         if self.map.map_type == "MMM":
             agents_left = fighting_agents.any()
             only_medivac = (enemies_alive.sum() == 1) & ~fighting_enemies.any()
@@ -307,7 +580,9 @@ class SMAC(MultiAgentEnv):
         draw = ~agents_left & ~enemies_left
         return won, lost, draw
 
-    def _reward(self, before: sim.Battle, after: sim.Battle, won: Array, lost: Array) -> Array:
+    def _reward(
+        self, before: sim.Battle, after: sim.Battle, won: Array, lost: Array, roster: Roster
+    ) -> Array:
         if self.reward_sparse:
             return jnp.where(won, 1.0, jnp.where(lost, -1.0, 0.0))
         enemies = slice(self.num_agents, None)
@@ -325,16 +600,20 @@ class SMAC(MultiAgentEnv):
             0.0,
         ).sum()
         if self.reward_only_positive:
-            reward = jnp.abs(delta_enemy + delta_deaths)
+            dealt = delta_enemy + delta_deaths
+            reward = jnp.abs(dealt) if self.positive_reward == "abs" else jnp.maximum(dealt, 0.0)
         else:
             ally_deaths = (before.alive[agents] & ~after.alive[agents]).sum()
             reward = delta_enemy + delta_deaths - 0.5 * DEATH_REWARD * ally_deaths
             reward = reward - 0.5 * ally_lost
         reward = reward + jnp.where(won, WIN_REWARD, 0.0)
-        return reward / (self.max_reward / 20.0)
+        return reward / (self._max_reward(roster) / 20.0)
+
+    def _max_reward(self, roster: Roster) -> Array | float:
+        return self.max_reward
 
     # ------------------------------------------------------------ observation
-    def _action_mask(self, battle: sim.Battle) -> Array:
+    def _action_mask(self, battle: sim.Battle, roster: Roster) -> Array:
         agents = slice(0, self.num_agents)
         position = battle.position[agents]
         alive = battle.alive[agents]
@@ -347,13 +626,16 @@ class SMAC(MultiAgentEnv):
         cell_y = jnp.clip(probe_y.astype(jnp.int32), 0, 31)
         can_move = inside & walkable[cell_x, cell_y]
         enemy_gap = _gaps(position, battle.position[self.num_agents :])[2]
-        targets = battle.alive[None, self.num_agents :] & (enemy_gap <= SHOOT_RANGE)
-        if self.is_medivac.any():
-            medivac = jnp.asarray(self.is_medivac[: self.num_agents])
+        shoot = roster.shoot[agents, None]
+        targets = battle.alive[None, self.num_agents :] & (enemy_gap <= shoot)
+        extra = self.num_targets - self.num_enemies
+        targets = jnp.pad(targets, ((0, 0), (0, extra)))
+        if self.mechanics.heal:
+            medivac = roster.is_medivac[agents]
             ally_gap = _gaps(position, position)[2]
-            can_heal = alive[None] & ~medivac[None] & (ally_gap <= SHOOT_RANGE)
-            extra = max(self.num_enemies - self.num_agents, 0)
-            can_heal = jnp.pad(can_heal, ((0, 0), (0, extra)))[:, : self.num_enemies]
+            can_heal = alive[None] & ~medivac[None] & (ally_gap <= shoot)
+            extra = max(self.num_targets - self.num_agents, 0)
+            can_heal = jnp.pad(can_heal, ((0, 0), (0, extra)))[:, : self.num_targets]
             targets = jnp.where(medivac[:, None], can_heal, targets)
         living = jnp.concatenate(
             [
@@ -367,19 +649,21 @@ class SMAC(MultiAgentEnv):
         dead = jnp.zeros_like(living).at[:, 0].set(True)
         return jnp.where(alive[:, None], living, dead)
 
-    def _type_one_hot(self, units: slice) -> Array:
-        slots = jnp.asarray(self.type_slot[units])
+    def _type_one_hot(self, units: slice, roster: Roster) -> Array:
+        slots = roster.type_slot[units]
         return (
             jax.nn.one_hot(slots, self.type_bits)
             if self.type_bits
             else jnp.zeros((slots.shape[0], 0))
         )
 
-    def _health_block(self, battle: sim.Battle, units: slice, shield_bits: int) -> Array:
-        health = (battle.health[units] / jnp.asarray(self.max_health[units]))[:, None]
+    def _health_block(
+        self, battle: sim.Battle, units: slice, shield_bits: int, roster: Roster
+    ) -> Array:
+        health = (battle.health[units] / roster.max_health[units])[:, None]
         if not shield_bits:
             return health
-        max_shield = jnp.asarray(self.max_shield[units])
+        max_shield = roster.max_shield[units]
         shield = jnp.where(
             max_shield > 0, battle.shield[units] / jnp.maximum(max_shield, 1e-6), 0.0
         )
@@ -389,25 +673,30 @@ class SMAC(MultiAgentEnv):
         battle = state.battle
         n, m = self.num_agents, self.num_enemies
         agents, enemies = slice(0, n), slice(n, None)
-        mask = self._action_mask(battle)
+        roster = self._roster(battle)
+        mask = self._action_mask(battle, roster)
         position = battle.position
         alive = battle.alive
+        sight = roster.sight[agents, None]  # distances are in units of the viewer's sight
 
         enemy_dx, enemy_dy, enemy_distance = _gaps(position[agents], position[enemies])  # [n, m]
-        enemy_seen = alive[None, enemies] & (enemy_distance < SIGHT_RANGE)
+        enemy_seen = alive[None, enemies] & (enemy_distance < sight)
         enemy_static = jnp.concatenate(
             [
-                self._health_block(battle, enemies, self.enemy_shield_bits),
-                self._type_one_hot(enemies),
+                self._health_block(battle, enemies, self.enemy_shield_bits, roster),
+                self._type_one_hot(enemies, roster),
             ],
             axis=1,
         )
+        # SMAC's "attackable" is the attack action's availability (a medivac's: healing
+        # the ally with that index).
+        attackable = mask[:, NUM_FIXED_ACTIONS : NUM_FIXED_ACTIONS + m]
         enemy_features = jnp.concatenate(
             [
-                mask[:, NUM_FIXED_ACTIONS:, None].astype(jnp.float32),
-                enemy_distance[..., None] / SIGHT_RANGE,
-                enemy_dx[..., None] / SIGHT_RANGE,
-                enemy_dy[..., None] / SIGHT_RANGE,
+                attackable[..., None].astype(jnp.float32),
+                enemy_distance[..., None] / sight[..., None],
+                enemy_dx[..., None] / sight[..., None],
+                enemy_dy[..., None] / sight[..., None],
                 jnp.broadcast_to(enemy_static[None], (n, m, enemy_static.shape[-1])),
             ],
             axis=-1,
@@ -415,17 +704,16 @@ class SMAC(MultiAgentEnv):
         enemy_features = jnp.where(enemy_seen[..., None], enemy_features, 0.0)
 
         ally_dx, ally_dy, ally_distance = _gaps(position[agents], position[agents])  # [n, n]
-        ally_seen = alive[None, agents] & (ally_distance < SIGHT_RANGE)
-        ally_static = jnp.concatenate(
-            [self._health_block(battle, agents, self.ally_shield_bits), self._type_one_hot(agents)],
-            axis=1,
-        )
+        ally_seen = alive[None, agents] & (ally_distance < sight)
+        ally_health = self._health_block(battle, agents, self.ally_shield_bits, roster)
+        ally_types = self._type_one_hot(agents, roster)
+        ally_static = jnp.concatenate([ally_health, ally_types], axis=1)
         ally_features = jnp.concatenate(
             [
                 jnp.ones((n, n, 1)),
-                ally_distance[..., None] / SIGHT_RANGE,
-                ally_dx[..., None] / SIGHT_RANGE,
-                ally_dy[..., None] / SIGHT_RANGE,
+                ally_distance[..., None] / sight[..., None],
+                ally_dx[..., None] / sight[..., None],
+                ally_dy[..., None] / sight[..., None],
                 jnp.broadcast_to(ally_static[None], (n, n, ally_static.shape[-1])),
             ],
             axis=-1,
@@ -440,41 +728,47 @@ class SMAC(MultiAgentEnv):
             else jnp.zeros((n, 0, ally_features.shape[-1]))
         )
 
+        own = [ally_health]
+        if self.own_position:
+            own.append(position[agents] / MAP_EXTENT)
+        own.append(ally_types)
         agents_view = jnp.concatenate(
             [
                 mask[:, 2:NUM_FIXED_ACTIONS].astype(jnp.float32),
                 enemy_features.reshape(n, -1),
                 ally_features.reshape(n, -1),
-                ally_static,
+                *own,
             ],
             axis=1,
         )
         agents_view = jnp.where(alive[agents, None], agents_view, 0.0)
 
         centre_offset = (position - MAP_CENTRE) / MAP_EXTENT
-        cooldown = jnp.where(
-            jnp.asarray(self.is_medivac[agents]),
-            battle.energy[agents],
-            jnp.maximum(battle.cooldown[agents], 0.0) * sim.LOOPS_PER_SECOND,
-        ) / jnp.asarray(self.cooldown_scale[agents])
-        ally_health = self._health_block(battle, agents, self.ally_shield_bits)
+        cooldown = (
+            jnp.where(
+                roster.is_medivac[agents],
+                battle.energy[agents],
+                jnp.maximum(battle.cooldown[agents], 0.0) * sim.LOOPS_PER_SECOND,
+            )
+            / roster.cooldown_scale[agents]
+        )
         ally_rows = jnp.concatenate(
             [
                 ally_health[:, :1],
                 cooldown[:, None],
                 centre_offset[agents],
                 ally_health[:, 1:],
-                self._type_one_hot(agents),
+                ally_types,
             ],
             axis=1,
         )
-        enemy_health = self._health_block(battle, enemies, self.enemy_shield_bits)
+        enemy_health = enemy_static[:, : 1 + self.enemy_shield_bits]
         enemy_rows = jnp.concatenate(
             [
                 enemy_health[:, :1],
                 centre_offset[enemies],
                 enemy_health[:, 1:],
-                self._type_one_hot(enemies),
+                self._type_one_hot(enemies, roster),
             ],
             axis=1,
         )
@@ -491,6 +785,17 @@ class SMAC(MultiAgentEnv):
             global_state=global_state.astype(jnp.float32),
             step_count=state.step_count,
         )
+
+    # ---------------------------------------------------------------- render
+    def render(self, state: SMACState) -> np.ndarray:
+        """An RGB frame (``uint8 [H, W, 3]``, host side) of one unbatched ``state``.
+
+        Terrain, units with health and shield bars, attacks and heals of the last
+        step and a header; see :mod:`marl.envs.smac.render`.
+        """
+        from marl.envs.smac.render import render_frame
+
+        return render_frame(self, state)
 
 
 SMAC_PATTERN = "{" + ",".join(sorted(SMAC_MAPS)) + "}"

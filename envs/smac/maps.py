@@ -695,6 +695,16 @@ _ALL_MAPS: tuple[MapSpec, ...] = (
 SMAC_MAPS: dict[str, MapSpec] = {spec.name: spec for spec in _ALL_MAPS}
 
 
+def register_map(spec: MapSpec, overwrite: bool = False) -> None:
+    """Makes ``smac/<spec.name>`` available to :func:`marl.make_env` (a user's own map:
+    teams, spawns, the enemy's order and terrain, checked when the spec is built)."""
+    if spec.name in SMAC_MAPS and not overwrite:
+        raise ValueError(
+            f"a SMAC map named {spec.name!r} exists; pass overwrite=True to replace it"
+        )
+    SMAC_MAPS[spec.name] = spec
+
+
 def get_map(name: str) -> MapSpec:
     """The map registered as ``name``; raises ``ValueError`` listing the valid names."""
     try:

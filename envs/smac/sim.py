@@ -1,15 +1,17 @@
 """The battle simulation behind the SMAC-style environments: units, orders, combat.
 
-Model (work in progress for issue 4; the environment, maps and opponent build on it):
+Model:
 
 * Time is SC2's game time, 16 game loops per game second; one agent step is SMAC's
   ``step_mul = 8`` loops (0.5 game s), simulated as ``substeps`` equal sub-steps.
   Weapon cooldowns count down continuously and carry their remainder over when a
   unit fires, so the fire rate (and damage per second) equals SC2's in expectation
   whatever the sub-step; a shot is only delayed to the next sub-step boundary.
-* Orders persist until replaced: stop, move to a point, attack a unit (approach to
-  weapon range, then fire at every cooldown), attack-move (walk to a point, engage
-  the closest opponent in sight on the way) and heal a unit (medivac).
+* Orders persist until replaced: stop, hold (no move, no fire), move to a point,
+  attack a unit (approach to weapon range, then fire at every cooldown), attack-move
+  (walk to a point, engage the closest opponent in sight on the way) and heal a unit
+  (medivac). Idle stock units (SC2's own, the opponent's) fire at the closest
+  opponent that enters their weapon range; the agents' units only act on orders.
 * Ranges are SC2's, edge to edge: a unit fires when the distance between the two
   centres minus both radii is at most its weapon range.
 * Damage (SC2 rules): bonus damage by attribute is added first; shields absorb 1:1;
@@ -23,10 +25,18 @@ Model (work in progress for issue 4; the environment, maps and opponent build on
 * Protoss shields regenerate 2 per game s after 10 game s without damage; zerg
   units regenerate 0.2734 HP per game s. Medivacs heal 9 HP per game s at one
   energy per 3 HP, regenerate 0.5625 energy per game s and start no heal below 5
-  energy.
+  energy. A stock medivac without a heal order heals the closest wounded friendly
+  biological unit in its sight (SC2's autocast).
 * Movement is straight toward the goal at the unit's speed, clamped to the map and
   blocked by unwalkable cells (per axis, so units slide along walls); cliff walkers
-  ignore cliffs. Ground units that overlap are pushed apart by half their overlap.
+  ignore cliffs. Ground units that overlap (measured at the start of a sub-step) are
+  pushed apart by half their overlap.
+
+Deviations from SC2: no pathfinding, acceleration, turning or attack animation (a shot
+lands when the cooldown allows, at most one sub-step late), no projectile travel time,
+no random cooldown jitter, no high-ground vision rule, and a simple separation push.
+The numerical layout is tuned for XLA:CPU: coordinates are handled as separate x and y
+arrays, per-unit lookups are gathers, and the mechanics a roster lacks are left out.
 """
 
 from __future__ import annotations
@@ -46,7 +56,7 @@ LOOPS_PER_SECOND = 16.0
 STEP_LOOPS = 8  # SMAC's step_mul
 STEP_SECONDS = STEP_LOOPS / LOOPS_PER_SECOND
 
-ORDER_STOP, ORDER_MOVE, ORDER_ATTACK, ORDER_ATTACK_MOVE, ORDER_HEAL = range(5)
+ORDER_STOP, ORDER_MOVE, ORDER_ATTACK, ORDER_ATTACK_MOVE, ORDER_HEAL, ORDER_HOLD = range(6)
 
 MIN_DAMAGE_PER_HIT = 0.5
 SHIELD_REGEN_DELAY = 10.0  # game seconds without damage
@@ -98,9 +108,11 @@ def unit_data(unit_type: Array | np.ndarray) -> dict[str, Array]:
 
 
 class Mechanics(NamedTuple):
-    """The mechanics a battle needs (static). Leaving out those no unit of a roster has
-    (no shields on a marine map, no splash without colossi or banelings) changes no
-    result and saves their cost."""
+    """The mechanics a battle needs and how stock units behave (static).
+
+    Leaving out mechanics no unit of a roster has (no shields on a marine map, no splash
+    without colossi or banelings) changes no result and saves their cost.
+    """
 
     line_splash: bool = True
     burst: bool = True
@@ -108,6 +120,12 @@ class Mechanics(NamedTuple):
     shields: bool = True
     health_regen: bool = True
     air: bool = True
+    # The team of SC2's stock units, whose idle units fire at what enters their weapon
+    # range (-1: none, e.g. when a policy controls the opponents).
+    stock_team: int = 1
+    # Attack-moving units engage opponents within their sight (SC2); with False only
+    # within weapon range (the built-in opponent's low difficulties).
+    attack_move_sight: bool = True
 
 
 ALL_MECHANICS = Mechanics()
@@ -263,10 +281,11 @@ def substep(
     ordered_ok = (ordered >= 0) & alive[safe_ordered]
     # can_hit covers both units being alive.
     attack_ok = (battle.order == ORDER_ATTACK) & (ordered >= 0) & can_hit[index, safe_ordered]
+    idle_stock = (battle.order == ORDER_STOP) & (battle.team == mechanics.stock_team)
     acquire_range = jnp.where(
         battle.order == ORDER_ATTACK_MOVE,
-        data["sight"],
-        jnp.where((battle.order == ORDER_STOP) & (battle.team == 1), data["weapon_range"], -1.0),
+        data["sight"] if mechanics.attack_move_sight else data["weapon_range"],
+        jnp.where(idle_stock, data["weapon_range"], -1.0),
     )
     candidates = can_hit & (edge <= acquire_range[:, None])
     closest = jnp.argmin(jnp.where(candidates, centre, jnp.inf), axis=1)
@@ -279,12 +298,25 @@ def substep(
 
     max_health = data["health"]
     if mechanics.heal:
-        heal_ok = (
-            (battle.order == ORDER_HEAL) & ordered_ok & (battle.team[safe_ordered] == battle.team)
+        # Stock healers not told otherwise heal (autocast) the closest wounded friendly
+        # biological unit in sight, following it off their attack-move path.
+        wounded = alive & data["biological"] & (battle.health < max_health)
+        friends = (battle.team[:, None] == battle.team[None]) & wounded[None]
+        friends = friends & ~np.eye(num_units, dtype=bool) & (edge <= data["sight"][:, None])
+        autocast = (
+            (battle.team == mechanics.stock_team)
+            & (battle.order != ORDER_HEAL)
+            & (battle.order != ORDER_HOLD)
+            & (data["heal_rate"] > 0)
+            & friends.any(axis=1)
         )
-        missing = (max_health - battle.health)[safe_ordered]
+        closest_wounded = jnp.argmin(jnp.where(friends, centre, jnp.inf), axis=1)
+        heal_unit = jnp.where(autocast, closest_wounded, safe_ordered)
+        heal_ok = ((battle.order == ORDER_HEAL) & ordered_ok) | autocast
+        heal_ok = heal_ok & (battle.team[heal_unit] == battle.team)
+        missing = (max_health - battle.health)[heal_unit]
         heal_ok = heal_ok & (missing > 0) & (data["heal_rate"] > 0)
-        heal_in_range = heal_ok & (edge[index, safe_ordered] <= data["heal_range"])
+        heal_in_range = heal_ok & (edge[index, heal_unit] <= data["heal_range"])
     else:
         heal_ok = heal_in_range = jnp.zeros(num_units, bool)
 
@@ -296,8 +328,8 @@ def substep(
         ((battle.order == ORDER_MOVE) | (battle.order == ORDER_ATTACK_MOVE)) & ~has_target
     )
     if mechanics.heal:
-        goal_x = jnp.where(heal_ok, x[safe_ordered], goal_x)
-        goal_y = jnp.where(heal_ok, y[safe_ordered], goal_y)
+        goal_x = jnp.where(heal_ok, x[heal_unit], goal_x)
+        goal_y = jnp.where(heal_ok, y[heal_unit], goal_y)
         wants_to_move = wants_to_move | (heal_ok & ~heal_in_range)
     wants_to_move = wants_to_move & alive
     offset_x, offset_y = goal_x - x, goal_y - y
@@ -375,7 +407,7 @@ def substep(
             ),
             0.0,
         )
-        health = health.at[safe_ordered].add(heal_amount)
+        health = health.at[heal_unit].add(heal_amount)
         energy = energy - jnp.where(
             heal_amount > 0, heal_amount / jnp.maximum(data["hp_per_energy"], 1e-6), 0.0
         )
@@ -394,7 +426,7 @@ def substep(
 
     acted_on = jnp.where(fires, target, battle.acted_on)
     if mechanics.heal:
-        acted_on = jnp.where(heal_amount > 0, ordered, acted_on)
+        acted_on = jnp.where(heal_amount > 0, heal_unit, acted_on)
     alive = alive & (health > 0)
     if mechanics.burst:
         acted_on = jnp.where(bursts, target, acted_on)

@@ -1,0 +1,142 @@
+"""SMAC learning curves: QMIX's default recipe on smac/<map>, several seeds, on this CPU.
+
+For each map the script runs ``marl-train env=smac/<map> arch.num_seeds=S`` (the seeds
+vmapped in one process, marl-train's defaults otherwise) into
+``benchmarks/runs/smac_learning/<map>``, then reads the run's ``metrics.jsonl``: the
+greedy evaluations (``kind: eval``, ``eval_episodes`` episodes per seed) against env
+steps and wall-clock seconds since the first chunk started. A killed run is resumed
+(``resume=true``) when the script is started again. Usage::
+
+    python benchmarks/smac_learning.py                         # 3m, 2s3z, 5m_vs_6m
+    python benchmarks/smac_learning.py --maps 3m --steps 3m=200000
+    python benchmarks/smac_learning.py --report-only           # re-read finished runs
+
+Results go to ``benchmarks/results/smac_learning.json``; the summary table gives, per
+map, the final greedy win rate per seed and the first evaluation at which every seed
+reached the threshold (90% by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from common import machine_info, result_path, write_json
+
+REPO = Path(__file__).resolve().parent.parent
+RUNS = REPO / "benchmarks" / "runs" / "smac_learning"
+DEFAULT_STEPS = {"3m": 200_000, "2s3z": 500_000, "5m_vs_6m": 500_000}
+DEFAULT_EVAL_INTERVAL = {"3m": 20_000, "2s3z": 50_000, "5m_vs_6m": 50_000}
+
+
+def train(map_name: str, steps: int, eval_interval: int, seeds: int) -> Path:
+    """Runs (or resumes) marl-train on ``smac/<map_name>``; returns the run directory."""
+    run_dir = RUNS / map_name
+    command = [
+        sys.executable,
+        "-m",
+        "marl.experiments.train",
+        f"env=smac/{map_name}",
+        f"arch.num_seeds={seeds}",
+        f"arch.total_timesteps={steps}",
+        f"arch.eval_interval={eval_interval}",
+        "logger=quiet",
+        f"run_dir={run_dir}",
+        f"resume={'true' if (run_dir / 'config.json').exists() else 'false'}",
+    ]
+    print(" ".join(command[2:]), flush=True)
+    subprocess.run(command, cwd=REPO, check=True)
+    return run_dir
+
+
+def read_curve(run_dir: Path) -> dict[str, Any]:
+    """Greedy win rate and return per seed at every evaluation, with env steps and wall
+    seconds since the first training chunk was logged."""
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    first_train = next(r for r in records if r["kind"] == "train")
+    # The first train record is logged after the first chunk, so that chunk's duration
+    # (compile included) is estimated from its env-steps/s.
+    start = first_train["wall_time"] - first_train["step"] / max(first_train["sps"], 1e-9)
+    by_step: dict[int, dict[str, Any]] = {}
+    for r in records:
+        if r["kind"] != "eval":
+            continue
+        point = by_step.setdefault(
+            r["step"], {"step": r["step"], "wall_s": r["wall_time"] - start, "seeds": {}}
+        )
+        point["seeds"][str(r["seed"])] = {"win_rate": r["win_rate"], "return": r["return_mean"]}
+    return {"evaluations": [by_step[s] for s in sorted(by_step)]}
+
+
+def summarise(curve: dict[str, Any], threshold: float) -> dict[str, Any]:
+    """Final win rates and the first evaluation where every seed is at ``threshold``."""
+    evaluations = curve["evaluations"]
+    final = evaluations[-1]
+    reached = next(
+        (e for e in evaluations if all(s["win_rate"] >= threshold for s in e["seeds"].values())),
+        None,
+    )
+    wins = [s["win_rate"] for s in final["seeds"].values()]
+    return {
+        "final_step": final["step"],
+        "final_wall_s": final["wall_s"],
+        "final_win_rate_per_seed": wins,
+        "final_win_rate_mean": sum(wins) / len(wins),
+        "threshold": threshold,
+        "all_seeds_at_threshold_step": None if reached is None else reached["step"],
+        "all_seeds_at_threshold_wall_s": None if reached is None else reached["wall_s"],
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--maps", nargs="+", default=list(DEFAULT_STEPS))
+    parser.add_argument("--steps", nargs="*", default=[], help="MAP=STEPS overrides")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--threshold", type=float, default=0.9)
+    parser.add_argument("--report-only", action="store_true", help="read finished runs")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    steps = dict(DEFAULT_STEPS)
+    for item in args.steps:
+        name, _, value = item.partition("=")
+        steps[name] = int(value)
+
+    maps: dict[str, Any] = {}
+    for map_name in args.maps:
+        run_dir = RUNS / map_name
+        if not args.report_only:
+            total = steps.get(map_name, 500_000)
+            interval = DEFAULT_EVAL_INTERVAL.get(map_name, max(total // 10, 1))
+            started = time.perf_counter()
+            train(map_name, total, interval, args.seeds)
+            print(f"{map_name}: {time.perf_counter() - started:.0f} s", flush=True)
+        curve = read_curve(run_dir)
+        maps[map_name] = {**curve, "summary": summarise(curve, args.threshold)}
+        s = maps[map_name]["summary"]
+        wins = ", ".join(f"{w:.2f}" for w in s["final_win_rate_per_seed"])
+        print(
+            f"{map_name}: greedy win rate per seed {wins} at {s['final_step']:,} steps "
+            f"({s['final_wall_s'] / 60:.1f} min); all seeds >= {args.threshold:.0%} from "
+            f"{s['all_seeds_at_threshold_step']}",
+            flush=True,
+        )
+    payload = {
+        "benchmark": "smac_learning",
+        "command": " ".join(["python", "benchmarks/smac_learning.py", *sys.argv[1:]]),
+        "machine": machine_info(),
+        "settings": {"seeds": args.seeds, "steps": {m: steps.get(m) for m in args.maps}},
+        "maps": maps,
+    }
+    path = write_json(result_path(args.out, "smac_learning"), payload)
+    print(f"wrote {path}")
+    return payload
+
+
+if __name__ == "__main__":
+    main()
