@@ -30,8 +30,8 @@ from common import machine_info, result_path, write_json
 
 REPO = Path(__file__).resolve().parent.parent
 RUNS = REPO / "benchmarks" / "runs" / "smac_learning"
-DEFAULT_STEPS = {"3m": 200_000, "2s3z": 500_000, "5m_vs_6m": 500_000}
-DEFAULT_EVAL_INTERVAL = {"3m": 20_000, "2s3z": 50_000, "5m_vs_6m": 50_000}
+DEFAULT_STEPS = {"3m": 200_000, "2s3z": 400_000, "5m_vs_6m": 400_000}
+DEFAULT_EVAL_INTERVAL = {"3m": 20_000, "2s3z": 40_000, "5m_vs_6m": 40_000}
 
 
 def train(map_name: str, steps: int, eval_interval: int, seeds: int) -> Path:
@@ -135,7 +135,43 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     path = write_json(result_path(args.out, "smac_learning"), payload)
     print(f"wrote {path}")
+    figure = plot(maps, path.with_suffix(".png"))
+    print(f"wrote {figure}")
     return payload
+
+
+def plot(maps: dict[str, Any], path: Path) -> Path:
+    """Greedy win rate (mean over seeds, and each seed faintly) against env steps and
+    against wall-clock minutes, one colour per map."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (by_steps, by_time) = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    for colour, (map_name, result) in zip(plt.cm.tab10.colors, maps.items(), strict=False):
+        evaluations = result["evaluations"]
+        steps = [e["step"] for e in evaluations]
+        minutes = [e["wall_s"] / 60 for e in evaluations]
+        per_seed = [[s["win_rate"] for s in e["seeds"].values()] for e in evaluations]
+        mean = [sum(w) / len(w) for w in per_seed]
+        for seed in range(len(per_seed[0])):
+            wins = [w[seed] for w in per_seed]
+            by_steps.plot(steps, wins, color=colour, alpha=0.25, linewidth=1)
+            by_time.plot(minutes, wins, color=colour, alpha=0.25, linewidth=1)
+        by_steps.plot(steps, mean, color=colour, linewidth=2, label=map_name)
+        by_time.plot(minutes, mean, color=colour, linewidth=2, label=map_name)
+    by_steps.set_xlabel("env steps")
+    by_time.set_xlabel("wall-clock minutes on this CPU")
+    by_steps.set_ylabel("greedy win rate")
+    by_steps.legend(loc="lower right")
+    for axis in (by_steps, by_time):
+        axis.grid(alpha=0.3)
+    fig.suptitle("QMIX (marl-train defaults) on marl-lab's SMAC, 3 seeds")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 if __name__ == "__main__":

@@ -167,6 +167,16 @@ def _valid_or_no_op(mask: Array, action: Array) -> Array:
     return jnp.where(allowed, action, 0)
 
 
+def _drop_diagonal(pairs: Array) -> Array:
+    """``[n, n, F] -> [n, n - 1, F]`` without the ``[i, i]`` entries, in order (by
+    slicing: cheaper than a gather)."""
+    n, features = pairs.shape[0], pairs.shape[2]
+    if n == 1:
+        return pairs[:, :0]
+    flat = pairs.reshape(n * n, features)[1:].reshape(n - 1, n + 1, features)
+    return flat[:, :n].reshape(n, n - 1, features)
+
+
 def swap_sides(battle: sim.Battle, num_first: int) -> sim.Battle:
     """The battle with its two sides swapped: the last ``U - num_first`` units come
     first, teams are flipped and unit references follow the new numbering."""
@@ -719,14 +729,7 @@ class SMAC(MultiAgentEnv):
             axis=-1,
         )
         ally_features = jnp.where(ally_seen[..., None], ally_features, 0.0)
-        others = np.asarray([[j for j in range(n) if j != i] for i in range(n)], np.int32)
-        ally_features = (
-            jnp.take_along_axis(
-                ally_features, jnp.asarray(others).reshape(n, max(n - 1, 0), 1), axis=1
-            )
-            if n > 1
-            else jnp.zeros((n, 0, ally_features.shape[-1]))
-        )
+        ally_features = _drop_diagonal(ally_features)  # every agent but the viewer
 
         own = [ally_health]
         if self.own_position:
