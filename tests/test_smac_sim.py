@@ -184,3 +184,14 @@ def test_dead_units_stay_dead_and_do_nothing(step):
     assert not history[1].alive[1]
     assert all(float(b.health[1]) == 0.0 for b in history[1:])
     assert int(history[-1].order[0]) == sim.ORDER_STOP  # its target died
+
+
+def test_two_medivacs_never_heal_past_full_health():
+    units = ["medivac", "medivac", "marine"]
+    battle = battle_of(units, [(10.0, 16.0), (10.0, 17.0), (11.0, 16.5)], [0, 0, 0])
+    battle = battle.replace(health=battle.health.at[2].set(44.0))
+    battle = order(order(battle, 0, sim.ORDER_HEAL, target=2), 1, sim.ORDER_HEAL, target=2)
+    # The roster's own mechanics (no regeneration, whose cap would hide an overshoot).
+    mechanics = sim.mechanics_for([UNIT_INDEX[name] for name in units])
+    after, _, _ = sim.advance(battle, sim.open_terrain(), mechanics=mechanics)
+    assert float(after.health[2]) == 45.0

@@ -407,7 +407,8 @@ def substep(
             ),
             0.0,
         )
-        health = health.at[heal_unit].add(heal_amount)
+        # Two healers on one target each cover what it missed: cap at full health.
+        health = jnp.minimum(health.at[heal_unit].add(heal_amount), max_health)
         energy = energy - jnp.where(
             heal_amount > 0, heal_amount / jnp.maximum(data["hp_per_energy"], 1e-6), 0.0
         )
