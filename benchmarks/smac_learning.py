@@ -4,8 +4,8 @@ For each map the script runs ``marl-train env=smac/<map> arch.num_seeds=S`` (the
 vmapped in one process, marl-train's defaults otherwise) into
 ``benchmarks/runs/smac_learning/<map>``, then reads the run's ``metrics.jsonl``: the
 greedy evaluations (``kind: eval``, ``eval_episodes`` episodes per seed) against env
-steps and wall-clock seconds since the first chunk started. A killed run is resumed
-(``resume=true``) when the script is started again. Usage::
+steps and training wall-clock seconds (see :func:`read_curve`). A killed run is
+resumed (``resume=true``) when the script is started again. Usage::
 
     python benchmarks/smac_learning.py                         # 3m, 2s3z, 5m_vs_6m
     python benchmarks/smac_learning.py --maps 3m --steps 3m=200000
@@ -55,19 +55,25 @@ def train(map_name: str, steps: int, eval_interval: int, seeds: int) -> Path:
 
 
 def read_curve(run_dir: Path) -> dict[str, Any]:
-    """Greedy win rate and return per seed at every evaluation, with env steps and wall
-    seconds since the first training chunk was logged."""
+    """Greedy win rate and return per seed at every evaluation, with env steps and the
+    training wall seconds up to it.
+
+    Each chunk's training time is its env steps over its logged env-steps/s (compiles
+    included, evaluations not), summed: a run that was stopped and resumed is timed
+    without the gap.
+    """
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    first_train = next(r for r in records if r["kind"] == "train")
-    # The first train record is logged after the first chunk, so that chunk's duration
-    # (compile included) is estimated from its env-steps/s.
-    start = first_train["wall_time"] - first_train["step"] / max(first_train["sps"], 1e-9)
+    chunk_sps = {r["step"]: r["sps"] for r in records if r["kind"] == "train"}
+    elapsed, previous, train_s = 0.0, 0, {}
+    for step in sorted(chunk_sps):
+        elapsed += (step - previous) / max(chunk_sps[step], 1e-9)
+        train_s[step], previous = elapsed, step
     by_step: dict[int, dict[str, Any]] = {}
     for r in records:
         if r["kind"] != "eval":
             continue
         point = by_step.setdefault(
-            r["step"], {"step": r["step"], "wall_s": r["wall_time"] - start, "seeds": {}}
+            r["step"], {"step": r["step"], "wall_s": train_s.get(r["step"]), "seeds": {}}
         )
         point["seeds"][str(r["seed"])] = {"win_rate": r["win_rate"], "return": r["return_mean"]}
     return {"evaluations": [by_step[s] for s in sorted(by_step)]}
