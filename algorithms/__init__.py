@@ -1,5 +1,8 @@
 """marl-lab learners; importing this package registers them by name."""
 
+from marl.algorithms.cmat import CMATConfig, make_cmat
+from marl.algorithms.mappo import MAPPOConfig, make_ippo, make_mappo
+from marl.algorithms.mat import MATConfig, make_mat
 from marl.algorithms.value_decomposition import (
     LearnerConfig,
     QPLEXConfig,
@@ -24,9 +27,16 @@ register_algorithm("qplex", make_qplex, QPLEXConfig)
 register_algorithm("cw_qmix", make_cw_qmix, WeightedQMixConfig)
 register_algorithm("ow_qmix", make_ow_qmix, WeightedQMixConfig)
 register_algorithm("qtran", make_qtran, QTranConfig)
+register_algorithm("ippo", make_ippo, MAPPOConfig)
+register_algorithm("mappo", make_mappo, MAPPOConfig)
+register_algorithm("mat", make_mat, MATConfig)
+register_algorithm("cmat", make_cmat, CMATConfig)
 
 __all__ = [
+    "CMATConfig",
     "LearnerConfig",
+    "MAPPOConfig",
+    "MATConfig",
     "QPLEXConfig",
     "QTranConfig",
     "ValueDecomposition",

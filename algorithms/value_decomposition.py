@@ -51,7 +51,7 @@ from marl.mixers import (
 from marl.networks import RecurrentQNetwork
 from marl.replay import make_sequence_buffer
 from marl.targets import td_lambda_targets
-from marl.types import Array, EnvSpec, Observation, PRNGKey, Transition
+from marl.types import Array, Bootstrap, EnvSpec, Observation, PRNGKey, Transition
 
 MASKED_VALUE = -1e10
 AGENT = "agent"  # the name of the acting network in params and memory
@@ -716,11 +716,13 @@ class ValueDecomposition:
         rollout: Transition,
         key: PRNGKey,
         axis_name: str | None = None,
+        bootstrap: Bootstrap | None = None,
     ) -> tuple[ValueDecompositionState, dict]:
         """Stores a rollout ``[T, B]`` and takes ``updates_per_rollout`` gradient steps.
 
         Gradients are averaged over ``axis_name`` (the device axis) when given, so
-        every device applies the same update.
+        every device applies the same update. ``bootstrap`` is not needed: targets
+        bootstrap from the replayed stream.
         """
         num_devices = 1 if axis_name is None else jax.lax.psum(1, axis_name)
         env_steps = (

@@ -112,6 +112,13 @@ def validate(config: dict[str, Any], local_devices: int | None = None) -> None:
                 f"arch.num_envs: {arch['num_envs']} is not divisible by the {devices} devices"
             )
     _validate_algo(name, {k: v for k, v in algo.items() if k != "name"})
+    if local_devices is not None and "num_minibatches" in algo:
+        envs = arch["num_envs"] // (arch["num_devices"] or local_devices)
+        if envs % algo["num_minibatches"]:
+            raise ConfigError(
+                f"algo.num_minibatches: {algo['num_minibatches']} does not divide the {envs} "
+                "envs of each device and seed (arch.num_envs / devices)"
+            )
 
 
 def _validate_algo(name: str, options: dict[str, Any]) -> None:

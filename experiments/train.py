@@ -155,7 +155,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     import jax
 
     from marl.checkpoint import CheckpointLayoutError, ConfigMismatchError
-    from marl.train import RunExistsError, train
+    from marl.train import RunBuildError, RunExistsError, train
 
     config = OmegaConf.to_container(cfg, resolve=True)
     run_dir = resolve_run_dir(config)
@@ -170,6 +170,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         ConfigMismatchError,
         CheckpointLayoutError,
         RunExistsError,
+        RunBuildError,
         ImportError,
     ) as error:
         print(f"marl-train: error: {error}", file=sys.stderr)

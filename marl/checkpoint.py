@@ -106,6 +106,28 @@ class Checkpointer:
         self.manager.close()
 
 
+def load_params(run_dir: str | pathlib.Path) -> Any:
+    """The learned parameters in ``run_dir``'s latest checkpoint (device 0, first seed).
+
+    Used to start a run from another run's parameters (e.g. CMAT's fine-tuning);
+    nothing else of the old run's state is read. Raises ``ValueError`` in one line
+    when ``run_dir`` holds no checkpoint.
+    """
+    checkpoints = pathlib.Path(run_dir).absolute() / "checkpoints"
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    manager = None
+    if checkpoints.is_dir():
+        options = ocp.CheckpointManagerOptions(create=False)
+        manager = ocp.CheckpointManager(checkpoints, options=options)
+    if manager is None or manager.latest_step() is None:
+        raise ValueError(f"'{run_dir}' holds no checkpoint to start from")
+    try:
+        saved = manager.restore(manager.latest_step(), args=ocp.args.StandardRestore())
+    finally:
+        manager.close()
+    return jax.tree_util.tree_map(lambda x: np.asarray(x)[0, 0], saved["algo_state"]["params"])
+
+
 def write_config(run_dir: str | pathlib.Path, config: dict) -> None:
     path = pathlib.Path(run_dir) / "config.json"
     tmp = path.with_suffix(".json.tmp")

@@ -26,7 +26,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from marl.env import env_spec as read_env_spec
 from marl.registry import make_algorithm
-from marl.types import Array, Transition
+from marl.types import Array, Bootstrap, Transition
 from marl.wrappers import VecState, VectorEnv
 
 AXIS = "device"
@@ -207,9 +207,9 @@ class Runner:
             split = jax.vmap(lambda k: jax.random.split(k, 2))(key)
             key, update_key = split[:, 0], split[:, 1]
             rollout = jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), rollout)
-            algo_state, metrics = jax.vmap(lambda s, r, k: self.algo.update(s, r, k, AXIS))(
-                algo_state, rollout, update_key
-            )
+            algo_state, metrics = jax.vmap(
+                lambda s, r, k, b: self.algo.update(s, r, k, AXIS, bootstrap=b)
+            )(algo_state, rollout, update_key, Bootstrap(obs, memory))
             episode = jax.tree_util.tree_map(lambda x: x.sum(0), episode)
             return RunnerState(algo_state, env_state, obs, memory, key), (metrics, episode)
 

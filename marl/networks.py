@@ -68,3 +68,35 @@ class RecurrentQNetwork(nn.Module):
         x = nn.relu(nn.Dense(self.hidden_dim)(inputs))
         hidden, step_hidden = ResettingGRU(self.hidden_dim)(hidden, (x, resets))
         return hidden, nn.Dense(self.num_actions)(step_hidden), step_hidden
+
+
+class ActorCriticBody(nn.Module):
+    """MAPPO's actor or critic: ``LayerNorm -> (Dense, ReLU) x num_layers [-> GRU] -> Dense``.
+
+    Called on time-major ``inputs [T, N, F]`` with ``resets [T, N]`` and ``hidden
+    [N, H]``; returns the last hidden state (``hidden`` unchanged when not
+    recurrent) and the outputs ``[T, N, output_dim]``. Orthogonal initialisation,
+    gain ``sqrt(2)`` inside and ``output_gain`` on the output layer (0.01 for a
+    policy, 1 for a value).
+    """
+
+    output_dim: int
+    hidden_dim: int = 64
+    num_layers: int = 2
+    recurrent: bool = False
+    output_gain: float = 1.0
+
+    @nn.compact
+    def __call__(self, hidden: Array, inputs: Array, resets: Array) -> tuple[Array, Array]:
+        x = nn.LayerNorm()(inputs)
+        for _ in range(self.num_layers):
+            x = nn.relu(
+                nn.Dense(self.hidden_dim, kernel_init=nn.initializers.orthogonal(2**0.5))(x)
+            )
+        if self.recurrent:
+            hidden, x = ResettingGRU(self.hidden_dim)(hidden, (x, resets))
+            x = nn.LayerNorm()(x)
+        output = nn.Dense(
+            self.output_dim, kernel_init=nn.initializers.orthogonal(self.output_gain)
+        )(x)
+        return hidden, output

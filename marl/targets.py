@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 
 from marl.types import Array
 
@@ -28,3 +29,36 @@ def td_lambda_targets(
         backward, next_values[-1], (rewards, discounts, next_values), reverse=True
     )
     return targets
+
+
+def generalized_advantages(
+    rewards: Array,
+    discounts: Array,
+    values: Array,
+    bootstrap_value: Array,
+    gae_lambda: float,
+) -> tuple[Array, Array]:
+    """GAE advantages and the lambda-returns they imply, by a reverse scan over time.
+
+    ``rewards``, ``discounts`` and ``values`` are time-major ``[T, ...]``:
+    ``discounts[t]`` is ``gamma`` where the episode goes on after step ``t`` and 0
+    where it ended, and ``values[t]`` is the value of the observation acted on at
+    step ``t``. ``bootstrap_value`` ``[...]`` is the value of the observation after
+    the last step. With ``delta_t = r_t + d_t V_{t+1} - V_t`` the advantage is
+    ``A_t = delta_t + d_t lambda A_{t+1}``; the returns are ``A_t + V_t``.
+    """
+    next_values = jnp.concatenate([values[1:], bootstrap_value[None]], axis=0)
+
+    def backward(next_advantage: Array, step: tuple[Array, ...]) -> tuple[Array, Array]:
+        reward, discount, value, next_value = step
+        delta = reward + discount * next_value - value
+        advantage = delta + discount * gae_lambda * next_advantage
+        return advantage, advantage
+
+    _, advantages = jax.lax.scan(
+        backward,
+        jnp.zeros_like(bootstrap_value),
+        (rewards, discounts, values, next_values),
+        reverse=True,
+    )
+    return advantages, advantages + values

@@ -33,6 +33,10 @@ class RunExistsError(ValueError):
     """The run directory already holds checkpoints and ``resume`` was not asked for."""
 
 
+class RunBuildError(ValueError):
+    """The environment or the algorithm refused the config (one line)."""
+
+
 def chunk_layout(arch: dict[str, Any]) -> tuple[int, int]:
     """``(iterations_per_chunk, num_chunks)``: one chunk per evaluation interval."""
     steps_per_iteration = arch["rollout_length"] * arch["num_envs"]
@@ -105,7 +109,11 @@ def train(config: dict[str, Any]) -> dict[str, Any]:
         if problem is not None:
             checkpointer.close()
             raise problem
-    runner = build_runner(config)
+    try:
+        runner = build_runner(config)
+    except ValueError as error:
+        checkpointer.close()
+        raise RunBuildError(str(error)) from None
     iterations, num_chunks = chunk_layout(arch)
     state = runner.init(seeds_of(config))
     start_chunk = 0

@@ -55,3 +55,14 @@ class Transition(NamedTuple):
     done: Array
     terminated: Array
     extras: Any
+
+
+class Bootstrap(NamedTuple):
+    """Where a rollout stopped: what the agents would act on next (leading axis ``[B]``).
+
+    On-policy learners bootstrap their value targets from it; off-policy learners,
+    which read whole sequences from replay, ignore it.
+    """
+
+    obs: Observation
+    memory: Any

@@ -28,7 +28,8 @@ BIN = pathlib.Path(sys.executable).parent
         (["arch.num_devices=5"], "arch.num_devices: 5 requested but only 2 local devices"),
         (
             ["algo=banana"],
-            "algo: unknown option 'banana'; valid: cw_qmix, iql, ow_qmix, qmix, qplex, qtran, vdn",
+            "algo: unknown option 'banana'; valid: cmat, cw_qmix, ippo, iql, mappo, mat, ow_qmix, "
+            "qmix, qplex, qtran, vdn",
         ),
         (["env=lbf/banana"], "env: unknown option 'lbf/banana'; valid: lbf/10x10-3p-3f"),
         (["env.name=nope/x"], "env.name: unknown env 'nope/x'; valid:"),
@@ -49,6 +50,15 @@ BIN = pathlib.Path(sys.executable).parent
         (["+env.kwargs.colour=red"], "env.kwargs: SMAC.__init__() got an unexpected keyword"),
         (["env=smacv2/zerg_5_vs_5", "env.kwargs.difficulty=0"], "env.kwargs: difficulty must"),
         (["env=smacv2/zerg_3_vs_3"], "env: unknown option 'smacv2/zerg_3_vs_3'; valid:"),
+        (["algo=mappo", "algo.td_lambda=0.5"], "unknown config key 'algo.td_lambda'; valid keys"),
+        (["algo=mappo", "algo.clip_epsilon=-1"], "algo.clip_epsilon: must not be negative"),
+        (["algo=mappo", "algo.gae_lambda=2.0"], "algo: gae_lambda must lie in [0, 1], got 2.0"),
+        (
+            ["algo=ippo", "arch.num_devices=2", "algo.num_minibatches=3"],
+            "algo.num_minibatches: 3 does not divide the 16 envs of each device and seed",
+        ),
+        (["algo=mat", "algo.num_heads=3"], "algo: dim=64 must be divisible by num_heads=3"),
+        (["algo=cmat", "algo.finetune=all"], "algo: finetune 'all' is unknown; valid: none,"),
     ],
 )
 def test_bad_configs_fail_with_one_clear_line(overrides, message):
