@@ -23,13 +23,15 @@ pass serves both acting and training. PPO is per agent, as in the released code.
 Fine-tuning (``finetune``): only the value head and either the action head
 (``"action_head"``) or the consensus decoder (``"consensus_decoder"``: its blocks,
 projection and gate) are trained; ``init_from`` names a run directory whose
-latest checkpoint supplies the starting parameters (a run of CMAT on another
-task whose sizes match, such as another SMACv2 race at the same team size).
+latest checkpoint supplies the starting parameters: a CMAT run on another task.
+Parameters whose shapes depend on the task's sizes and differ (the observation
+embedding, the action head's output) start fresh and are trained.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any
 
 import flax.linen as nn
@@ -40,6 +42,8 @@ from marl.attention import AgentEncoder, DecoderBlock, Head, sinusoidal_position
 from marl.checkpoint import load_params
 from marl.ppo import PPO, PPOConfig, masked_categorical, parse_config
 from marl.types import Array, EnvSpec, Observation, PRNGKey
+
+logger = logging.getLogger(__name__)
 
 FINETUNE_MODES = ("none", "action_head", "consensus_decoder")
 # Which top-level parameter groups each fine-tuning mode trains.
@@ -201,40 +205,63 @@ class CMATModel:
         return policy.log_prob(actions), policy.entropy(), value
 
 
-def _starting_params(model: CMATModel, run_dir: str) -> Any:
-    """The parameters of ``run_dir``'s latest checkpoint, checked against this model's."""
+def _starting_params(model: CMATModel, run_dir: str) -> tuple[Any, list[str]]:
+    """The parameters of ``run_dir``'s latest checkpoint laid out as this model's, and
+    the names of those whose shapes differ here (they will start fresh).
+
+    Shapes differ where the task's sizes enter: the observation embedding
+    (``obs_dim``) and the action head's output (``num_actions``).
+    """
     expected = jax.eval_shape(model.init, jax.random.PRNGKey(0))
-    loaded = load_params(run_dir)
-    flat_expected = dict(jax.tree_util.tree_flatten_with_path(expected)[0])
+    try:
+        loaded = load_params(run_dir)
+    except ValueError as error:
+        raise ValueError(f"init_from: {error}") from None
     flat_loaded = dict(jax.tree_util.tree_flatten_with_path(loaded)[0])
-    for path, leaf in flat_expected.items():
+    paths, treedef = jax.tree_util.tree_flatten_with_path(expected)
+    refitted = []
+    for path, leaf in paths:
         name = jax.tree_util.keystr(path)
         if path not in flat_loaded:
             raise ValueError(
-                f"init_from '{run_dir}': its parameters have no {name} (not a CMAT run?)"
+                f"init_from '{run_dir}': its parameters have no {name} (not a CMAT run, or "
+                "other dim/num_blocks/compression_heads?)"
             )
         if flat_loaded[path].shape != leaf.shape:
-            raise ValueError(
-                f"init_from '{run_dir}': {name} has shape {flat_loaded[path].shape}, "
-                f"this task needs {leaf.shape} (different agents, observations or actions)"
-            )
-    paths, treedef = jax.tree_util.tree_flatten_with_path(expected)
-    return jax.tree_util.tree_unflatten(treedef, [flat_loaded[path] for path, _ in paths])
+            refitted.append(name)
+    leaves = [flat_loaded[path] for path, _ in paths]
+    return jax.tree_util.tree_unflatten(treedef, leaves), refitted
 
 
 def make_cmat(env_spec: EnvSpec, num_envs: int = 1, **options: Any) -> PPO:
-    """CMAT with PPO; ``finetune`` and ``init_from`` continue a run on another task."""
+    """CMAT with PPO; ``finetune`` and ``init_from`` continue a run on another task.
+
+    With ``init_from``, every parameter whose shape fits this task is loaded; the
+    ones that do not (the observation embedding when observations differ in
+    size, the action head's output when the action count does) start fresh and
+    are trained even when ``finetune`` freezes their group. They are logged.
+    """
     config = parse_config(CMATConfig, options)
     model = CMATModel(env_spec, config)
-    initial = _starting_params(model, config.init_from) if config.init_from else None
+    shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0))
+    initial, refitted = None, []
+    if config.init_from:
+        initial, refitted = _starting_params(model, config.init_from)
+        if refitted:
+            logger.warning(
+                "cmat: init_from %s: %d parameter arrays do not fit this task and start fresh "
+                "(trained): %s",
+                config.init_from,
+                len(refitted),
+                ", ".join(refitted),
+            )
     trainable = None
     if config.finetune != "none":
-        shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0))
         trained = TRAINED_GROUPS[config.finetune]
-        trainable = {
-            group: jax.tree_util.tree_map(lambda _, g=group: g in trained, subtree)
-            for group, subtree in shapes.items()
-        }
+        trainable = jax.tree_util.tree_map_with_path(
+            lambda path, _: path[0].key in trained or jax.tree_util.keystr(path) in refitted,
+            shapes,
+        )
     return PPO(env_spec, num_envs, config, model, trainable=trainable, initial_params=initial)
 
 

@@ -1,19 +1,22 @@
-"""SMAC learning curves: QMIX's default recipe on smac/<map>, several seeds, on this CPU.
+"""SMAC learning curves: marl-train's recipes on smac/<map>, several seeds, on this CPU.
 
-For each map the script runs ``marl-train env=smac/<map> arch.num_seeds=S`` (the seeds
-vmapped in one process, marl-train's defaults otherwise) into
-``benchmarks/runs/smac_learning/<map>``, then reads the run's ``metrics.jsonl``: the
-greedy evaluations (``kind: eval``, ``eval_episodes`` episodes per seed) against env
-steps and training wall-clock seconds (see :func:`read_curve`). A killed run is
-resumed (``resume=true``) when the script is started again. Usage::
+For each algorithm and map the script runs ``marl-train algo=<algo> env=smac/<map>
+arch.num_seeds=S`` (the seeds vmapped in one process, the algorithm's defaults
+otherwise: QMIX 8 envs x 20-step rollouts, the PPO learners 32 envs x 100 steps)
+into ``benchmarks/runs/smac_learning/<algo>/<map>``, then reads the run's
+``metrics.jsonl``: the greedy evaluations (``kind: eval``, ``eval_episodes`` episodes
+per seed) against env steps and training wall-clock seconds (see
+:func:`read_curve`). A killed run is resumed (``resume=true``) when the script is
+started again. Usage::
 
-    python benchmarks/smac_learning.py                         # 3m, 2s3z, 5m_vs_6m
-    python benchmarks/smac_learning.py --maps 3m --steps 3m=200000
-    python benchmarks/smac_learning.py --report-only           # re-read finished runs
+    python benchmarks/smac_learning.py                              # QMIX on 3m, 2s3z, 5m_vs_6m
+    python benchmarks/smac_learning.py --algos mappo mat cmat --maps 3m
+    python benchmarks/smac_learning.py --maps 3m --steps 3m=200000  # MAP=STEPS for every algo
+    python benchmarks/smac_learning.py --report-only --algos qmix mappo --maps 3m
 
-Results go to ``benchmarks/results/smac_learning.json``; the summary table gives, per
-map, the final greedy win rate per seed and the first evaluation at which every seed
-reached the threshold (90% by default).
+Results go to ``benchmarks/results/smac_learning.json`` (and ``.png``); the summary
+gives, per algorithm and map, the final greedy win rate per seed and the first
+evaluation at which every seed reached the threshold (90% by default).
 """
 
 from __future__ import annotations
@@ -30,17 +33,30 @@ from common import machine_info, result_path, write_json
 
 REPO = Path(__file__).resolve().parent.parent
 RUNS = REPO / "benchmarks" / "runs" / "smac_learning"
-DEFAULT_STEPS = {"3m": 200_000, "2s3z": 400_000, "5m_vs_6m": 400_000}
-DEFAULT_EVAL_INTERVAL = {"3m": 20_000, "2s3z": 40_000, "5m_vs_6m": 40_000}
+MAPS = ("3m", "2s3z", "5m_vs_6m")
+# Env steps per seed: the PPO learners need more samples than QMIX's replay.
+DEFAULT_STEPS = {
+    "qmix": {"3m": 200_000, "2s3z": 400_000, "5m_vs_6m": 400_000},
+    "ppo": {"3m": 1_000_000, "2s3z": 2_000_000, "5m_vs_6m": 2_000_000},
+}
+DEFAULT_EVAL_INTERVAL = {
+    "qmix": {"3m": 20_000, "2s3z": 40_000, "5m_vs_6m": 40_000},
+    "ppo": {"3m": 64_000, "2s3z": 128_000, "5m_vs_6m": 128_000},
+}
 
 
-def train(map_name: str, steps: int, eval_interval: int, seeds: int) -> Path:
-    """Runs (or resumes) marl-train on ``smac/<map_name>``; returns the run directory."""
-    run_dir = RUNS / map_name
+def family(algo: str) -> str:
+    return "ppo" if algo in ("ippo", "mappo", "mat", "cmat") else "qmix"
+
+
+def train(algo: str, map_name: str, steps: int, eval_interval: int, seeds: int) -> Path:
+    """Runs (or resumes) marl-train; returns the run directory."""
+    run_dir = RUNS / algo / map_name
     command = [
         sys.executable,
         "-m",
         "marl.experiments.train",
+        f"algo={algo}",
         f"env=smac/{map_name}",
         f"arch.num_seeds={seeds}",
         f"arch.total_timesteps={steps}",
@@ -101,79 +117,94 @@ def summarise(curve: dict[str, Any], threshold: float) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--maps", nargs="+", default=list(DEFAULT_STEPS))
+    parser.add_argument("--algos", nargs="+", default=["qmix"])
+    parser.add_argument("--maps", nargs="+", default=list(MAPS))
     parser.add_argument("--steps", nargs="*", default=[], help="MAP=STEPS overrides")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--threshold", type=float, default=0.9)
     parser.add_argument("--report-only", action="store_true", help="read finished runs")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
-    steps = dict(DEFAULT_STEPS)
+    step_overrides = {}
     for item in args.steps:
         name, _, value = item.partition("=")
-        steps[name] = int(value)
+        step_overrides[name] = int(value)
 
-    maps: dict[str, Any] = {}
-    for map_name in args.maps:
-        run_dir = RUNS / map_name
-        if not args.report_only:
-            total = steps.get(map_name, 500_000)
-            interval = DEFAULT_EVAL_INTERVAL.get(map_name, max(total // 10, 1))
-            started = time.perf_counter()
-            train(map_name, total, interval, args.seeds)
-            print(f"{map_name}: {time.perf_counter() - started:.0f} s", flush=True)
-        curve = read_curve(run_dir)
-        maps[map_name] = {**curve, "summary": summarise(curve, args.threshold)}
-        s = maps[map_name]["summary"]
-        wins = ", ".join(f"{w:.2f}" for w in s["final_win_rate_per_seed"])
-        print(
-            f"{map_name}: greedy win rate per seed {wins} at {s['final_step']:,} steps "
-            f"({s['final_wall_s'] / 60:.1f} min); all seeds >= {args.threshold:.0%} from "
-            f"{s['all_seeds_at_threshold_step']}",
-            flush=True,
-        )
+    results: dict[str, dict[str, Any]] = {}
+    settings: dict[str, dict[str, int]] = {}
+    for algo in args.algos:
+        results[algo], settings[algo] = {}, {}
+        for map_name in args.maps:
+            run_dir = RUNS / algo / map_name
+            total = step_overrides.get(map_name, DEFAULT_STEPS[family(algo)].get(map_name))
+            total = total or 1_000_000
+            settings[algo][map_name] = total
+            if not args.report_only:
+                interval = DEFAULT_EVAL_INTERVAL[family(algo)].get(map_name, total // 10)
+                started = time.perf_counter()
+                train(algo, map_name, total, interval, args.seeds)
+                print(f"{algo} {map_name}: {time.perf_counter() - started:.0f} s", flush=True)
+            curve = read_curve(run_dir)
+            result = {**curve, "summary": summarise(curve, args.threshold)}
+            results[algo][map_name] = result
+            s = result["summary"]
+            wins = ", ".join(f"{w:.2f}" for w in s["final_win_rate_per_seed"])
+            print(
+                f"{algo} {map_name}: greedy win rate per seed {wins} at {s['final_step']:,} "
+                f"steps ({s['final_wall_s'] / 60:.1f} min); all seeds >= {args.threshold:.0%} "
+                f"from {s['all_seeds_at_threshold_step']}",
+                flush=True,
+            )
     payload = {
         "benchmark": "smac_learning",
         "command": " ".join(["python", "benchmarks/smac_learning.py", *sys.argv[1:]]),
         "machine": machine_info(),
-        "settings": {"seeds": args.seeds, "steps": {m: steps.get(m) for m in args.maps}},
-        "maps": maps,
+        "settings": {"seeds": args.seeds, "steps": settings},
+        "results": results,
     }
     path = write_json(result_path(args.out, "smac_learning"), payload)
     print(f"wrote {path}")
-    figure = plot(maps, path.with_suffix(".png"))
+    figure = plot(results, path.with_suffix(".png"))
     print(f"wrote {figure}")
     return payload
 
 
-def plot(maps: dict[str, Any], path: Path) -> Path:
-    """Greedy win rate (mean over seeds, and each seed faintly) against env steps and
-    against wall-clock minutes, one colour per map."""
+def plot(results: dict[str, dict[str, Any]], path: Path) -> Path:
+    """One column per map: greedy win rate against env steps (top) and wall-clock
+    minutes (bottom); per algorithm the mean over seeds, and each seed faintly."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (by_steps, by_time) = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
-    for colour, (map_name, result) in zip(plt.cm.tab10.colors, maps.items(), strict=False):
-        evaluations = result["evaluations"]
-        steps = [e["step"] for e in evaluations]
-        minutes = [e["wall_s"] / 60 for e in evaluations]
-        per_seed = [[s["win_rate"] for s in e["seeds"].values()] for e in evaluations]
-        mean = [sum(w) / len(w) for w in per_seed]
-        for seed in range(len(per_seed[0])):
-            wins = [w[seed] for w in per_seed]
-            by_steps.plot(steps, wins, color=colour, alpha=0.25, linewidth=1)
-            by_time.plot(minutes, wins, color=colour, alpha=0.25, linewidth=1)
-        by_steps.plot(steps, mean, color=colour, linewidth=2, label=map_name)
-        by_time.plot(minutes, mean, color=colour, linewidth=2, label=map_name)
-    by_steps.set_xlabel("env steps")
-    by_time.set_xlabel("wall-clock minutes on this CPU")
-    by_steps.set_ylabel("greedy win rate")
-    by_steps.legend(loc="lower right")
-    for axis in (by_steps, by_time):
-        axis.grid(alpha=0.3)
-    fig.suptitle("QMIX (marl-train defaults) on marl-lab's SMAC, 3 seeds")
+    maps = list(dict.fromkeys(m for per_map in results.values() for m in per_map))
+    fig, axes = plt.subplots(
+        2, len(maps), figsize=(4.2 * len(maps), 6.4), sharey=True, squeeze=False
+    )
+    for colour, (algo, per_map) in zip(plt.cm.tab10.colors, results.items(), strict=False):
+        for column, map_name in enumerate(maps):
+            if map_name not in per_map:
+                continue
+            evaluations = per_map[map_name]["evaluations"]
+            steps = [e["step"] for e in evaluations]
+            minutes = [e["wall_s"] / 60 for e in evaluations]
+            per_seed = [[s["win_rate"] for s in e["seeds"].values()] for e in evaluations]
+            mean = [sum(w) / len(w) for w in per_seed]
+            for x, axis in ((steps, axes[0, column]), (minutes, axes[1, column])):
+                for seed in range(len(per_seed[0])):
+                    axis.plot(x, [w[seed] for w in per_seed], color=colour, alpha=0.2, lw=1)
+                axis.plot(x, mean, color=colour, linewidth=2, label=algo)
+    for column, map_name in enumerate(maps):
+        axes[0, column].set_title(f"smac/{map_name}")
+        axes[0, column].set_xlabel("env steps")
+        axes[1, column].set_xlabel("wall-clock minutes on this CPU")
+        for axis in axes[:, column]:
+            axis.grid(alpha=0.3)
+    for axis in axes[:, 0]:
+        axis.set_ylabel("greedy win rate")
+    axes[0, 0].legend(loc="lower right")
+    seeds = len(next(iter(next(iter(results.values())).values()))["evaluations"][0]["seeds"])
+    fig.suptitle(f"marl-train's recipes on marl-lab's SMAC, {seeds} seeds")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -21,8 +21,9 @@ are recomputed; the core does everything else, identically for all four:
 * masked categorical policies (:func:`masked_categorical`, distrax).
 
 Parameters can be partly frozen (``trainable``: a pytree of bools like the
-params) and can start from given values (``initial_params``), which is how
-CMAT's fine-tuning mode continues from another run.
+params) and can start from given values (``initial_params``; a given array whose
+shape differs from the fresh one is ignored), which is how CMAT's fine-tuning
+mode continues from another run.
 """
 
 from __future__ import annotations
@@ -302,8 +303,11 @@ class PPO:
     def init(self, key: PRNGKey) -> PPOState:
         params = self.model.init(key)
         if self.initial_params is not None:
+            # A given array of another shape (a layer sized by another task) stays fresh.
             params = jax.tree_util.tree_map(
-                lambda _, given: jnp.asarray(given), params, self.initial_params
+                lambda fresh, given: jnp.asarray(given) if given.shape == fresh.shape else fresh,
+                params,
+                self.initial_params,
             )
         return PPOState(
             params=params,

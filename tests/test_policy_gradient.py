@@ -314,12 +314,36 @@ def test_cmat_finetuning_trains_only_its_heads_from_another_run(tmp_path):
         assert moved == (group in ("value_head", "action_head")), group
 
 
-def test_cmat_init_from_a_run_of_other_sizes_fails_in_one_line(tmp_path):
+def test_cmat_init_from_a_task_of_other_sizes_refits_only_the_sized_layers(tmp_path):
+    """From two-step (2 agents, 3 actions, 3 features + ids) to a task with 3 agents,
+    5 actions and 7 features: the layers sized by the task start fresh and are trained,
+    everything else is loaded and frozen."""
     source = _config(tmp_path, "cmat", "matrix/two_step", num_devices=1, num_seeds=1)
     train(source)
-    with pytest.raises(ValueError, match=r"init_from .*shape .* this task needs"):
-        marl.make_algorithm(
-            "cmat",
-            EnvSpec(num_agents=2, num_actions=5, obs_dim=7, state_dim=3, time_limit=5),
-            init_from=str(tmp_path / "cmat"),
-        )
+    from marl.checkpoint import load_params
+
+    loaded = load_params(tmp_path / "cmat")
+    spec = EnvSpec(num_agents=3, num_actions=5, obs_dim=7, state_dim=3, time_limit=5)
+    learner = marl.make_algorithm(
+        "cmat", spec, finetune="action_head", init_from=str(tmp_path / "cmat"), dim=16
+    )
+    params = learner.init(jax.random.PRNGKey(9)).params
+    embedding = params["encoder"]["params"]["Dense_0"]["kernel"]
+    assert embedding.shape == (7, 16)
+    assert loaded["encoder"]["params"]["Dense_0"]["kernel"].shape != embedding.shape
+    np.testing.assert_array_equal(
+        params["encoder"]["params"]["EncoderBlock_0"]["MLPBlock_0"]["Dense_0"]["kernel"],
+        loaded["encoder"]["params"]["EncoderBlock_0"]["MLPBlock_0"]["Dense_0"]["kernel"],
+    )
+    grads = jax.tree_util.tree_map(jnp.ones_like, params)
+    updates, _ = learner.optimizer.update(grads, learner.optimizer.init(params), params)
+
+    def moved(tree) -> bool:
+        return any(np.any(np.asarray(x) != 0) for x in jax.tree_util.tree_leaves(tree))
+
+    assert moved(updates["encoder"]["params"]["Dense_0"])  # refitted: trained
+    assert not moved(updates["encoder"]["params"]["EncoderBlock_0"])  # loaded: frozen
+    assert moved(updates["action_head"]) and moved(updates["value_head"])
+    assert not moved(updates["consensus_decoder"]) and not moved(updates["compression"])
+    with pytest.raises(ValueError, match="init_from: .* holds no checkpoint"):
+        marl.make_algorithm("cmat", spec, init_from=str(tmp_path / "nothing"))
