@@ -118,3 +118,36 @@ def test_smac_throughput_quick(quick_results: dict[str, dict]) -> None:
     (scaling,) = payload["scaling"]
     assert scaling["map"] == "3m" and scaling["num_units"] == 6
     assert scaling["unit_steps_per_s"] == pytest.approx(6 * scaling["env_steps_per_s"]["median"])
+
+
+def test_smac_learning_reads_runs_into_curves_summaries_and_a_plot(tmp_path, monkeypatch):
+    """``--report-only`` over hand-written metrics of two algorithms: the threshold
+    step, the final win rates and the wall time without a resume's gap."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import smac_learning
+
+    monkeypatch.setattr(smac_learning, "RUNS", tmp_path / "runs")
+    rates = {"qmix": [0.2, 0.95, 1.0], "mappo": [0.0, 0.5, 0.92]}
+    for algo, wins in rates.items():
+        run_dir = tmp_path / "runs" / algo / "3m"
+        run_dir.mkdir(parents=True)
+        lines = []
+        for index, win in enumerate(wins):
+            step = 1000 * (index + 1)
+            lines.append({"kind": "train", "step": step, "sps": 100.0})
+            for seed in range(2):
+                lines.append(
+                    {"kind": "eval", "step": step, "seed": seed, "win_rate": win, "return_mean": 1}
+                )
+        (run_dir / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
+    out = tmp_path / "smac_learning.json"
+    smac_learning.main(
+        ["--report-only", "--algos", "qmix", "mappo", "--maps", "3m", "--out", str(out)]
+    )
+    results = json.loads(out.read_text())["results"]
+    assert results["qmix"]["3m"]["summary"]["all_seeds_at_threshold_step"] == 2000
+    assert results["mappo"]["3m"]["summary"]["all_seeds_at_threshold_step"] == 3000
+    assert results["mappo"]["3m"]["summary"]["final_win_rate_per_seed"] == [0.92, 0.92]
+    # 1000 steps per chunk at 100 steps/s: 10 s each.
+    assert results["qmix"]["3m"]["summary"]["final_wall_s"] == pytest.approx(30.0)
+    assert out.with_suffix(".png").stat().st_size > 0
