@@ -38,9 +38,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from marl.algorithms.mat import MATConfig
 from marl.attention import AgentEncoder, DecoderBlock, Head, sinusoidal_positions
 from marl.checkpoint import load_params
-from marl.ppo import PPO, PPOConfig, masked_categorical, parse_config
+from marl.options import check_at_least_one, parse_options
+from marl.ppo import PPO, masked_categorical
 from marl.types import Array, EnvSpec, Observation, PRNGKey
 
 logger = logging.getLogger(__name__)
@@ -54,25 +56,16 @@ TRAINED_GROUPS = {
 
 
 @dataclasses.dataclass(frozen=True)
-class CMATConfig(PPOConfig):
-    """PPO options (as MAT's) plus CMAT's sizes and its fine-tuning switch."""
+class CMATConfig(MATConfig):
+    """MAT's options (PPO and sizes) plus CMAT's compression heads and fine-tuning."""
 
-    clip_epsilon: float = 0.05
-    value_clip: float = 0.05
-    dim: int = 64
-    num_heads: int = 1
-    num_blocks: int = 1
     compression_heads: int = 4
     finetune: str = "none"
     init_from: str = ""
 
     def check(self) -> None:
         super().check()
-        for name in ("dim", "num_heads", "num_blocks", "compression_heads"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.dim % self.num_heads:
-            raise ValueError(f"dim={self.dim} must be divisible by num_heads={self.num_heads}")
+        check_at_least_one(self, ("compression_heads",))
         if self.finetune not in FINETUNE_MODES:
             raise ValueError(
                 f"finetune '{self.finetune}' is unknown; valid: {', '.join(FINETUNE_MODES)}"
@@ -241,7 +234,7 @@ def make_cmat(env_spec: EnvSpec, num_envs: int = 1, **options: Any) -> PPO:
     size, the action head's output when the action count does) start fresh and
     are trained even when ``finetune`` freezes their group. They are logged.
     """
-    config = parse_config(CMATConfig, options)
+    config = parse_options(CMATConfig, options)
     model = CMATModel(env_spec, config)
     shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0))
     initial, refitted = None, []

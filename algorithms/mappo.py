@@ -19,7 +19,8 @@ import jax
 import jax.numpy as jnp
 
 from marl.networks import ActorCriticBody
-from marl.ppo import PPO, PPOConfig, masked_categorical, parse_config
+from marl.options import check_at_least_one, parse_options
+from marl.ppo import PPO, PPOConfig, masked_categorical
 from marl.types import Array, EnvSpec, Observation, PRNGKey
 
 
@@ -34,9 +35,7 @@ class MAPPOConfig(PPOConfig):
 
     def check(self) -> None:
         super().check()
-        for name in ("hidden_dim", "num_layers"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        check_at_least_one(self, ("hidden_dim", "num_layers"))
 
 
 class ActorCriticModel:
@@ -171,7 +170,7 @@ class ActorCriticModel:
 
 def _factory(critic_input: str):
     def make(env_spec: EnvSpec, num_envs: int = 1, **options: Any) -> PPO:
-        config = parse_config(MAPPOConfig, options)
+        config = parse_options(MAPPOConfig, options)
         return PPO(env_spec, num_envs, config, ActorCriticModel(env_spec, config, critic_input))
 
     return make

@@ -23,7 +23,8 @@ import jax
 import jax.numpy as jnp
 
 from marl.attention import AgentEncoder, DecoderBlock, Head, TokenEmbedding
-from marl.ppo import PPO, PPOConfig, masked_categorical, parse_config
+from marl.options import check_at_least_one, parse_options
+from marl.ppo import PPO, PPOConfig, masked_categorical
 from marl.types import Array, EnvSpec, Observation, PRNGKey
 
 
@@ -39,9 +40,7 @@ class MATConfig(PPOConfig):
 
     def check(self) -> None:
         super().check()
-        for name in ("dim", "num_heads", "num_blocks"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        check_at_least_one(self, ("dim", "num_heads", "num_blocks"))
         if self.dim % self.num_heads:
             raise ValueError(f"dim={self.dim} must be divisible by num_heads={self.num_heads}")
 
@@ -148,7 +147,7 @@ class MATModel:
 
 def make_mat(env_spec: EnvSpec, num_envs: int = 1, **options: Any) -> PPO:
     """MAT with PPO (clip 0.05, as in MAT's SMAC scripts)."""
-    config = parse_config(MATConfig, options)
+    config = parse_options(MATConfig, options)
     return PPO(env_spec, num_envs, config, MATModel(env_spec, config))
 
 

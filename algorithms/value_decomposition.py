@@ -49,6 +49,12 @@ from marl.mixers import (
     VDNMixer,
 )
 from marl.networks import RecurrentQNetwork
+from marl.options import (
+    check_at_least_one,
+    check_positive,
+    check_unit_interval,
+    parse_options,
+)
 from marl.replay import make_sequence_buffer
 from marl.targets import td_lambda_targets
 from marl.types import Array, Bootstrap, EnvSpec, Observation, PRNGKey, Transition
@@ -61,18 +67,6 @@ WEIGHTINGS = ("cw", "ow")
 
 
 # ------------------------------------------------------------------ configs
-def _check_positive(config: Any, names: tuple[str, ...]) -> None:
-    for name in names:
-        if getattr(config, name) < 1:
-            raise ValueError(f"{name} must be at least 1, got {getattr(config, name)}")
-
-
-def _check_unit_interval(config: Any, names: tuple[str, ...]) -> None:
-    for name in names:
-        if not 0.0 <= getattr(config, name) <= 1.0:
-            raise ValueError(f"{name} must lie in [0, 1], got {getattr(config, name)}")
-
-
 @dataclasses.dataclass(frozen=True)
 class LearnerConfig:
     """Options of the shared learner; the defaults are pymarl2's tuned QMIX recipe.
@@ -101,7 +95,7 @@ class LearnerConfig:
 
     def check(self) -> None:
         """Raises ``ValueError`` naming the first option whose value is invalid."""
-        _check_positive(
+        check_at_least_one(
             self,
             (
                 "hidden_dim",
@@ -111,9 +105,8 @@ class LearnerConfig:
                 "target_update_interval",
             ),
         )
-        _check_unit_interval(self, ("gamma", "td_lambda", "epsilon_start", "epsilon_finish"))
-        if self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        check_unit_interval(self, ("gamma", "td_lambda", "epsilon_start", "epsilon_finish"))
+        check_positive(self, ("learning_rate",))
         if self.sequence_length < 0 or self.sequence_length == 1:
             raise ValueError(
                 "sequence_length must be 0 (whole episodes) or at least 2, "
@@ -133,7 +126,7 @@ class ValueDecompositionConfig(LearnerConfig):
         super().check()
         if self.mixer not in MIXERS:
             raise ValueError(f"mixer '{self.mixer}' is unknown; valid: {', '.join(sorted(MIXERS))}")
-        _check_positive(self, ("mixer_embed_dim", "hypernet_dim"))
+        check_at_least_one(self, ("mixer_embed_dim", "hypernet_dim"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,7 +140,7 @@ class QPLEXConfig(LearnerConfig):
 
     def check(self) -> None:
         super().check()
-        _check_positive(self, ("hypernet_dim", "attention_heads", "attention_dim"))
+        check_at_least_one(self, ("hypernet_dim", "attention_heads", "attention_dim"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,8 +166,8 @@ class WeightedQMixConfig(ValueDecompositionConfig):
             raise ValueError(
                 f"weighting '{self.weighting}' is unknown; valid: {', '.join(WEIGHTINGS)}"
             )
-        _check_unit_interval(self, ("alpha",))
-        _check_positive(self, ("central_hidden_dim", "central_mixer_dim"))
+        check_unit_interval(self, ("alpha",))
+        check_at_least_one(self, ("central_hidden_dim", "central_mixer_dim"))
         if self.central_loss_weight < 0:
             raise ValueError(
                 f"central_loss_weight must not be negative, got {self.central_loss_weight}"
@@ -192,7 +185,7 @@ class QTranConfig(LearnerConfig):
 
     def check(self) -> None:
         super().check()
-        _check_positive(self, ("joint_embed_dim",))
+        check_at_least_one(self, ("joint_embed_dim",))
         for name in ("opt_loss_weight", "nopt_loss_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
@@ -769,17 +762,9 @@ class ValueDecomposition:
 
 
 # ---------------------------------------------------------------- factories
-def _parse(config_class: type, options: dict[str, Any]) -> Any:
-    valid = sorted(f.name for f in dataclasses.fields(config_class))
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise ValueError(f"unknown {config_class.__name__} option(s) {unknown}; valid: {valid}")
-    return config_class(**options)
-
-
 def _mixing_factory(mixer: str):
     def make(env_spec: EnvSpec, num_envs: int = 1, **options: Any) -> ValueDecomposition:
-        config = _parse(ValueDecompositionConfig, {"mixer": mixer, **options})
+        config = parse_options(ValueDecompositionConfig, {"mixer": mixer, **options})
         config.check()
         objective = MixerObjective(_qmix_family_mixer(config), config.td_lambda)
         return ValueDecomposition(env_spec, num_envs, config, objective)
@@ -794,14 +779,14 @@ make_qmix = _mixing_factory("qmix")
 
 def make_qplex(env_spec: EnvSpec, num_envs: int = 1, **options: Any) -> ValueDecomposition:
     """QPLEX (Wang et al. 2021) on the shared learner."""
-    config = _parse(QPLEXConfig, options)
+    config = parse_options(QPLEXConfig, options)
     mixer = QPLEXMixer(config.hypernet_dim, config.attention_heads, config.attention_dim)
     return ValueDecomposition(env_spec, num_envs, config, MixerObjective(mixer, config.td_lambda))
 
 
 def _weighted_factory(weighting: str):
     def make(env_spec: EnvSpec, num_envs: int = 1, **options: Any) -> ValueDecomposition:
-        config = _parse(WeightedQMixConfig, {"weighting": weighting, **options})
+        config = parse_options(WeightedQMixConfig, {"weighting": weighting, **options})
         config.check()
         return ValueDecomposition(
             env_spec, num_envs, config, WeightedQMixObjective(config, env_spec)
@@ -816,7 +801,7 @@ make_ow_qmix = _weighted_factory("ow")
 
 def make_qtran(env_spec: EnvSpec, num_envs: int = 1, **options: Any) -> ValueDecomposition:
     """QTRAN-base (Son et al. 2019) on the shared learner."""
-    config = _parse(QTranConfig, options)
+    config = parse_options(QTranConfig, options)
     return ValueDecomposition(env_spec, num_envs, config, QTranObjective(config))
 
 

@@ -37,6 +37,12 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from marl.options import (
+    check_at_least_one,
+    check_non_negative,
+    check_positive,
+    check_unit_interval,
+)
 from marl.targets import generalized_advantages
 from marl.types import Array, Bootstrap, EnvSpec, Observation, PRNGKey, Transition
 
@@ -71,29 +77,10 @@ class PPOConfig:
 
     def check(self) -> None:
         """Raises ``ValueError`` naming the first option whose value is invalid."""
-        for name in ("num_epochs", "num_minibatches"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("learning_rate", "adam_eps", "max_grad_norm", "huber_delta"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("gamma", "gae_lambda", "value_norm_decay"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
-        for name in ("clip_epsilon", "value_clip", "entropy_coef", "value_coef"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
-
-
-def parse_config(config_class: type, options: dict[str, Any]) -> Any:
-    """``config_class(**options)`` checked, with one line for an unknown option."""
-    valid = sorted(f.name for f in dataclasses.fields(config_class))
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise ValueError(f"unknown {config_class.__name__} option(s) {unknown}; valid: {valid}")
-    config = config_class(**options)
-    config.check()
-    return config
+        check_at_least_one(self, ("num_epochs", "num_minibatches"))
+        check_positive(self, ("learning_rate", "adam_eps", "max_grad_norm", "huber_delta"))
+        check_unit_interval(self, ("gamma", "gae_lambda", "value_norm_decay"))
+        check_non_negative(self, ("clip_epsilon", "value_clip", "entropy_coef", "value_coef"))
 
 
 # --------------------------------------------------------------- policies
@@ -465,7 +452,6 @@ __all__ = [
     "ValueNormState",
     "masked_categorical",
     "masked_mean",
-    "parse_config",
     "ppo_loss",
     "valid_agent_steps",
     "value_norm_stats",

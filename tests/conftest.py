@@ -10,7 +10,37 @@ os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax  # noqa: E402
+import pytest  # noqa: E402
 
 _CACHE = pathlib.Path(__file__).resolve().parent.parent / ".jax_cache"
 jax.config.update("jax_compilation_cache_dir", str(_CACHE))
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+@pytest.fixture(scope="session")
+def random_return():
+    """``random_return(env_name)``: the mean episode return of uniformly random
+    available actions over 500 steps of 64 environments."""
+
+    def compute(env_name: str, num_envs: int = 64) -> float:
+        import jax.numpy as jnp
+
+        import marl
+
+        vec_env = marl.VectorEnv(marl.make_env(env_name), num_envs)
+        state, timestep = vec_env.reset(jax.random.PRNGKey(123))
+
+        def body(carry, key):
+            state, timestep, total, count = carry
+            logits = jnp.where(timestep.observation.action_mask, 0.0, -jnp.inf)
+            state, timestep = vec_env.step(state, jax.random.categorical(key, logits))
+            done = timestep.last()
+            total = total + jnp.where(done, timestep.extras["episode_return"], 0.0).sum()
+            return (state, timestep, total, count + done.sum()), None
+
+        (_, _, total, count), _ = jax.lax.scan(
+            body, (state, timestep, 0.0, 0), jax.random.split(jax.random.PRNGKey(7), 500)
+        )
+        return float(total / count)
+
+    return compute

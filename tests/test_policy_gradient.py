@@ -214,25 +214,6 @@ def test_learner_finds_the_two_step_optimum_on_two_devices_with_two_seeds(algori
     assert not np.array_equal(first[0, 0], first[0, 1])
 
 
-def _random_lbf_return(episodes: int = 64) -> float:
-    env = marl.make_env("lbf/8x8-2p-2f")
-    vec_env = marl.VectorEnv(env, episodes)
-    state, timestep = vec_env.reset(jax.random.PRNGKey(123))
-
-    def body(carry, key):
-        state, timestep, total, count = carry
-        logits = jnp.where(timestep.observation.action_mask, 0.0, -jnp.inf)
-        state, timestep = vec_env.step(state, jax.random.categorical(key, logits))
-        done = timestep.last()
-        total = total + jnp.where(done, timestep.extras["episode_return"], 0.0).sum()
-        return (state, timestep, total, count + done.sum()), None
-
-    (_, _, total, count), _ = jax.lax.scan(
-        body, (state, timestep, 0.0, 0), jax.random.split(jax.random.PRNGKey(7), 500)
-    )
-    return float(total / count)
-
-
 def _config(tmp_path, algorithm: str, env: str, **arch) -> dict:
     return {
         "algo": {"name": algorithm, **SMALL[algorithm], "num_epochs": 4},
@@ -256,8 +237,8 @@ def _config(tmp_path, algorithm: str, env: str, **arch) -> dict:
 
 
 @pytest.mark.slow
-def test_mappo_learns_lbf_well_above_random(tmp_path):
-    random_return = _random_lbf_return()
+def test_mappo_learns_lbf_well_above_random(tmp_path, random_return):
+    random_return = random_return("lbf/8x8-2p-2f")
     config = _config(
         tmp_path,
         "mappo",

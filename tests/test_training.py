@@ -8,7 +8,6 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -107,26 +106,6 @@ def test_vmapped_seeds_equal_seeds_run_alone():
     )
 
 
-def _random_greedy_baseline(env_name: str, episodes: int) -> float:
-    """Mean return of uniformly random available actions."""
-    env = marl.make_env(env_name)
-    vec_env = marl.VectorEnv(env, episodes)
-    state, timestep = vec_env.reset(jax.random.PRNGKey(123))
-
-    def body(carry, key):
-        state, timestep, total, count = carry
-        logits = jnp.where(timestep.observation.action_mask, 0.0, -jnp.inf)
-        state, timestep = vec_env.step(state, jax.random.categorical(key, logits))
-        done = timestep.last()
-        total = total + jnp.where(done, timestep.extras["episode_return"], 0.0).sum()
-        return (state, timestep, total, count + done.sum()), None
-
-    (_, _, total, count), _ = jax.lax.scan(
-        body, (state, timestep, 0.0, 0), jax.random.split(jax.random.PRNGKey(7), 500)
-    )
-    return float(total / count)
-
-
 def config_for(tmp_path: pathlib.Path, **changes) -> dict:
     config = {
         "algo": {"name": "qmix", **TWO_STEP_ALGO},
@@ -156,8 +135,8 @@ def config_for(tmp_path: pathlib.Path, **changes) -> dict:
 
 
 @pytest.mark.slow
-def test_qmix_learns_lbf_well_above_random(tmp_path):
-    random_return = _random_greedy_baseline("lbf/8x8-2p-2f", 64)
+def test_qmix_learns_lbf_well_above_random(tmp_path, random_return):
+    random_return = random_return("lbf/8x8-2p-2f")
     config = config_for(
         tmp_path,
         **{
