@@ -37,11 +37,11 @@ MAPS = ("3m", "2s3z", "5m_vs_6m")
 # Env steps per seed: the PPO learners need more samples than QMIX's replay.
 DEFAULT_STEPS = {
     "qmix": {"3m": 200_000, "2s3z": 400_000, "5m_vs_6m": 400_000},
-    "ppo": {"3m": 1_000_000, "2s3z": 2_000_000, "5m_vs_6m": 2_000_000},
+    "ppo": {"3m": 800_000, "2s3z": 2_000_000, "5m_vs_6m": 2_000_000},
 }
 DEFAULT_EVAL_INTERVAL = {
     "qmix": {"3m": 20_000, "2s3z": 40_000, "5m_vs_6m": 40_000},
-    "ppo": {"3m": 64_000, "2s3z": 128_000, "5m_vs_6m": 128_000},
+    "ppo": {"3m": 80_000, "2s3z": 160_000, "5m_vs_6m": 160_000},
 }
 
 

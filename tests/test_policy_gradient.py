@@ -176,11 +176,11 @@ def test_cmat_joint_policy_is_equivariant_to_permuting_the_agents_and_mat_is_not
 
 
 # ------------------------------------------------- learning, devices, seeds
-def two_step_runner(algorithm: str) -> Runner:
+def two_step_runner(algorithm: str, **options) -> Runner:
     return Runner(
         marl.make_env("matrix/two_step"),
         algorithm,
-        {**SMALL[algorithm], "num_epochs": 4},
+        {**SMALL[algorithm], "num_epochs": 4, **options},
         num_envs=16,
         rollout_length=8,
         iterations_per_chunk=40,
@@ -189,16 +189,25 @@ def two_step_runner(algorithm: str) -> Runner:
     )
 
 
-@pytest.mark.parametrize("algorithm", LEARNERS)
-def test_learner_finds_the_two_step_optimum_on_two_devices_with_two_seeds(algorithm):
+@pytest.mark.parametrize(
+    "algorithm, options",
+    [(name, {}) for name in LEARNERS] + [("ippo", {"share_parameters": False})],
+    ids=list(LEARNERS) + ["ippo-unshared"],
+)
+def test_learner_finds_the_two_step_optimum_on_two_devices_with_two_seeds(algorithm, options):
     """Greedily 2A pays 7 for sure while 2B's 8 needs both agents to agree: a
     learner must keep exploring 2B and coordinate there to reach 8."""
-    runner = two_step_runner(algorithm)
+    runner = two_step_runner(algorithm, **options)
     state = runner.init([0, 1])
     for _ in range(3):
         state, metrics = runner.run_chunk(state)
     returns, _ = runner.evaluate(state, 4, jax.random.PRNGKey(0))
     np.testing.assert_array_equal(returns, 8.0)
+    if options.get("share_parameters") is False:
+        # One actor per agent, stacked on an agent axis, and they differ.
+        kernel = np.asarray(state.algo_state.params["actor"]["params"]["Dense_0"]["kernel"])
+        assert kernel.shape[2] == 2
+        assert not np.allclose(kernel[0, 0, 0], kernel[0, 0, 1])
     algo_state = state.algo_state
     # Devices hold identical parameters, optimiser and value-normalisation statistics.
     for leaf in jax.tree_util.tree_leaves(
