@@ -144,6 +144,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 started = time.perf_counter()
                 train(algo, map_name, total, interval, args.seeds)
                 print(f"{algo} {map_name}: {time.perf_counter() - started:.0f} s", flush=True)
+            if not (run_dir / "metrics.jsonl").exists():
+                print(f"{algo} {map_name}: no run in {run_dir}; left out", flush=True)
+                continue
             curve = read_curve(run_dir)
             result = {**curve, "summary": summarise(curve, args.threshold)}
             results[algo][map_name] = result
@@ -176,6 +179,7 @@ def plot(results: dict[str, dict[str, Any]], path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     maps = list(dict.fromkeys(m for per_map in results.values() for m in per_map))
     fig, axes = plt.subplots(
@@ -194,7 +198,9 @@ def plot(results: dict[str, dict[str, Any]], path: Path) -> Path:
                 for seed in range(len(per_seed[0])):
                     axis.plot(x, [w[seed] for w in per_seed], color=colour, alpha=0.2, lw=1)
                 axis.plot(x, mean, color=colour, linewidth=2, label=algo)
+    thousands = matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1e3:.0f}k")
     for column, map_name in enumerate(maps):
+        axes[0, column].xaxis.set_major_formatter(thousands)
         axes[0, column].set_title(f"smac/{map_name}")
         axes[0, column].set_xlabel("env steps")
         axes[1, column].set_xlabel("wall-clock minutes on this CPU")
