@@ -1,26 +1,32 @@
-"""Training throughput: QMIX on LBF 8x8-2p-2f with marl-lab's compiled training loop.
+"""Training throughput: env-steps/s of marl-lab's compiled training loop, updates included.
 
 For each configuration, a :class:`marl.loop.Runner` is built and initialised, the
 first chunk (which compiles) is timed on its own, and then env-steps/s is measured
 over several more chunks: ``runner.steps_per_chunk / wall time`` of a chunk, which
-includes the updates (``run_chunk`` blocks and returns host metrics).
+includes the updates (``run_chunk`` blocks and returns host metrics). One seed, one
+device.
 
-Configurations, all QMIX on ``lbf/8x8-2p-2f`` with 8 environments and one seed:
+Configurations run by default (QMIX):
 
-* ``ci-small``: ``batch_size=32, sequence_length=20, buffer_size=50_000``; rollouts of
-  20 steps, 50 iterations per chunk.
-* ``pymarl2``: ``batch_size=128, sequence_length=0`` (whole-episode windows of
-  ``time_limit + 1 = 101`` steps), otherwise the algorithm's defaults; rollouts of 20
-  steps, 50 iterations per chunk.
+* ``ci-small``: on ``lbf/8x8-2p-2f``, 8 envs, ``batch_size=32, sequence_length=20,
+  buffer_size=50_000``; rollouts of 20 steps, 50 iterations per chunk.
+* ``pymarl2``: on ``lbf/8x8-2p-2f``, 8 envs, ``batch_size=128, sequence_length=0``
+  (whole-episode windows of ``time_limit + 1 = 101`` steps), otherwise the
+  algorithm's defaults; rollouts of 20 steps, 50 iterations per chunk.
 * ``marl-train-default``: what ``marl-train`` runs with no overrides, read from its
-  Hydra config (``experiments/conf``): the LBF-tuned QMIX settings, rollouts of 4
-  steps (one update per 32 env-steps) and one chunk per evaluation interval.
+  Hydra config (``experiments/conf``): QMIX on SMAC 3m, one chunk per evaluation
+  interval.
+
+On request (``--configs smac3m-qmix smac3m-mappo smac3m-mat smac3m-cmat``): each
+learner with marl-train's own settings for it on ``smac/3m`` (QMIX 8 envs x 20
+steps; the PPO learners 32 envs x 100 steps, 10 epochs per update).
 
 The anchor, JaxMARL's QMIX script on SMAX 3m (about 160 env-steps/s while learning,
 compile about 36 s, on this kind of machine), is quoted from BENCHMARKING.md as a
 reference figure and not re-run here. Usage::
 
     python benchmarks/train_throughput.py            # full (a few minutes)
+    python benchmarks/train_throughput.py --configs smac3m-qmix smac3m-mappo smac3m-mat smac3m-cmat
     python benchmarks/train_throughput.py --quick    # seconds: ci-small, short chunks
 """
 
@@ -58,6 +64,11 @@ CONFIGS: dict[str, dict[str, Any]] = {
     },
 }
 
+# Every learner with marl-train's own settings for it on SMAC 3m (not run by default).
+SMAC_CONFIGS = {
+    f"smac3m-{algo}": (f"algo={algo}", "env=smac/3m") for algo in ("qmix", "mappo", "mat", "cmat")
+}
+
 ANCHOR = {
     "name": "JaxMARL 0.2.0 QMIX script on SMAX 3m (its SMAX config)",
     "env_steps_per_s": 160.0,
@@ -68,8 +79,8 @@ ANCHOR = {
 }
 
 
-def marl_train_default() -> dict[str, Any]:
-    """The Runner settings of ``marl-train`` with no overrides (its Hydra config)."""
+def marl_train_config(overrides: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The Runner settings of ``marl-train <overrides>`` (its Hydra config)."""
     from hydra import compose, initialize_config_module
     from omegaconf import OmegaConf
 
@@ -78,12 +89,13 @@ def marl_train_default() -> dict[str, Any]:
 
     register_schema()
     with initialize_config_module(config_module="marl.experiments.conf", version_base=None):
-        config = OmegaConf.to_container(compose(config_name="config"), resolve=True)
+        config = OmegaConf.to_container(
+            compose(config_name="config", overrides=list(overrides)), resolve=True
+        )
     algo = dict(config["algo"])
-    if algo.pop("name") != "qmix":
-        raise ValueError("marl-train's default algorithm is no longer QMIX")
     arch = config["arch"]
     return {
+        "algo": algo.pop("name"),
         "env": config["env"]["name"],
         "env_kwargs": config["env"]["kwargs"],
         "add_agent_id": config["env"]["add_agent_id"],
@@ -94,6 +106,14 @@ def marl_train_default() -> dict[str, Any]:
         # Timed on one device here whatever arch.num_devices says.
         "num_devices_in_config": arch["num_devices"],
     }
+
+
+def marl_train_default() -> dict[str, Any]:
+    """The Runner settings of ``marl-train`` with no overrides."""
+    config = marl_train_config()
+    if config["algo"] != "qmix":
+        raise ValueError("marl-train's default algorithm is no longer QMIX")
+    return config
 
 
 def _finite(value: Any) -> float | None:
@@ -113,7 +133,7 @@ def bench_config(config: dict[str, Any], chunks: int, seed: int = 0) -> dict[str
     )
     runner = Runner(
         env=env,
-        algorithm="qmix",
+        algorithm=config.get("algo", "qmix"),
         algo_config=config["algo_config"],
         num_envs=config["num_envs"],
         rollout_length=config["rollout_length"],
@@ -142,7 +162,7 @@ def bench_config(config: dict[str, Any], chunks: int, seed: int = 0) -> dict[str
     return {
         "config": config,
         "steps_per_chunk": steps,
-        "sequence_length": runner.algo.sequence_length,
+        "sequence_length": getattr(runner.algo, "sequence_length", None),
         "init_s": init_s,
         "first_chunk_s": first_chunk_s,
         # The first chunk minus a steady chunk: an estimate of the chunk's compile time.
@@ -162,14 +182,15 @@ def print_table(rows: dict[str, dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="QMIX training env-steps/s (after the first, compiling chunk)")
-    columns = ("config", "env", "steps/chunk", "updates/chunk", "env-steps/s (median)")
+    table = Table(title="Training env-steps/s (after the first, compiling chunk)")
+    columns = ("config", "algo", "env", "steps/chunk", "updates/chunk", "env-steps/s (median)")
     for column in (*columns, "min-max", "first chunk s", "compile s est."):
         table.add_column(column, justify="right")
     for name, row in rows.items():
         rate = row["env_steps_per_s"]
         table.add_row(
             name,
+            row["config"].get("algo", "qmix"),
             row["config"]["env"],
             f"{row['steps_per_chunk']:,}",
             str(int(np.median(row["gradient_updates_per_chunk"]))),
@@ -180,6 +201,7 @@ def print_table(rows: dict[str, dict[str, Any]]) -> None:
         )
     table.add_row(
         "anchor (quoted, not re-run)",
+        "qmix",
         "smax/3m",
         "-",
         "-",
@@ -197,7 +219,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--quick", action="store_true", help="a few seconds; checks it runs")
     parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/)")
     parser.add_argument("--chunks", type=int, default=None, help="chunks timed after the first")
-    parser.add_argument("--configs", nargs="+", default=None, choices=[*CONFIGS, DEFAULT])
+    parser.add_argument(
+        "--configs", nargs="+", default=None, choices=[*CONFIGS, DEFAULT, *SMAC_CONFIGS]
+    )
     args = parser.parse_args(argv)
 
     if args.quick:
@@ -208,7 +232,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     else:
         names = args.configs or [*CONFIGS, DEFAULT]
         chunks = args.chunks or 4
-    configs = {n: (marl_train_default() if n == DEFAULT else CONFIGS[n]) for n in names}
+    configs = {}
+    for name in names:
+        if name == DEFAULT:
+            configs[name] = marl_train_default()
+        elif name in SMAC_CONFIGS:
+            configs[name] = marl_train_config(SMAC_CONFIGS[name])
+        else:
+            configs[name] = CONFIGS[name]
     if args.quick:
         configs = {n: {**c, "iterations_per_chunk": 5} for n, c in configs.items()}
 
@@ -224,7 +255,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "command": " ".join(["python", "benchmarks/train_throughput.py", *sys.argv[1:]]),
         "mode": "quick" if args.quick else "full",
         "machine": info,
-        "algorithm": "qmix",
+        "algorithms": sorted({c.get("algo", "qmix") for c in configs.values()}),
         "settings": {
             "chunks_timed": chunks,
             "num_seeds": 1,
