@@ -1,5 +1,6 @@
 """marl-lab environments; importing this package registers them by name."""
 
+from marl.envs.football.env import FOOTBALL_PATTERN, Football, football_accepts, make_football
 from marl.envs.jaxmarl_adapters import (
     MPE_PATTERN,
     SMAX,
@@ -33,8 +34,10 @@ register_env_family("smax", smax_accepts, make_smax, SMAX_PATTERN)
 register_env_family("mpe", mpe_accepts, make_mpe, MPE_PATTERN)
 register_env_family("smac", smac_accepts, make_smac, SMAC_PATTERN)
 register_env_family("smacv2", smacv2_accepts, make_smacv2, SMACV2_PATTERN)
+register_env_family("football", football_accepts, make_football, FOOTBALL_PATTERN)
 
 __all__ = [
+    "Football",
     "NON_MONOTONIC_PAYOFF",
     "SMAC",
     "SMAX",

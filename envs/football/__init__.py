@@ -1,0 +1,1 @@
+"""The football simulator and GRF's scenarios on it."""

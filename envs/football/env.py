@@ -1,0 +1,381 @@
+"""Google Research Football's scenarios on the JAX simulator: ``football/<scenario>``.
+
+The interface follows GRF's (the shared reference, sections 5, 6 and 8):
+
+* **actions**: GRF's default set of 19, with its stickiness: ``0`` idle (changes
+  nothing), ``1..8`` a direction (left, top-left, top, top-right, right,
+  bottom-right, bottom, bottom-left; "top" is ``-y``), ``9`` long pass, ``10`` high
+  pass, ``11`` short pass, ``12`` shot, ``13`` sprint, ``14`` release direction,
+  ``15`` release sprint, ``16`` sliding, ``17`` dribble, ``18`` release dribble.
+  Directions, sprint and dribble persist until released; passes, shots and slides
+  act once. A held direction runs at 5 m/s (3.5 dribbling, top speed sprinting);
+* **action mask** (``mask_ball_actions``, on by default as in the common MARL set-ups):
+  passes and shots only for the agent with the ball, sliding only without it and not
+  while already sliding; everything else is always available;
+* **observations** (``representation``): ``simple115`` is GRF's ``simple115`` vector
+  from each agent's point of view (its player's bit set in the active one-hot), in
+  GRF's observation units (``x / 54.4``, ``y / 83.6``, directions per step);
+  ``egocentric`` is a compact relative encoding (own state, the ball, every other
+  player relative to the agent, possession, the agent's sticky actions). The global
+  state is ``simple115`` without the active bits, plus the fraction of time left;
+* **rewards** (``rewards``): ``scoring`` (+1 for a goal, -1 for conceding) or
+  ``scoring,checkpoints`` (also GRF's ten 0.1 checkpoints towards goal while an agent
+  has the ball, the rest paid out on scoring), one team reward;
+* **episode end**: academy scenarios end at a goal, when the ball leaves the pitch
+  and (all but ``academy_corner``) when the team in possession changes, or after 400
+  steps (a time-limit cut); full games (``5_vs_5``) restart play instead and end only
+  at the time limit;
+* **extras**: ``goals`` and ``goals_conceded`` so far, ``possession`` (1 the agents'
+  team has the ball, -1 the opponents, 0 loose), ``scorer`` (the player who scored
+  this step, -1 none), ``end_reason`` (:data:`END_REASONS`) and ``won`` (more goals
+  than the opponents).
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+from jumanji.types import TimeStep, restart
+
+from marl.env import MultiAgentEnv, team_timestep
+from marl.envs.football import ai, sim
+from marl.envs.football.scenarios import (
+    X_SCALE,
+    Y_SCALE,
+    Scenario,
+    get_scenario,
+    scenario_names,
+)
+from marl.types import Array, Observation, PRNGKey
+
+NUM_ACTIONS = 19
+IDLE, LONG_PASS, HIGH_PASS, SHORT_PASS, SHOT = 0, 9, 10, 11, 12
+SPRINT, RELEASE_DIRECTION, RELEASE_SPRINT, SLIDING, DRIBBLE, RELEASE_DRIBBLE = range(13, 19)
+ACTION_NAMES = (
+    "idle", "left", "top_left", "top", "top_right", "right", "bottom_right", "bottom",
+    "bottom_left", "long_pass", "high_pass", "short_pass", "shot", "sprint",
+    "release_direction", "release_sprint", "sliding", "dribble", "release_dribble",
+)  # fmt: skip
+# Unit vectors of directions 1..8 (index 0: no direction).
+_DIAGONAL = math.sqrt(0.5)
+DIRECTION_X = np.array([0, -1, -_DIAGONAL, 0, _DIAGONAL, 1, _DIAGONAL, 0, -_DIAGONAL], np.float32)
+DIRECTION_Y = np.array([0, 0, -_DIAGONAL, -1, -_DIAGONAL, 0, _DIAGONAL, 1, _DIAGONAL], np.float32)
+KICK_OF_ACTION = {LONG_PASS: sim.LONG_PASS, HIGH_PASS: sim.HIGH_PASS,
+                  SHORT_PASS: sim.SHORT_PASS, SHOT: sim.SHOT}  # fmt: skip
+
+END_REASONS = ("running", "scored", "conceded", "out_of_play", "possession_change", "time_limit")
+NUM_CHECKPOINTS = 10
+CHECKPOINT_REWARD = 0.1
+REPRESENTATIONS = ("simple115", "egocentric")
+REWARDS = ("scoring", "scoring,checkpoints")
+NUM_GAME_MODES = 7
+MAX_TEAM = 11
+
+
+@struct.dataclass
+class FootballState:
+    match: sim.Match
+    direction: Array  # int32 [A] sticky direction (0 none, 1..8)
+    sprint: Array  # bool [A]
+    dribble: Array  # bool [A]
+    checkpoints: Array  # int32 checkpoints collected this episode
+    step_count: Array
+    key: PRNGKey
+
+
+class Football(MultiAgentEnv):
+    """One football scenario; see the module docstring for the interface."""
+
+    def __init__(
+        self,
+        scenario: str | Scenario = "academy_3_vs_1_with_keeper",
+        representation: str = "simple115",
+        rewards: str = "scoring,checkpoints",
+        mask_ball_actions: bool = True,
+        difficulty: float | None = None,
+        num_substeps: int = 5,
+    ):
+        self.scenario = get_scenario(scenario) if isinstance(scenario, str) else scenario
+        if representation not in REPRESENTATIONS:
+            raise ValueError(
+                f"representation must be one of {', '.join(REPRESENTATIONS)}, "
+                f"got '{representation}'"
+            )
+        if rewards not in REWARDS:
+            raise ValueError(f"rewards must be one of {', '.join(REWARDS)}, got '{rewards}'")
+        if difficulty is not None and not 0.0 <= difficulty <= 1.0:
+            raise ValueError(f"difficulty must lie in [0, 1], got {difficulty}")
+        if not isinstance(num_substeps, int) or num_substeps < 1:
+            raise ValueError(f"num_substeps must be a positive integer, got {num_substeps}")
+        self.representation = representation
+        self.checkpoint_rewards = rewards == "scoring,checkpoints"
+        self.mask_ball_actions = mask_ball_actions
+        self.num_substeps = num_substeps
+        self.statics = sim.statics(self.scenario, difficulty)
+        self.formations = sim.formations(self.scenario) if self.scenario.restarts else None
+        self.controlled = np.asarray(self.scenario.controlled, np.int32)
+        self.num_left = self.scenario.num_left
+        self.num_right = len(self.scenario.right)
+        self.num_agents = len(self.controlled)
+        self.num_actions = NUM_ACTIONS
+        self.time_limit = self.scenario.time_limit
+        self.obs_dim = 115 if representation == "simple115" else self._egocentric_dim()
+        self.state_dim = 115 - MAX_TEAM + 1
+        super().__init__()
+
+    def __repr__(self) -> str:
+        return f"Football({self.scenario.name})"
+
+    def _egocentric_dim(self) -> int:
+        others = self.num_left - 1 + self.num_right
+        # own 6, ball 6, possession 4, others 4 each, goal 2, sticky 10, kicking 1, time 1
+        return 6 + 6 + 4 + 4 * others + 2 + 10 + 1 + 1
+
+    # --- reset and step -------------------------------------------------------------
+
+    def reset(self, key: PRNGKey) -> tuple[FootballState, TimeStep]:
+        match_key, key = jax.random.split(key)
+        match = sim.initial_match(self.scenario, self.statics)
+        if self.formations is not None:
+            # GRF alternates the kick-off between episodes; here a coin decides.
+            kicking = jax.random.bernoulli(match_key).astype(jnp.int32)
+            match = match.replace(
+                x=jnp.asarray(self.formations.x)[kicking],
+                y=jnp.asarray(self.formations.y)[kicking],
+                game_mode=jnp.int32(sim.KICK_OFF),
+            )
+        num_agents = self.num_agents
+        state = FootballState(
+            match=match,
+            direction=jnp.zeros((num_agents,), jnp.int32),
+            sprint=jnp.zeros((num_agents,), bool),
+            dribble=jnp.zeros((num_agents,), bool),
+            checkpoints=jnp.int32(0),
+            step_count=jnp.int32(0),
+            key=key,
+        )
+        return state, restart(self._observation(state), extras=self._extras(state, None, 0),
+                              shape=(num_agents,))  # fmt: skip
+
+    def step(self, state: FootballState, action: Array) -> tuple[FootballState, TimeStep]:
+        action = jnp.asarray(action, jnp.int32)
+        if self.mask_ball_actions:
+            allowed = jnp.take_along_axis(self._action_mask(state), action[:, None], 1)[:, 0]
+            action = jnp.where(allowed, action, IDLE)
+        is_direction = (action >= 1) & (action <= 8)
+        direction = jnp.where(is_direction, action, state.direction)
+        direction = jnp.where(action == RELEASE_DIRECTION, 0, direction)
+        sprint = (state.sprint | (action == SPRINT)) & (action != RELEASE_SPRINT)
+        dribble = (state.dribble | (action == DRIBBLE)) & (action != RELEASE_DRIBBLE)
+
+        commands = ai.scripted_commands(state.match, self.statics)
+        wanted = jnp.where(
+            sprint, sim.TOP_SPEED, jnp.where(dribble, sim.DRIBBLE_SPEED, sim.WALK_SPEED)
+        )
+        aim_x = jnp.asarray(DIRECTION_X)[direction]
+        aim_y = jnp.asarray(DIRECTION_Y)[direction]
+        kick = jnp.zeros_like(action)
+        for agent_action, kind in KICK_OF_ACTION.items():
+            kick = jnp.where(action == agent_action, kind, kick)
+        players = jnp.asarray(self.controlled)
+        player_heading = state.match.heading[players]
+        commands = sim.Commands(
+            speed=commands.speed.at[players].set(jnp.where(direction > 0, wanted, 0.0)),
+            angle=commands.angle.at[players].set(
+                jnp.where(direction > 0, jnp.arctan2(aim_y, aim_x), player_heading)
+            ),
+            kick=commands.kick.at[players].set(kick),
+            aim_x=commands.aim_x.at[players].set(aim_x),
+            aim_y=commands.aim_y.at[players].set(aim_y),
+            slide=commands.slide.at[players].set(action == SLIDING),
+        )
+        physics_key, key = jax.random.split(state.key)
+        match, events = sim.step(state.match, commands, self.statics, physics_key,
+                                 self.num_substeps)  # fmt: skip
+
+        reward = jnp.where(events.goal == 0, 1.0, jnp.where(events.goal == 1, -1.0, 0.0))
+        checkpoints = state.checkpoints
+        if self.checkpoint_rewards:
+            in_possession = jnp.any(players == match.owner)
+            gap = jnp.sqrt((match.ball.x / X_SCALE - 1.0) ** 2 + (match.ball.y / Y_SCALE) ** 2)
+            reached = jnp.floor((0.99 - gap) / (0.8 / (NUM_CHECKPOINTS - 1))).astype(jnp.int32) + 1
+            reached = jnp.where(in_possession, jnp.clip(reached, 0, NUM_CHECKPOINTS), 0)
+            collected = jnp.maximum(checkpoints, reached)
+            collected = jnp.where(events.goal == 0, NUM_CHECKPOINTS, collected)
+            reward = reward + CHECKPOINT_REWARD * (collected - checkpoints)
+            checkpoints = collected
+
+        scenario = self.scenario
+        if scenario.restarts:
+            match = sim.restart(match, events, self.statics, self.formations)
+            terminated = jnp.bool_(False)
+        else:
+            terminated = events.goal >= 0
+            if scenario.end_on_out_of_play:
+                terminated = terminated | events.out
+            if scenario.end_on_possession_change:
+                terminated = terminated | events.possession_change
+        step_count = state.step_count + 1
+        truncated = (step_count >= self.time_limit) & ~terminated
+        reason = jnp.select(
+            [events.goal == 0, events.goal == 1, events.out & terminated,
+             events.possession_change & terminated, truncated],
+            [1, 2, 3, 4, 5], 0,
+        ).astype(jnp.int32)  # fmt: skip
+        new_state = FootballState(
+            match=match,
+            direction=direction,
+            sprint=sprint,
+            dribble=dribble,
+            checkpoints=checkpoints,
+            step_count=step_count,
+            key=key,
+        )
+        timestep = team_timestep(
+            reward,
+            self._observation(new_state),
+            terminated,
+            truncated,
+            self._extras(new_state, events, reason),
+            self.num_agents,
+        )
+        return new_state, timestep
+
+    # --- interface ------------------------------------------------------------------
+
+    def _extras(self, state: FootballState, events: sim.Events | None, reason) -> dict[str, Array]:
+        match = state.match
+        team = jnp.asarray(self.statics.team)
+        owner_team = jnp.where(match.owner >= 0, team[jnp.maximum(match.owner, 0)], -1)
+        return {
+            "goals": match.score[0].astype(jnp.float32),
+            "goals_conceded": match.score[1].astype(jnp.float32),
+            "possession": jnp.select([owner_team == 0, owner_team == 1], [1.0, -1.0], 0.0),
+            "scorer": jnp.int32(-1) if events is None else events.scorer,
+            "end_reason": jnp.int32(reason),
+            "won": (match.score[0] > match.score[1]).astype(jnp.float32),
+        }
+
+    def _action_mask(self, state: FootballState) -> Array:
+        mask = jnp.ones((self.num_agents, NUM_ACTIONS), bool)
+        if not self.mask_ball_actions:
+            return mask
+        match = state.match
+        players = jnp.asarray(self.controlled)
+        has_ball = players == match.owner
+        can_slide = ~has_ball & (match.slide[players] == 0)
+        for kick_action in KICK_OF_ACTION:
+            mask = mask.at[:, kick_action].set(has_ball)
+        return mask.at[:, SLIDING].set(can_slide)
+
+    def _team_block(self, match: sim.Match) -> tuple[Array, Array]:
+        """Positions and per-step displacements of both teams in GRF units, padded to
+        11 players per team with -1 (``[88]`` together), and the ball's 9 numbers."""
+        num_left, num_right = self.num_left, self.num_right
+        pos = jnp.stack([match.x / X_SCALE, match.y / Y_SCALE], axis=1)
+        vel = jnp.stack([match.vx, match.vy], axis=1) * sim.STEP_SECONDS
+        vel = vel / jnp.asarray([X_SCALE, Y_SCALE])
+
+        def padded(block):
+            left = jnp.full((MAX_TEAM, 2), -1.0).at[:num_left].set(block[:num_left])
+            right = jnp.full((MAX_TEAM, 2), -1.0).at[:num_right].set(block[num_left:])
+            return left.reshape(-1), right.reshape(-1)
+
+        left_pos, right_pos = padded(pos)
+        left_vel, right_vel = padded(vel)
+        ball = match.ball
+        team = jnp.asarray(self.statics.team)
+        owner_team = jnp.where(match.owner >= 0, team[jnp.maximum(match.owner, 0)], -1)
+        ball_block = jnp.stack([
+            ball.x / X_SCALE, ball.y / Y_SCALE, ball.z,
+            ball.vx * sim.STEP_SECONDS / X_SCALE, ball.vy * sim.STEP_SECONDS / Y_SCALE,
+            ball.vz * sim.STEP_SECONDS,
+            owner_team == -1, owner_team == 0, owner_team == 1,
+        ]).astype(jnp.float32)  # fmt: skip
+        return jnp.concatenate([left_pos, left_vel, right_pos, right_vel]), ball_block
+
+    def _observation(self, state: FootballState) -> Observation:
+        match = state.match
+        teams, ball_block = self._team_block(match)
+        game_mode = jax.nn.one_hot(match.game_mode, NUM_GAME_MODES)
+        time_left = 1.0 - state.step_count / self.time_limit
+        global_state = jnp.concatenate([teams, ball_block, game_mode, time_left[None]])
+        if self.representation == "simple115":
+            active = jax.nn.one_hot(jnp.asarray(self.controlled), MAX_TEAM)
+            shared = jnp.broadcast_to(
+                jnp.concatenate([teams, ball_block]), (self.num_agents, teams.shape[0] + 9)
+            )
+            view = jnp.concatenate(
+                [shared, active, jnp.broadcast_to(game_mode, (self.num_agents, NUM_GAME_MODES))],
+                axis=1,
+            )
+        else:
+            view = self._egocentric(state, time_left)
+        return Observation(
+            agents_view=view.astype(jnp.float32),
+            action_mask=self._action_mask(state),
+            global_state=global_state.astype(jnp.float32),
+            step_count=state.step_count,
+        )
+
+    def _egocentric(self, state: FootballState, time_left: Array) -> Array:
+        match = state.match
+        num_players = self.statics.team.shape[0]
+        players = jnp.asarray(self.controlled)
+        scale = jnp.asarray([sim.HALF_LENGTH, sim.HALF_WIDTH])
+        me_x, me_y = match.x[players], match.y[players]
+        own = jnp.stack([
+            me_x / sim.HALF_LENGTH, me_y / sim.HALF_WIDTH, match.vx[players] / sim.TOP_SPEED,
+            match.vy[players] / sim.TOP_SPEED, jnp.cos(match.heading[players]),
+            jnp.sin(match.heading[players]),
+        ], axis=1)  # fmt: skip
+        ball = match.ball
+        ball_view = jnp.stack([
+            (ball.x - me_x) / sim.HALF_LENGTH, (ball.y - me_y) / sim.HALF_WIDTH,
+            jnp.broadcast_to(ball.z / sim.GOAL_HEIGHT, me_x.shape),
+            jnp.broadcast_to(ball.vx / 30.0, me_x.shape),
+            jnp.broadcast_to(ball.vy / 30.0, me_x.shape),
+            jnp.broadcast_to(ball.vz / 10.0, me_x.shape),
+        ], axis=1)  # fmt: skip
+        team = jnp.asarray(self.statics.team)
+        owner_team = jnp.where(match.owner >= 0, team[jnp.maximum(match.owner, 0)], -1)
+        mine = players == match.owner
+        possession = jnp.stack([
+            mine, (owner_team == 0) & ~mine, jnp.broadcast_to(owner_team == 1, mine.shape),
+            jnp.broadcast_to(owner_team == -1, mine.shape),
+        ], axis=1)  # fmt: skip
+        # Every other player, teammates first, in a fixed order per agent.
+        others = np.stack([np.delete(np.arange(num_players), p) for p in self.controlled])
+        rel = jnp.stack([match.x[others] - me_x[:, None], match.y[others] - me_y[:, None]], -1)
+        vel = jnp.stack([match.vx[others], match.vy[others]], -1) / sim.TOP_SPEED
+        others_view = jnp.concatenate([rel / scale, vel], -1).reshape(self.num_agents, -1)
+        goal = jnp.stack([(sim.HALF_LENGTH - me_x) / sim.HALF_LENGTH, -me_y / sim.HALF_WIDTH], 1)
+        sticky = jnp.concatenate([
+            jax.nn.one_hot(state.direction - 1, 8), state.sprint[:, None], state.dribble[:, None]
+        ], axis=1)  # fmt: skip
+        kicking = (match.kick_kind > 0) & (match.kick_player == players)
+        return jnp.concatenate([
+            own, ball_view, possession, others_view, goal, sticky, kicking[:, None],
+            jnp.broadcast_to(time_left, me_x.shape)[:, None],
+        ], axis=1)  # fmt: skip
+
+    def render(self, state: FootballState) -> np.ndarray:
+        """An RGB frame of the pitch seen from above (see :mod:`marl.envs.football.render`)."""
+        from marl.envs.football.render import render_frame
+
+        return render_frame(self, jax.device_get(state))
+
+
+FOOTBALL_PATTERN = "<scenario>: academy_*, 5_vs_5 or one added with register_scenario"
+
+
+def football_accepts(task: str) -> bool:
+    return task in scenario_names()
+
+
+def make_football(task: str, **kwargs) -> Football:
+    return Football(task, **kwargs)

@@ -1,0 +1,450 @@
+"""The football simulator's rules on hand-made situations, and properties of every scenario."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import marl
+from marl.envs.football import sim
+from marl.envs.football.env import (
+    DRIBBLE,
+    IDLE,
+    RELEASE_DIRECTION,
+    SHORT_PASS,
+    SHOT,
+    SLIDING,
+    SPRINT,
+    Football,
+)
+from marl.envs.football.scenarios import Player, Scenario, get_scenario, scenario_names
+
+RIGHT, TOP, BOTTOM_RIGHT, BOTTOM = 5, 3, 6, 7
+P = Player
+
+
+def _episodes(env: Football, policy, steps: int, num_episodes: int, seed: int = 0) -> dict:
+    """Runs ``num_episodes`` episodes of ``policy(t, state) -> actions`` for ``steps`` steps;
+    per step: reward, the step type, end reason, ball owner, ball position and the state."""
+
+    @jax.jit
+    def run(key):
+        state, _ = env.reset(key)
+
+        def body(carry, t):
+            state, over = carry
+            state, timestep = env.step(state, policy(t, state))
+            record = {
+                "reward": jnp.where(over, 0.0, timestep.reward[0]),
+                "ended": timestep.last() & ~over,
+                "discount": timestep.discount[0],
+                "reason": timestep.extras["end_reason"],
+                "owner": state.match.owner,
+                "ball_x": state.match.ball.x,
+                "ball_y": state.match.ball.y,
+                "x": state.match.x,
+                "speed": jnp.hypot(state.match.vx, state.match.vy),
+            }
+            return (state, over | timestep.last()), record
+
+        _, records = jax.lax.scan(body, (state, jnp.bool_(False)), jnp.arange(steps))
+        return records
+
+    keys = jax.random.split(jax.random.PRNGKey(seed), num_episodes)
+    return jax.tree.map(np.asarray, jax.vmap(run)(keys))
+
+
+def _end_reasons(records: dict) -> np.ndarray:
+    """The end reason of each episode (0 if it did not end)."""
+    ended = records["ended"]
+    first = np.argmax(ended, axis=1)
+    return np.where(ended.any(1), records["reason"][np.arange(len(first)), first], 0)
+
+
+def _shooter(distance: float, keeper: bool) -> Football:
+    """One attacker ``distance`` m out in front of the right goal, with the ball; the right
+    team's keeper in goal, or (``keeper=False``) lazy and far away in the other goal."""
+    right = (P("GK", -1.0, 0.0),) if keeper else (P("GK", 1.0, 0.0, lazy=True),)
+    spot = sim.HALF_LENGTH - distance
+    scenario = Scenario(
+        f"shooter_{distance}_{keeper}",
+        ((spot + 0.5) / 54.4, 0.0),
+        (P("GK", -1.0, 0.0), P("CF", spot / sim.HALF_LENGTH, 0.0)),
+        right,
+        controlled=(1,),
+    )
+    return Football(scenario)
+
+
+def _shoot_at_step_one(direction: int):
+    return lambda t, state: jnp.where(t == 1, SHOT, direction)[None]
+
+
+def test_a_shot_from_the_penalty_spot_into_an_empty_goal_scores():
+    records = _episodes(_shooter(11.0, keeper=False), _shoot_at_step_one(RIGHT), 20, 64)
+    reasons = _end_reasons(records)
+    assert (reasons == 1).mean() >= 0.9, np.bincount(reasons)
+    # The ball leaves after GRF's wind-up and crosses the line within about half a second.
+    first_end = np.argmax(records["ended"], 1)[reasons == 1]
+    assert np.all(first_end >= sim.KICK_DELAY[sim.SHOT]) and np.all(first_end <= 10)
+
+
+def test_checkpoint_rewards_sum_to_one_with_the_payout_on_scoring():
+    records = _episodes(_shooter(11.0, keeper=False), _shoot_at_step_one(RIGHT), 20, 16)
+    scored = _end_reasons(records) == 1
+    returns = records["reward"].sum(1)
+    # +1 for the goal and the ten checkpoints of 0.1, collected or paid out at the goal.
+    np.testing.assert_allclose(returns[scored], 2.0, atol=1e-5)
+    # Near goal with the ball, most checkpoints are collected before the shot.
+    assert np.all(records["reward"][scored, 0] >= 0.5)
+    scoring_only = Football(_shooter(11.0, keeper=False).scenario, rewards="scoring")
+    records = _episodes(scoring_only, _shoot_at_step_one(RIGHT), 20, 16)
+    scored = _end_reasons(records) == 1
+    np.testing.assert_allclose(records["reward"].sum(1)[scored], 1.0)
+
+
+@pytest.mark.parametrize("speed", [5.0, 10.0, 20.0])
+def test_a_rolling_ball_stops_where_the_friction_law_says(speed):
+    ball = sim.Ball(*(jnp.float32(v) for v in (0.0, 0.0, sim.BALL_RADIUS, speed, 0.0, 0.0)))
+    trail = []
+    for _ in range(500):
+        ball = sim._fly(ball, 0.02)
+        trail.append(float(ball.x))
+    # dv/dt = -(0.055 v² + 1.6): distance ln(1 + 0.055 v² / 1.6) / 0.11.
+    expected = np.log(1.0 + 0.055 * speed**2 / 1.6) / 0.11
+    assert trail[-1] == pytest.approx(expected, rel=1e-3)
+    assert trail[-1] == pytest.approx(sim.stopping_distance(speed), rel=1e-3)
+    assert np.all(np.diff(trail) >= 0) and trail[-1] == trail[-50]  # slowed, then stopped
+    assert float(ball.vx) == 0.0
+
+
+def test_a_lofted_ball_falls_bounces_lower_and_then_rolls():
+    ball = sim.Ball(*(jnp.float32(v) for v in (0.0, 0.0, sim.BALL_RADIUS, 10.0, 0.0, 6.0)))
+    heights = []
+    for _ in range(300):
+        ball = sim._fly(ball, 0.02)
+        heights.append(float(ball.z))
+    heights = np.array(heights)
+    peak = heights.max()
+    # Drag makes the peak a little lower than v²/2g above the resting height.
+    assert 0.8 * 6.0**2 / (2 * 9.81) < peak - sim.BALL_RADIUS < 6.0**2 / (2 * 9.81)
+    grounded = np.isclose(heights, sim.BALL_RADIUS, atol=1e-6)
+    touchdowns = np.flatnonzero(grounded[1:] & ~grounded[:-1])
+    assert len(touchdowns) >= 2
+    second_peak = heights[touchdowns[0] : touchdowns[1]].max()
+    assert second_peak < 0.62**2 * peak  # restitution 0.62 on the vertical speed
+    assert grounded[-1]
+
+
+def _passing_drill() -> Football:
+    """A passer at the centre spot with the ball, a teammate 15 m to its right and one 15 m
+    towards the top touch line, a lazy opponent far away."""
+    scenario = Scenario(
+        "passing_drill",
+        (0.5 / 54.4, 0.0),
+        (P("GK", -1.0, 0.0), P("CM", 0.0, 0.0), P("CM", 15 / 55, 0.0), P("CM", 0.0, -15 / 84.96)),
+        (P("GK", -1.0, 0.0, lazy=True),),
+        controlled=(1, 2, 3),
+    )
+    return Football(scenario)
+
+
+@pytest.mark.parametrize("direction, receiver", [(RIGHT, 2), (TOP, 3)])
+def test_a_short_pass_reaches_the_teammate_it_targets(direction, receiver):
+    def policy(t, state):
+        passer = jnp.where(t == 0, direction, jnp.where(t == 1, SHORT_PASS, IDLE))
+        return jnp.stack([passer, jnp.int32(IDLE), jnp.int32(IDLE)])
+
+    records = _episodes(_passing_drill(), policy, 30, 64)
+    owners = records["owner"]
+    new_owner = np.array([next((o for o in row if o not in (-1, 1)), -1) for row in owners])
+    assert (new_owner == receiver).mean() >= 0.75, np.bincount(new_owner + 1)
+    assert not np.any(new_owner == 5 - receiver)  # never the other teammate
+    # GRF: a 15 m pass is received after about 10 steps (section 9).
+    arrival = np.argmax(owners == receiver, axis=1)[new_owner == receiver]
+    assert 7 <= np.median(arrival) <= 16
+
+
+def test_the_keeper_saves_a_weak_shot_from_distance_more_often_than_a_close_one():
+    saves = {}
+    for distance in (11.0, 30.0):
+        records = _episodes(
+            _shooter(distance, keeper=True), _shoot_at_step_one(BOTTOM_RIGHT), 40, 96
+        )
+        reasons = _end_reasons(records)
+        saves[distance] = (reasons == 4).mean()  # the keeper holds it: possession changes
+        if distance == 11.0:
+            assert (reasons == 1).mean() >= 0.3  # close shots at a corner often score
+    assert saves[30.0] >= 0.9
+    assert saves[30.0] > saves[11.0] + 0.3
+
+
+def _rolling_towards(env: Football, vx: float, vy: float, x: float, y: float):
+    """Puts a loose ball at (x, y) m rolling at (vx, vy) m/s after the reset."""
+
+    def reset(key):
+        state, timestep = env.reset(key)
+        ball = sim.Ball(*(jnp.float32(v) for v in (x, y, sim.BALL_RADIUS, vx, vy, 0.0)))
+        return state.replace(match=state.match.replace(ball=ball)), timestep
+
+    return reset
+
+
+def test_the_ball_crossing_a_touch_line_ends_an_academy_episode():
+    env = Football("academy_empty_goal")
+    reset = _rolling_towards(env, 0.0, 25.0, -20.0, 20.0)
+    state, _ = reset(jax.random.PRNGKey(0))
+    step = jax.jit(env.step)
+    for _ in range(20):
+        state, timestep = step(state, jnp.array([IDLE]))
+        if timestep.last():
+            break
+    assert bool(timestep.last())
+    assert int(timestep.extras["end_reason"]) == 3
+    assert float(timestep.discount[0]) == 0.0
+    assert float(state.match.ball.y) > sim.HALF_WIDTH
+
+
+def _tackle_drill(end_on_possession_change: bool) -> Football:
+    """An attacker with the ball and a defender right in front of it."""
+    scenario = Scenario(
+        f"tackle_drill_{end_on_possession_change}",
+        (0.5 / 54.4, 0.0),
+        (P("GK", -1.0, 0.0), P("CM", 0.0, 0.0)),
+        (P("GK", -1.0, 0.0), P("CB", -1.5 / 55, 0.0)),
+        controlled=(1,),
+        end_on_possession_change=end_on_possession_change,
+    )
+    return Football(scenario)
+
+
+def test_a_tackle_changes_possession_and_ends_the_episode_where_the_scenario_says():
+    records = _episodes(_tackle_drill(True), lambda t, s: jnp.array([IDLE]), 30, 32)
+    reasons = _end_reasons(records)
+    assert (reasons == 4).mean() >= 0.9
+    # The ball changed teams on the last step (mostly the defender's tackle; sometimes the
+    # attacker winning it back after losing it on the first step).
+    first = np.argmax(records["ended"], 1)
+    team = np.array([0, 0, 1, 1])
+    after = team[records["owner"][np.arange(32), first]]
+    before = team[records["owner"][np.arange(32), first - 1]]
+    assert np.all((after != before)[reasons == 4])
+    assert (after[reasons == 4] == 1).mean() >= 0.8
+    records = _episodes(_tackle_drill(False), lambda t, s: jnp.array([IDLE]), 30, 32)
+    assert not records["ended"].any()
+    assert (records["owner"] == 3).any(1).mean() >= 0.9  # won, and play went on
+
+
+def test_a_sliding_tackle_reaches_a_ball_that_standing_cannot():
+    """A lazy opponent holds the ball 1.2 m to the side of the agent's path: out of a
+    standing player's reach, within a slide's."""
+    scenario = Scenario(
+        "slide_drill",
+        (-0.5 / 54.4, 0.0),
+        (P("GK", -1.0, 0.0), P("CB", -1.5 / 55, -1.2 / 84.96)),
+        (P("GK", -1.0, 0.0), P("CF", 0.0, 0.0, lazy=True)),
+        controlled=(1,),
+    )
+    env = Football(scenario)
+    # The opponent has the ball from the first step; the agent slides on the third.
+    slide = _end_reasons(_episodes(env, lambda t, s: jnp.where(t == 2, SLIDING, IDLE)[None], 8, 64))
+    stand = _end_reasons(_episodes(env, lambda t, s: jnp.array([IDLE]), 8, 64))
+    assert (stand == 4).mean() == 0.0
+    assert (slide == 4).mean() >= 0.5
+
+
+def test_sticky_actions_persist_until_released():
+    env = Football("academy_empty_goal")
+
+    def policy(t, state):
+        action = jnp.select(
+            [t == 0, t == 10, t == 20, t == 30], [RIGHT, SPRINT, DRIBBLE, RELEASE_DIRECTION], IDLE
+        )
+        return action[None]
+
+    records = _episodes(env, policy, 45, 1)
+    speed = records["speed"][0, :, 1]
+    x = records["x"][0, :, 1]
+    assert np.all(np.diff(x[:30]) > 0)  # still running right on idle steps
+    assert speed[9] == pytest.approx(sim.WALK_SPEED, abs=0.05)
+    # Sprint held: GRF's acceleration fades to nothing at top speed, so it is neared slowly.
+    assert sim.TOP_SPEED - 0.3 < speed[19] <= sim.TOP_SPEED
+    # Dribble is held too, but sprint still wins until it is released.
+    assert speed[29] >= speed[19]
+    assert speed[-1] == 0.0 and np.all(np.diff(x[40:]) == 0)  # released: stops
+
+
+def test_sprint_release_and_dribble_set_the_speed():
+    env = Football("academy_empty_goal")
+
+    def policy(t, state):
+        return jnp.select([t == 0, t == 1], [RIGHT, DRIBBLE], IDLE)[None]
+
+    speed = _episodes(env, policy, 20, 1)["speed"][0, :, 1]
+    assert speed[-1] == pytest.approx(sim.DRIBBLE_SPEED, abs=0.05)
+
+
+# GRF's observation coordinates of the reference's positions (section 6): left team
+# builder (x, y) -> (1.011 x, 1.016 y), right team -> (-1.011 x, -1.016 y).
+START_POSITIONS = {
+    "academy_3_vs_1_with_keeper": {
+        "ball": (0.62, 0.0),
+        "left": [(-1.011, 0.0), (0.607, 0.0), (0.708, 0.203), (0.708, -0.203)],
+        "right": [(1.011, 0.0), (0.758, 0.0)],
+    },
+    "academy_empty_goal_close": {
+        "ball": (0.77, 0.0),
+        "left": [(-1.011, 0.0), (0.758, 0.0)],
+        "right": [(-1.011, 0.0)],
+    },
+    "academy_pass_and_shoot_with_keeper": {
+        "ball": (0.7, -0.28),
+        "left": [(-1.011, 0.0), (0.708, 0.0), (0.708, -0.305)],
+        "right": [(1.011, 0.0), (0.758, -0.305)],
+    },
+    "academy_counterattack_hard": {
+        "ball": (0.26, -0.11),
+        "right": [(1.011, 0.0), (-0.129, 0.199), (0.404, 0.065), (0.404, -0.065)],
+    },
+    "academy_counterattack_easy": {"right": [(1.011, 0.0), (-0.129, 0.199), (-0.404, 0.065)]},
+    "academy_corner": {"ball": (0.99, 0.41), "left": [(-1.011, 0.0), (1.011, 0.427)]},
+}
+
+
+@pytest.mark.parametrize("name", sorted(START_POSITIONS))
+def test_scenario_start_positions_match_the_reference(name):
+    env = Football(name)
+    _, timestep = env.reset(jax.random.PRNGKey(0))
+    view = np.asarray(timestep.observation.agents_view[0])
+    left = view[:22].reshape(11, 2)
+    right = view[44:66].reshape(11, 2)
+    expected = START_POSITIONS[name]
+    if "ball" in expected:
+        np.testing.assert_allclose(view[88:90], expected["ball"], atol=2e-3)
+        assert view[90] == pytest.approx(sim.BALL_RADIUS)
+    for block, key in ((left, "left"), (right, "right")):
+        for i, position in enumerate(expected.get(key, [])):
+            np.testing.assert_allclose(block[i], position, atol=2e-3, err_msg=f"{key} {i}")
+    scenario = get_scenario(name)
+    assert np.all(left[scenario.num_left :] == -1.0)  # padding
+    assert np.all(right[len(scenario.right) :] == -1.0)
+
+
+def test_simple115_marks_each_agent_as_the_active_player_and_masks_ball_actions():
+    env = Football("academy_3_vs_1_with_keeper")
+    state, timestep = env.reset(jax.random.PRNGKey(0))
+    state, timestep = jax.jit(env.step)(state, jnp.array([IDLE, IDLE, IDLE]))
+    obs = timestep.observation
+    assert obs.agents_view.shape == (3, 115) and obs.global_state.shape == (env.state_dim,)
+    active = np.asarray(obs.agents_view[:, 97:108])
+    np.testing.assert_array_equal(active, np.eye(11)[[1, 2, 3]])
+    np.testing.assert_array_equal(obs.agents_view[:, 94:97], [[0, 1, 0]] * 3)  # left has it
+    mask = np.asarray(obs.action_mask)
+    assert int(state.match.owner) == 1
+    np.testing.assert_array_equal(mask[:, SHOT], [True, False, False])
+    np.testing.assert_array_equal(mask[:, SHORT_PASS], [True, False, False])
+    np.testing.assert_array_equal(mask[:, SLIDING], [False, True, True])
+    assert np.all(mask[:, :9]) and np.all(mask[:, 13:16])
+    unmasked = Football("academy_3_vs_1_with_keeper", mask_ball_actions=False)
+    _, timestep = unmasked.reset(jax.random.PRNGKey(0))
+    assert np.all(timestep.observation.action_mask)
+
+
+def test_egocentric_observation_is_relative_to_each_agent():
+    env = Football("academy_3_vs_1_with_keeper", representation="egocentric")
+    state, timestep = env.reset(jax.random.PRNGKey(0))
+    view = np.asarray(timestep.observation.agents_view)
+    assert view.shape == (3, env.obs_dim)
+    m = state.match
+    for agent, player in enumerate(env.controlled):
+        ball_dx = (float(m.ball.x) - float(m.x[player])) / sim.HALF_LENGTH
+        assert view[agent, 6] == pytest.approx(ball_dx, abs=1e-5)
+    # Agent 1's first "other" is player 0 (the keeper) at the same offsets as seen by agent 2.
+    others = view[:, 16:20]
+    np.testing.assert_allclose(
+        others[0, :2] * [sim.HALF_LENGTH, sim.HALF_WIDTH] + [float(m.x[1]), float(m.y[1])],
+        [float(m.x[0]), float(m.y[0])],
+        atol=1e-4,
+    )
+
+
+def test_full_game_restarts_with_throw_ins_goal_kicks_and_kick_offs():
+    env = Football("5_vs_5")
+    step = jax.jit(env.step)
+    idle = jnp.full((4,), IDLE)
+    # Over the touch line: a throw-in for the team that did not touch it last.
+    state, _ = _rolling_towards(env, 0.0, 30.0, 10.0, 30.0)(jax.random.PRNGKey(0))
+    state = state.replace(match=state.match.replace(last_touch=jnp.int32(1)))
+    for _ in range(5):
+        state, timestep = step(state, idle)
+        if int(timestep.observation.global_state[88 + 9 + 5]) == 1:
+            break
+    assert not bool(timestep.last())
+    assert int(state.match.owner) >= 5  # the right team throws in
+    assert abs(float(state.match.ball.y)) < sim.HALF_WIDTH
+    # A goal: the score counts it and the conceding team kicks off from the centre.
+    state, _ = _rolling_towards(env, 30.0, 0.0, 48.0, 0.0)(jax.random.PRNGKey(1))
+    keeper_away = state.match.x.at[5].set(30.0), state.match.y.at[5].set(30.0)
+    state = state.replace(
+        match=state.match.replace(x=keeper_away[0], y=keeper_away[1], last_touch=jnp.int32(2))
+    )
+    for _ in range(5):
+        state, timestep = step(state, idle)
+        if float(timestep.reward[0]) != 0.0:
+            break
+    assert float(timestep.reward[0]) >= 1.0 and not bool(timestep.last())
+    assert int(timestep.extras["scorer"]) == 2
+    np.testing.assert_array_equal(state.match.score, [1, 0])
+    assert float(state.match.ball.x) == 0.0 and float(state.match.ball.y) == 0.0
+    assert int(state.match.game_mode) == sim.KICK_OFF
+    assert np.all(np.asarray(state.match.x)[5:] >= 0.0)  # everybody back in their half
+
+
+def _where_ended(ended: np.ndarray, new, old):
+    return np.where(ended.reshape((-1,) + (1,) * (np.ndim(old) - 1)), new, old)
+
+
+@pytest.mark.parametrize("name", scenario_names())
+def test_every_scenario_stays_finite_and_on_the_pitch_under_random_play(name):
+    env = Football(name)
+    num_envs = 8
+    reset = jax.jit(jax.vmap(env.reset))
+    step = jax.jit(jax.vmap(env.step))
+    rng = np.random.default_rng(0)
+    state, timestep = reset(jax.random.split(jax.random.PRNGKey(0), num_envs))
+    for t in range(150):
+        match = jax.tree.map(np.asarray, state.match)
+        assert np.all(np.abs(match.x) <= sim.HALF_LENGTH + sim.PITCH_RIM + 1e-3)
+        assert np.all(np.abs(match.y) <= sim.HALF_WIDTH + sim.PITCH_RIM + 1e-3)
+        # The ball is never out of play at the start of a step: leaving ends the episode
+        # (academy) or restarts play (full game).
+        assert np.all(np.abs(match.ball.x) <= sim.GOAL_LINE + 1e-3)
+        assert np.all(np.abs(match.ball.y) <= sim.TOUCH_LINE + 1e-3)
+        mask = np.asarray(timestep.observation.action_mask)
+        actions = np.array([[rng.choice(np.flatnonzero(row)) for row in agent] for agent in mask])
+        state, timestep = step(state, jnp.asarray(actions))
+        for leaf in jax.tree.leaves(timestep.observation):
+            assert np.all(np.isfinite(np.asarray(leaf)))
+        ended = np.asarray(timestep.last())
+        if ended.any():
+            fresh, _ = reset(jax.random.split(jax.random.PRNGKey(t + 1), num_envs))
+            state = jax.tree.map(partial(_where_ended, ended), fresh, state)
+
+
+def test_bad_settings_fail_in_one_line():
+    with pytest.raises(ValueError, match="representation must be one of simple115, egocentric"):
+        Football("academy_empty_goal", representation="pixels")
+    with pytest.raises(ValueError, match="rewards must be one of scoring, scoring,checkpoints"):
+        Football("academy_empty_goal", rewards="goals")
+    with pytest.raises(ValueError, match="difficulty must lie in"):
+        Football("academy_empty_goal", difficulty=2.0)
+    with pytest.raises(ValueError, match="unknown env 'football/academy_nothing'"):
+        marl.make_env("football/academy_nothing")
+    with pytest.raises(ValueError, match="controlled"):
+        Scenario("bad", (0, 0), (P("GK", -1, 0),), (P("GK", -1, 0),), controlled=(3,))
+    with pytest.raises(ValueError, match="unknown role 'XX'"):
+        Scenario("bad", (0, 0), (P("XX", -1, 0),), (P("GK", -1, 0),), controlled=(0,))
