@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SCRIPTS = ("env_throughput", "train_throughput", "smac_throughput")
+SCRIPTS = ("env_throughput", "train_throughput", "smac_throughput", "football_throughput")
 TIMEOUT_S = 300
 
 
@@ -118,6 +118,20 @@ def test_smac_throughput_quick(quick_results: dict[str, dict]) -> None:
     (scaling,) = payload["scaling"]
     assert scaling["map"] == "3m" and scaling["num_units"] == 6
     assert scaling["unit_steps_per_s"] == pytest.approx(6 * scaling["env_steps_per_s"]["median"])
+
+
+def test_football_throughput_quick(quick_results: dict[str, dict]) -> None:
+    payload = quick_results["football_throughput"]
+    _check_machine(payload)
+    rows = payload["rows"]
+    assert [(r["scenario"], r["num_envs"]) for r in rows] == [
+        ("academy_3_vs_1_with_keeper", 1),
+        ("academy_3_vs_1_with_keeper", 8),
+    ]
+    for r in rows:
+        assert r["num_agents"] == 3
+        assert r["env_steps_per_s"]["median"] > 0 and r["env_steps_per_s"]["n"] == 2
+    assert payload["target"] is None  # 1024 environments are not run in quick mode
 
 
 def test_smac_learning_reads_runs_into_curves_summaries_and_a_plot(tmp_path, monkeypatch):
