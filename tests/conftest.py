@@ -6,10 +6,7 @@ XLA_FLAGS must be set before jax is first imported, which is why this sits here.
 import os
 import pathlib
 
-# Tests are dominated by compilation: XLA's backend optimisations cost more than they save.
-os.environ.setdefault(
-    "XLA_FLAGS", "--xla_force_host_platform_device_count=2 --xla_backend_optimization_level=0"
-)
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax  # noqa: E402

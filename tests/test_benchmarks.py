@@ -165,3 +165,32 @@ def test_smac_learning_reads_runs_into_curves_summaries_and_a_plot(tmp_path, mon
     # 1000 steps per chunk at 100 steps/s: 10 s each.
     assert results["qmix"]["3m"]["summary"]["final_wall_s"] == pytest.approx(30.0)
     assert out.with_suffix(".png").stat().st_size > 0
+
+
+def test_football_learning_reports_the_goal_rate_with_its_own_settings(tmp_path, monkeypatch):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import football_learning
+
+    monkeypatch.setattr(football_learning, "RUNS", tmp_path / "runs")
+    run_dir = tmp_path / "runs" / "vdn" / "academy_empty_goal_close"
+    run_dir.mkdir(parents=True)
+    lines = [{"kind": "train", "step": 1000, "sps": 50.0}]
+    lines += [
+        {"kind": "eval", "step": 1000, "seed": s, "win_rate": w, "return_mean": 1}
+        for s, w in enumerate([0.97, 0.5])
+    ]
+    (run_dir / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
+    out = tmp_path / "football_learning.json"
+    football_learning.main(["--report-only", "--algos", "vdn", "qmix", "--out", str(out)])
+    payload = json.loads(out.read_text())
+    summary = payload["results"]["vdn"]["academy_empty_goal_close"]["summary"]
+    assert summary["final_win_rate_per_seed"] == [0.97, 0.5]
+    assert summary["all_seeds_at_threshold_step"] is None
+    assert summary["final_wall_s"] == pytest.approx(20.0)
+    assert payload["results"]["qmix"] == {}  # no runs yet: left out
+    assert payload["settings"]["steps"]["qmix"]["academy_3_vs_1_with_keeper"] == 1_000_000
+    assert football_learning.overrides("qmix", "x") == [
+        "algo.sequence_length=40",
+        "algo.batch_size=32",
+    ]
+    assert football_learning.overrides("mappo", "x") == []

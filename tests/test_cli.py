@@ -31,7 +31,7 @@ BIN = pathlib.Path(sys.executable).parent
             "algo: unknown option 'banana'; valid: cmat, cw_qmix, ippo, iql, mappo, mat, ow_qmix, "
             "qmix, qplex, qtran, vdn",
         ),
-        (["env=lbf/banana"], "env: unknown option 'lbf/banana'; valid: lbf/10x10-3p-3f"),
+        (["env=lbf/banana"], "env: unknown option 'lbf/banana'; valid: football/5_vs_5, "),
         (["env.name=nope/x"], "env.name: unknown env 'nope/x'; valid:"),
         (["algo.td_lambda=1.5"], "algo: td_lambda must lie in [0, 1], got 1.5"),
         (["algo.batch_size=0"], "algo: batch_size must be at least 1, got 0"),

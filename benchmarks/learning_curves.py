@@ -1,0 +1,209 @@
+"""Learning curves of marl-train runs: run or resume them, read their greedy evaluations,
+summarise and plot them. Shared by ``smac_learning.py`` and ``football_learning.py``.
+
+A run is ``marl-train algo=<algo> env=<family>/<task> arch.num_seeds=S`` in
+``<runs>/<algo>/<task>``; a killed run is resumed (``resume=true``) when started again.
+Its ``metrics.jsonl`` gives the greedy evaluations (``kind: eval``) against env steps
+and training wall-clock seconds (see :func:`read_curve`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from common import machine_info, result_path, write_json
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Study:
+    """One learning benchmark: an env family, its tasks and each run's budget."""
+
+    name: str  # the result file's stem, e.g. "smac_learning"
+    family: str  # env family, e.g. "smac"
+    tasks: Sequence[str]
+    default_algos: Sequence[str]
+    steps: Callable[[str, str], int]  # (algo, task) -> env steps per seed
+    eval_interval: Callable[[str, str], int]
+    metric: str = "greedy win rate"
+    overrides: Callable[[str, str], list[str]] = field(default=lambda algo, task: [])
+
+
+def train(
+    study: Study, runs: Path, algo: str, task: str, steps: int, eval_interval: int, seeds: int
+) -> Path:
+    """Runs (or resumes) marl-train; returns the run directory."""
+    run_dir = runs / algo / task
+    command = [
+        sys.executable,
+        "-m",
+        "marl.experiments.train",
+        f"algo={algo}",
+        f"env={study.family}/{task}",
+        f"arch.num_seeds={seeds}",
+        f"arch.total_timesteps={steps}",
+        f"arch.eval_interval={eval_interval}",
+        *study.overrides(algo, task),
+        "logger=quiet",
+        f"run_dir={run_dir}",
+        f"resume={'true' if (run_dir / 'config.json').exists() else 'false'}",
+    ]
+    print(" ".join(command[2:]), flush=True)
+    subprocess.run(command, cwd=REPO, check=True)
+    return run_dir
+
+
+def read_curve(run_dir: Path) -> dict[str, Any]:
+    """Greedy win rate and return per seed at every evaluation, with env steps and the
+    training wall seconds up to it.
+
+    Each chunk's training time is its env steps over its logged env-steps/s (compiles
+    included, evaluations not), summed: a run that was stopped and resumed is timed
+    without the gap.
+    """
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    chunk_sps = {r["step"]: r["sps"] for r in records if r["kind"] == "train"}
+    elapsed, previous, train_s = 0.0, 0, {}
+    for step in sorted(chunk_sps):
+        elapsed += (step - previous) / max(chunk_sps[step], 1e-9)
+        train_s[step], previous = elapsed, step
+    by_step: dict[int, dict[str, Any]] = {}
+    for r in records:
+        if r["kind"] != "eval":
+            continue
+        point = by_step.setdefault(
+            r["step"], {"step": r["step"], "wall_s": train_s.get(r["step"]), "seeds": {}}
+        )
+        point["seeds"][str(r["seed"])] = {"win_rate": r["win_rate"], "return": r["return_mean"]}
+    return {"evaluations": [by_step[s] for s in sorted(by_step)]}
+
+
+def summarise(curve: dict[str, Any], threshold: float) -> dict[str, Any]:
+    """Final win rates and the first evaluation where every seed is at ``threshold``."""
+    evaluations = curve["evaluations"]
+    final = evaluations[-1]
+    reached = next(
+        (e for e in evaluations if all(s["win_rate"] >= threshold for s in e["seeds"].values())),
+        None,
+    )
+    wins = [s["win_rate"] for s in final["seeds"].values()]
+    return {
+        "final_step": final["step"],
+        "final_wall_s": final["wall_s"],
+        "final_win_rate_per_seed": wins,
+        "final_win_rate_mean": sum(wins) / len(wins),
+        "threshold": threshold,
+        "all_seeds_at_threshold_step": None if reached is None else reached["step"],
+        "all_seeds_at_threshold_wall_s": None if reached is None else reached["wall_s"],
+    }
+
+
+def run(study: Study, runs: Path, argv: list[str] | None, description: str) -> dict[str, Any]:
+    """The command line of a learning benchmark: trains (or reads, ``--report-only``) every
+    (algo, task) run, then writes the JSON and the plot."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--algos", nargs="+", default=list(study.default_algos))
+    parser.add_argument("--tasks", "--maps", nargs="+", default=list(study.tasks), dest="tasks")
+    parser.add_argument("--steps", nargs="*", default=[], help="TASK=STEPS overrides")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--threshold", type=float, default=0.9)
+    parser.add_argument("--report-only", action="store_true", help="read finished runs")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    step_overrides = {}
+    for item in args.steps:
+        name, _, value = item.partition("=")
+        step_overrides[name] = int(value)
+
+    results: dict[str, dict[str, Any]] = {}
+    settings: dict[str, dict[str, int]] = {}
+    for algo in args.algos:
+        results[algo], settings[algo] = {}, {}
+        for task in args.tasks:
+            run_dir = runs / algo / task
+            total = step_overrides.get(task) or study.steps(algo, task)
+            settings[algo][task] = total
+            if not args.report_only:
+                started = time.perf_counter()
+                train(study, runs, algo, task, total, study.eval_interval(algo, task), args.seeds)
+                print(f"{algo} {task}: {time.perf_counter() - started:.0f} s", flush=True)
+            if not (run_dir / "metrics.jsonl").exists():
+                print(f"{algo} {task}: no run in {run_dir}; left out", flush=True)
+                continue
+            curve = read_curve(run_dir)
+            result = {**curve, "summary": summarise(curve, args.threshold)}
+            results[algo][task] = result
+            s = result["summary"]
+            wins = ", ".join(f"{w:.2f}" for w in s["final_win_rate_per_seed"])
+            print(
+                f"{algo} {task}: {study.metric} per seed {wins} at {s['final_step']:,} "
+                f"steps ({s['final_wall_s'] / 60:.1f} min); all seeds >= {args.threshold:.0%} "
+                f"from {s['all_seeds_at_threshold_step']}",
+                flush=True,
+            )
+    payload = {
+        "benchmark": study.name,
+        "command": " ".join(["python", f"benchmarks/{study.name}.py", *sys.argv[1:]]),
+        "machine": machine_info(),
+        "settings": {"seeds": args.seeds, "steps": settings},
+        "results": results,
+    }
+    path = write_json(result_path(args.out, study.name), payload)
+    print(f"wrote {path}")
+    figure = plot(results, path.with_suffix(".png"), study)
+    print(f"wrote {figure}")
+    return payload
+
+
+def plot(results: dict[str, dict[str, Any]], path: Path, study: Study) -> Path:
+    """One column per task: the study's metric against env steps (top) and wall-clock
+    minutes (bottom); per algorithm the mean over seeds, and each seed faintly."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    maps = list(dict.fromkeys(m for per_map in results.values() for m in per_map))
+    fig, axes = plt.subplots(
+        2, len(maps), figsize=(4.2 * len(maps), 6.4), sharey=True, squeeze=False
+    )
+    for colour, (algo, per_map) in zip(plt.cm.tab10.colors, results.items(), strict=False):
+        for column, map_name in enumerate(maps):
+            if map_name not in per_map:
+                continue
+            evaluations = per_map[map_name]["evaluations"]
+            steps = [e["step"] for e in evaluations]
+            minutes = [e["wall_s"] / 60 for e in evaluations]
+            per_seed = [[s["win_rate"] for s in e["seeds"].values()] for e in evaluations]
+            mean = [sum(w) / len(w) for w in per_seed]
+            for x, axis in ((steps, axes[0, column]), (minutes, axes[1, column])):
+                for seed in range(len(per_seed[0])):
+                    axis.plot(x, [w[seed] for w in per_seed], color=colour, alpha=0.2, lw=1)
+                axis.plot(x, mean, color=colour, linewidth=2, label=algo)
+    thousands = matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1e3:.0f}k")
+    for column, map_name in enumerate(maps):
+        axes[0, column].xaxis.set_major_formatter(thousands)
+        axes[0, column].set_title(f"{study.family}/{map_name}")
+        axes[0, column].set_xlabel("env steps")
+        axes[1, column].set_xlabel("wall-clock minutes on this CPU")
+        for axis in axes[:, column]:
+            axis.grid(alpha=0.3)
+    for axis in axes[:, 0]:
+        axis.set_ylabel(study.metric)
+    axes[0, 0].legend(loc="lower right")
+    seeds = len(next(iter(next(iter(results.values())).values()))["evaluations"][0]["seeds"])
+    fig.suptitle(f"marl-train on marl-lab's {study.family}, {seeds} seeds")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
