@@ -2,6 +2,7 @@
 order independence, learning on a CI budget, devices, seeds and the CLI."""
 
 import itertools
+import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -279,16 +280,22 @@ def test_learner_trains_through_marl_train_on_two_devices(tmp_path, algorithm, e
     assert any('"policy_loss"' in line for line in lines)
 
 
-def test_cmat_finetuning_trains_only_its_heads_from_another_run(tmp_path):
+@pytest.fixture(scope="module")
+def cmat_source_run(tmp_path_factory) -> pathlib.Path:
+    """A finished one-device, one-seed CMAT run on the two-step game (its directory)."""
+    tmp_path = tmp_path_factory.mktemp("cmat_source")
+    train(_config(tmp_path, "cmat", "matrix/two_step", num_devices=1, num_seeds=1))
+    return tmp_path / "cmat"
+
+
+def test_cmat_finetuning_trains_only_its_heads_from_another_run(tmp_path, cmat_source_run):
     """Start from a CMAT run on one task and fine-tune on another of the same sizes:
     the frozen groups keep the loaded values exactly, the trained ones move."""
-    source = _config(tmp_path, "cmat", "matrix/two_step", num_devices=1, num_seeds=1)
-    train(source)
     from marl.checkpoint import load_params
 
-    loaded = load_params(tmp_path / "cmat")
+    loaded = load_params(cmat_source_run)
     target = _config(tmp_path, "cmat", "matrix/two_step", num_devices=1, num_seeds=1)
-    target["algo"].update(finetune="action_head", init_from=str(tmp_path / "cmat"))
+    target["algo"].update(finetune="action_head", init_from=str(cmat_source_run))
     target["run_dir"] = str(tmp_path / "finetuned")
     result = train(target)
     params = jax.tree_util.tree_map(lambda x: np.asarray(x)[0], result["params"])
@@ -304,18 +311,18 @@ def test_cmat_finetuning_trains_only_its_heads_from_another_run(tmp_path):
         assert moved == (group in ("value_head", "action_head")), group
 
 
-def test_cmat_init_from_a_task_of_other_sizes_refits_only_the_sized_layers(tmp_path):
+def test_cmat_init_from_a_task_of_other_sizes_refits_only_the_sized_layers(
+    tmp_path, cmat_source_run
+):
     """From two-step (2 agents, 3 actions, 3 features + ids) to a task with 3 agents,
     5 actions and 7 features: the layers sized by the task start fresh and are trained,
     everything else is loaded and frozen."""
-    source = _config(tmp_path, "cmat", "matrix/two_step", num_devices=1, num_seeds=1)
-    train(source)
     from marl.checkpoint import load_params
 
-    loaded = load_params(tmp_path / "cmat")
+    loaded = load_params(cmat_source_run)
     spec = EnvSpec(num_agents=3, num_actions=5, obs_dim=7, state_dim=3, time_limit=5)
     learner = marl.make_algorithm(
-        "cmat", spec, finetune="action_head", init_from=str(tmp_path / "cmat"), dim=16
+        "cmat", spec, finetune="action_head", init_from=str(cmat_source_run), dim=16
     )
     params = learner.init(jax.random.PRNGKey(9)).params
     embedding = params["encoder"]["params"]["Dense_0"]["kernel"]

@@ -89,12 +89,12 @@ DRIBBLE_OFFSET = 0.5  # an owned ball sits this far in front of its owner
 
 # Possession and tackles (section 5).
 REACH = 1.0
-KEEPER_REACH = 2.2  # diving; the chance to hold falls off beyond REACH
+KEEPER_REACH = 1.8  # diving; the chance to hold falls off beyond REACH
 CONTROL_HEIGHT = 0.5
 KEEPER_HEIGHT = GOAL_HEIGHT
 EASY_CONTROL_SPEED = 6.0  # relative speed below which a ball in reach is always controlled
 MAX_CONTROL_SPEED = 40.0  # above it, never
-KEEPER_MAX_CONTROL_SPEED = 50.0
+KEEPER_MAX_CONTROL_SPEED = 40.0
 KICK_LOCKOUT = 0.3  # seconds before a kicker can touch its own kick again
 TACKLE_RATE = 3.0  # per second in reach of an owned ball (standing), x the tackling stat
 SLIDE_TACKLE_RATE = 12.0
