@@ -269,7 +269,7 @@ def test_mappo_learns_lbf_well_above_random(tmp_path, random_return):
         ("ippo", "rware/tiny-2ag"),
         ("mappo", "smac/3m"),
         ("mat", "mpe/simple_spread_v3"),
-        ("cmat", "smax/3m"),
+        ("cmat", "football/academy_3_vs_1_with_keeper"),
     ],
 )
 def test_learner_trains_through_marl_train_on_two_devices(tmp_path, algorithm, env):
