@@ -199,6 +199,16 @@ def compile_variant(batched: Batched, scan_steps: int, seed: int = 0) -> Compile
     return Compiled(compiled, carry, time.perf_counter() - start)
 
 
+def steps_per_second(compiled: Compiled, num_envs: int, scan_steps: int, reps: int) -> list[float]:
+    """Env-steps/s of ``reps`` timed calls of a compiled rollout, after one warm-up call."""
+    rates = []
+    for rep in range(reps + 1):
+        seconds = timed(lambda: compiled.run(compiled.carry))
+        if rep:  # the first call is a warm-up
+            rates.append(num_envs * scan_steps / seconds)
+    return rates
+
+
 def bench_num_envs(
     num_envs: int,
     scan_steps: int,

@@ -23,8 +23,8 @@ import argparse
 from typing import Any
 
 import jax
-from common import machine_info, result_path, summary, timed, write_json
-from env_throughput import Batched, compile_variant
+from common import machine_info, result_path, summary, write_json
+from env_throughput import Batched, compile_variant, steps_per_second
 
 import marl
 
@@ -39,12 +39,7 @@ def row(scenario: str, num_envs: int, scan_steps: int, reps: int) -> dict[str, A
     """Env-steps/s of one scenario at ``num_envs`` environments."""
     vec = marl.VectorEnv(marl.make_env(f"football/{scenario}"), num_envs)
     compiled = compile_variant(Batched(vec.reset, vec.step), scan_steps)
-    carry = compiled.carry
-    rates = []
-    for rep in range(reps + 1):
-        seconds = timed(lambda: compiled.run(carry))
-        if rep:  # the first call is a warm-up
-            rates.append(num_envs * scan_steps / seconds)
+    rates = steps_per_second(compiled, num_envs, scan_steps, reps)
     env = vec.env
     return {
         "scenario": scenario,

@@ -32,8 +32,13 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from common import machine_info, result_path, summary, timed, write_json
-from env_throughput import Batched, bench_num_envs_generic, compile_variant
+from common import machine_info, result_path, summary, write_json
+from env_throughput import (
+    Batched,
+    bench_num_envs_generic,
+    compile_variant,
+    steps_per_second,
+)
 
 import marl
 
@@ -112,12 +117,7 @@ def make_batched(name: str, num_envs: int, map_name: str) -> Batched:
 def scaling_row(map_name: str, num_envs: int, scan_steps: int, reps: int) -> dict[str, Any]:
     """``ours`` alone on one map: env-steps/s and the cost per unit."""
     compiled = compile_variant(make_batched("ours", num_envs, map_name), scan_steps)
-    carry = compiled.carry
-    rates = []
-    for rep in range(reps + 1):
-        seconds = timed(lambda: compiled.run(carry))
-        if rep:  # the first call is a warm-up
-            rates.append(num_envs * scan_steps / seconds)
+    rates = steps_per_second(compiled, num_envs, scan_steps, reps)
     spec = marl.envs.smac.maps.get_map(map_name)
     num_units = spec.n_agents + spec.n_enemies
     rate = summary(rates)
