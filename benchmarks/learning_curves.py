@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,6 @@ class Study:
     steps: Callable[[str, str], int]  # (algo, task) -> env steps per seed
     eval_interval: Callable[[str, str], int]
     metric: str = "greedy win rate"
-    overrides: Callable[[str, str], list[str]] = field(default=lambda algo, task: [])
 
 
 def train(
@@ -52,7 +51,6 @@ def train(
         f"arch.num_seeds={seeds}",
         f"arch.total_timesteps={steps}",
         f"arch.eval_interval={eval_interval}",
-        *study.overrides(algo, task),
         "logger=quiet",
         f"run_dir={run_dir}",
         f"resume={'true' if (run_dir / 'config.json').exists() else 'false'}",

@@ -52,6 +52,9 @@ class TrainConfig:
     env: EnvConfig = field(default_factory=EnvConfig)
     arch: ArchConfig = field(default_factory=ArchConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+    # Set by the env config's choice in conf/family/ (always empty): it selects the
+    # family-wide tuned settings, conf/family_tuned/<family>/<algo>.yaml.
+    family: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     run_dir: str = "runs/default"
     resume: bool = False

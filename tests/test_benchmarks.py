@@ -189,8 +189,3 @@ def test_football_learning_reports_the_goal_rate_with_its_own_settings(tmp_path,
     assert summary["final_wall_s"] == pytest.approx(20.0)
     assert payload["results"]["qmix"] == {}  # no runs yet: left out
     assert payload["settings"]["steps"]["qmix"]["academy_3_vs_1_with_keeper"] == 1_000_000
-    assert football_learning.overrides("qmix", "x") == [
-        "algo.sequence_length=40",
-        "algo.batch_size=32",
-    ]
-    assert football_learning.overrides("mappo", "x") == []

@@ -75,6 +75,34 @@ def test_good_sweep_passes_preflight():
     preflight(["env=smac/3m,smacv2/terran_10_vs_11", "env.kwargs.difficulty=1,10"])
 
 
+def _composed(overrides):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    from marl.experiments.config import register_schema
+    from marl.experiments.train import CONFIG_PATH
+
+    register_schema()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_PATH, version_base=None):
+        config = OmegaConf.to_container(compose("config", overrides=overrides), resolve=True)
+    GlobalHydra.instance().clear()
+    return config["algo"]
+
+
+def test_family_settings_apply_to_every_env_of_the_family_and_yield_to_the_command_line():
+    football = "env=football/academy_3_vs_1_with_keeper"
+    for algo in ("qmix", "vdn", "qplex"):
+        settings = _composed([football, f"algo={algo}"])
+        assert (settings["sequence_length"], settings["updates_per_rollout"]) == (40, 4), algo
+    assert _composed(["env=football/5_vs_5", "algo.sequence_length=80"])["sequence_length"] == 80
+    # Other learners and families keep their own defaults; a pair's settings still apply.
+    assert "sequence_length" not in _composed([football, "algo=mappo"])
+    assert _composed(["env=smac/3m"])["sequence_length"] == 0
+    assert _composed(["env=lbf/8x8-2p-2f"])["sequence_length"] == 20
+
+
 def _run(args, cwd, check=True):
     env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=str(ROOT / ".jax_cache"))
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=check)
