@@ -13,7 +13,7 @@ killed run is resumed when the script is started again. Usage::
 
 The runs use marl-train's settings for football, nothing on top: for the
 value-decomposition learners those are ``conf/family_tuned/football/`` (40-step
-replay windows, a short exploration phase and 4 gradient steps per rollout). The
+replay windows, a short exploration phase and 8 gradient steps per rollout). The
 issue's targets: at least 95% goals on academy_empty_goal_close and 50% on
 academy_3_vs_1_with_keeper.
 """

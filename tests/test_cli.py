@@ -95,7 +95,7 @@ def test_family_settings_apply_to_every_env_of_the_family_and_yield_to_the_comma
     football = "env=football/academy_3_vs_1_with_keeper"
     for algo in ("qmix", "vdn", "qplex"):
         settings = _composed([football, f"algo={algo}"])
-        assert (settings["sequence_length"], settings["updates_per_rollout"]) == (40, 4), algo
+        assert (settings["sequence_length"], settings["updates_per_rollout"]) == (40, 8), algo
     assert _composed(["env=football/5_vs_5", "algo.sequence_length=80"])["sequence_length"] == 80
     # Other learners and families keep their own defaults; a pair's settings still apply.
     assert "sequence_length" not in _composed([football, "algo=mappo"])
