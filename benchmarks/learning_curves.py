@@ -137,6 +137,11 @@ def run(study: Study, runs: Path, argv: list[str] | None, description: str) -> d
             if not (run_dir / "metrics.jsonl").exists():
                 print(f"{algo} {task}: no run in {run_dir}; left out", flush=True)
                 continue
+            # The run's own budget: a report may cover runs made with other --steps.
+            config_path = run_dir / "config.json"
+            if config_path.exists():
+                arch = json.loads(config_path.read_text())["arch"]
+                settings[algo][task] = arch["total_timesteps"]
             curve = read_curve(run_dir)
             result = {**curve, "summary": summarise(curve, args.threshold)}
             results[algo][task] = result
