@@ -143,6 +143,9 @@ def run(study: Study, runs: Path, argv: list[str] | None, description: str) -> d
                 arch = json.loads(config_path.read_text())["arch"]
                 settings[algo][task] = arch["total_timesteps"]
             curve = read_curve(run_dir)
+            if not curve["evaluations"]:
+                print(f"{algo} {task}: no evaluation yet in {run_dir}; left out", flush=True)
+                continue
             result = {**curve, "summary": summarise(curve, args.threshold)}
             results[algo][task] = result
             s = result["summary"]

@@ -16,7 +16,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SCRIPTS = ("env_throughput", "train_throughput", "smac_throughput", "football_throughput")
+SCRIPTS = (
+    "env_throughput",
+    "train_throughput",
+    "smac_throughput",
+    "football_throughput",
+    "football_baselines",
+)
 TIMEOUT_S = 300
 
 
@@ -134,6 +140,20 @@ def test_football_throughput_quick(quick_results: dict[str, dict]) -> None:
     assert payload["target"] is None  # 1024 environments are not run in quick mode
 
 
+def test_football_baselines_quick(quick_results: dict[str, dict]) -> None:
+    """Running at an empty goal and shooting from 11 m scores nearly always; random
+    play (a carrier kicks the ball away 4 times in 18) scores far less."""
+    payload = quick_results["football_baselines"]
+    _check_machine(payload)
+    rates = {r["policy"]: r for r in payload["rows"]}
+    assert set(rates) == {"random", "run_and_shoot_11"}
+    assert all(r["scenario"] == "academy_empty_goal_close" for r in payload["rows"])
+    assert rates["run_and_shoot_11"]["goal_rate"] >= 0.85
+    assert rates["random"]["goal_rate"] < rates["run_and_shoot_11"]["goal_rate"] - 0.3
+    for row in payload["rows"]:
+        assert sum(row["end_reasons"].values()) == payload["settings"]["episodes"]
+
+
 def test_smac_learning_reads_runs_into_curves_summaries_and_a_plot(tmp_path, monkeypatch):
     """``--report-only`` over hand-written metrics of two algorithms: the threshold
     step, the final win rates and the wall time without a resume's gap."""
@@ -180,6 +200,9 @@ def test_football_learning_reports_the_goal_rate_with_its_own_settings(tmp_path,
         for s, w in enumerate([0.97, 0.5])
     ]
     (run_dir / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
+    started = tmp_path / "runs" / "qmix" / "academy_3_vs_1_with_keeper"
+    started.mkdir(parents=True)
+    (started / "metrics.jsonl").write_text("")  # its first chunk is still running
     out = tmp_path / "football_learning.json"
     football_learning.main(["--report-only", "--algos", "vdn", "qmix", "--out", str(out)])
     payload = json.loads(out.read_text())
@@ -187,5 +210,5 @@ def test_football_learning_reports_the_goal_rate_with_its_own_settings(tmp_path,
     assert summary["final_win_rate_per_seed"] == [0.97, 0.5]
     assert summary["all_seeds_at_threshold_step"] is None
     assert summary["final_wall_s"] == pytest.approx(20.0)
-    assert payload["results"]["qmix"] == {}  # no runs yet: left out
+    assert payload["results"]["qmix"] == {}  # no run or no evaluation yet: left out
     assert payload["settings"]["steps"]["qmix"]["academy_3_vs_1_with_keeper"] == 1_000_000
