@@ -12,11 +12,15 @@ episodes in which the agents scored.
   direction rounded to GRF's eight), and the one with the ball shoots once it is
   within ``d`` metres of it. The shot goes where the held direction points, so
   mostly at the keeper: no passing, no dodging, no aiming at a corner.
+* ``pass_then_run_<d>`` (scenarios with two or more agents): the first carrier
+  turns to the agent standing farthest from the nearest opposing outfield player
+  and makes a short pass at once; from then on whoever has the ball runs and shoots
+  as above, and the others stand still (no run to meet the pass, no second pass).
 
 Usage::
 
     python benchmarks/football_baselines.py          # 4 scenarios, 1024 episodes each
-    python benchmarks/football_baselines.py --quick  # seconds: checks that it runs
+    python benchmarks/football_baselines.py --quick  # 3_vs_1 only: checks that it runs
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from common import machine_info, result_path, write_json
 from marl.envs.football import sim
 from marl.envs.football.env import (
     END_REASONS,
+    IDLE,
+    SHORT_PASS,
     SHOT,
     SPRINT,
     Football,
@@ -60,21 +66,53 @@ def random_policy(env: Football) -> Policy:
     return act
 
 
-def run_and_shoot(env: Football, distance: float) -> Policy:
+def direction_towards(gap_x: jax.Array, gap_y: jax.Array) -> jax.Array:
+    """GRF's direction action (1..8) nearest to the vector ``(gap_x, gap_y)``."""
+    # Directions 1..8 start at "left" and turn clockwise in 45-degree steps, with y
+    # pointing down the pitch: angle 0 (right) is direction 5.
+    octant = jnp.round(jnp.arctan2(gap_y, gap_x) / (math.pi / 4)).astype(jnp.int32)
+    return (octant + 4) % 8 + 1
+
+
+def _run_and_shoot_actions(env: Football, match: sim.Match, distance: float) -> jax.Array:
     players = jnp.asarray(env.controlled)
     goal_x = float(env.statics.attack[env.controlled[0]]) * sim.HALF_LENGTH
+    gap_x, gap_y = goal_x - match.x[players], -match.y[players]
+    in_range = jnp.sqrt(gap_x * gap_x + gap_y * gap_y) <= distance
+    shoot = (players == match.owner) & in_range
+    return jnp.where(shoot, SHOT, direction_towards(gap_x, gap_y))
+
+
+def run_and_shoot(env: Football, distance: float) -> Policy:
+    def act(state, mask, step, key):
+        action = _run_and_shoot_actions(env, state.match, distance)
+        return jnp.where(step == 0, SPRINT, action).astype(jnp.int32)
+
+    return act
+
+
+def pass_then_run(env: Football, distance: float) -> Policy:
+    players = jnp.asarray(env.controlled)
+    opponents = np.flatnonzero(
+        (env.statics.team != env.statics.team[env.controlled[0]]) & ~env.statics.keeper
+    )
 
     def act(state, mask, step, key):
         match = state.match
-        gap_x, gap_y = goal_x - match.x[players], -match.y[players]
-        # Directions 1..8 start at "left" and turn clockwise in 45-degree steps, with y
-        # pointing down the pitch: angle 0 (right) is direction 5.
-        octant = jnp.round(jnp.arctan2(gap_y, gap_x) / (math.pi / 4)).astype(jnp.int32)
-        direction = (octant + 4) % 8 + 1
-        in_range = jnp.sqrt(gap_x * gap_x + gap_y * gap_y) <= distance
-        shoot = (players == match.owner) & in_range
-        action = jnp.where(shoot, SHOT, direction)
-        return jnp.where(step == 0, SPRINT, action).astype(jnp.int32)
+        has_ball = players == match.owner
+        # The freest agent: the largest distance to its nearest opposing outfielder.
+        gap_x = match.x[opponents][None, :] - match.x[players][:, None]
+        gap_y = match.y[opponents][None, :] - match.y[players][:, None]
+        freedom = jnp.min(jnp.sqrt(gap_x * gap_x + gap_y * gap_y), axis=1)
+        target = players[jnp.argmax(jnp.where(has_ball, -jnp.inf, freedom))]
+        carrier = jnp.maximum(match.owner, 0)
+        aim = direction_towards(
+            match.x[target] - match.x[carrier], match.y[target] - match.y[carrier]
+        )
+        play = jnp.where(has_ball, _run_and_shoot_actions(env, match, distance), IDLE)
+        first = jnp.where(has_ball, aim, SPRINT)
+        action = jnp.where(step == 0, first, jnp.where((step == 1) & has_ball, SHORT_PASS, play))
+        return action.astype(jnp.int32)
 
     return act
 
@@ -120,7 +158,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/)")
     args = parser.parse_args(argv)
     if args.quick:
-        args.scenarios, args.distances, args.episodes = args.scenarios[:1], [11.0], 64
+        args.scenarios, args.distances, args.episodes = [SCENARIOS[-1]], [11.0], 128
 
     rows = []
     for scenario in args.scenarios:
@@ -128,6 +166,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         policies = {"random": random_policy(env)}
         for distance in args.distances:
             policies[f"run_and_shoot_{distance:g}"] = run_and_shoot(env, distance)
+        if len(env.controlled) > 1:
+            for distance in args.distances:
+                policies[f"pass_then_run_{distance:g}"] = pass_then_run(env, distance)
         for name, policy in policies.items():
             result = goal_rate(env, policy, args.episodes, args.seed)
             rows.append({"scenario": scenario, "policy": name, **result})

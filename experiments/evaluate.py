@@ -8,7 +8,7 @@ one greedy episode (the first seed's first episode of the evaluation above),
 renders every state from the reset to the end and writes them as an animated GIF
 (``N`` frames per second, default 6; the last frame is held longer), creating
 PATH's directory if needed. Replays need an environment whose ``render`` gives RGB
-frames (``smac/*``, ``smacv2/*``).
+frames (``smac/*``, ``smacv2/*``, ``football/*``).
 """
 
 from __future__ import annotations

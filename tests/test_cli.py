@@ -97,8 +97,11 @@ def test_family_settings_apply_to_every_env_of_the_family_and_yield_to_the_comma
         settings = _composed([football, f"algo={algo}"])
         assert (settings["sequence_length"], settings["updates_per_rollout"]) == (40, 8), algo
     assert _composed(["env=football/5_vs_5", "algo.sequence_length=80"])["sequence_length"] == 80
-    # Other learners and families keep their own defaults; a pair's settings still apply.
+    for algo in ("ippo", "mappo", "mat", "cmat"):
+        assert _composed([football, f"algo={algo}"])["max_grad_norm"] == 0.5, algo
+    # Other families keep their own defaults; a pair's settings still apply.
     assert "sequence_length" not in _composed([football, "algo=mappo"])
+    assert _composed(["env=smac/3m", "algo=mappo"])["max_grad_norm"] == 10.0
     assert _composed(["env=smac/3m"])["sequence_length"] == 0
     assert _composed(["env=lbf/8x8-2p-2f"])["sequence_length"] == 20
 
