@@ -206,7 +206,12 @@ def plot(results: dict[str, dict[str, Any]], path: Path, study: Study) -> Path:
             axis.grid(alpha=0.3)
     for axis in axes[:, 0]:
         axis.set_ylabel(study.metric)
-    axes[0, 0].legend(loc="lower right")
+    # One legend for every algorithm, even those run on only some of the tasks.
+    handles = {}
+    for axis in axes[0]:
+        for handle, label in zip(*axis.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    axes[0, 0].legend(handles.values(), handles.keys(), loc="lower right")
     seeds = len(next(iter(next(iter(results.values())).values()))["evaluations"][0]["seeds"])
     fig.suptitle(f"marl-train on marl-lab's {study.family}, {seeds} seeds")
     fig.tight_layout()
