@@ -24,7 +24,7 @@ The variants run in turns (A B C D A B C D ...); the ratios are medians of the
 per-round ratios against the anchor. Compilation is timed separately. Usage::
 
     python benchmarks/env_throughput.py            # full: N = 1, 64, 1024; S = 200
-    python benchmarks/env_throughput.py --quick    # seconds: N = 1, 64; S = 20
+    python benchmarks/env_throughput.py --quick    # seconds: N = 64; S = 20
     python benchmarks/env_throughput.py --task lbf/8x8-2p-2f \
         --out benchmarks/results/env_throughput_noncoop.json  # non-cooperative food levels
 
@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.quick:
         # Quick mode only checks that the script runs: compile fast, figures meaningless.
         jax.config.update("jax_disable_most_optimizations", True)
-        num_envs, scan_steps, reps, warmup, min_rep_s = [1, 64], 20, 2, 1, 0.0
+        num_envs, scan_steps, reps, warmup, min_rep_s = [64], 20, 2, 1, 0.0
     else:
         num_envs, scan_steps, reps, warmup, min_rep_s = [1, 64, 1024], 200, 7, 2, 0.3
     num_envs = args.num_envs or num_envs

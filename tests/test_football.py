@@ -31,7 +31,6 @@ def _episodes(env: Football, policy, steps: int, num_episodes: int, seed: int = 
     """Runs ``num_episodes`` episodes of ``policy(t, state) -> actions`` for ``steps`` steps;
     per step: reward, the step type, end reason, ball owner, ball position and the state."""
 
-    @jax.jit
     def run(key):
         state, _ = env.reset(key)
 
@@ -55,7 +54,13 @@ def _episodes(env: Football, policy, steps: int, num_episodes: int, seed: int = 
         return records
 
     keys = jax.random.split(jax.random.PRNGKey(seed), num_episodes)
-    return jax.tree.map(np.asarray, jax.vmap(run)(keys))
+    return jax.tree.map(np.asarray, _compile_fast(jax.vmap(run), keys)(keys))
+
+
+def _compile_fast(function, *example_args):
+    """``function`` compiled without XLA's backend optimisations, which take most of the
+    compile time and buy little for the few short episodes of a rule check."""
+    return jax.jit(function).lower(*example_args).compile({"xla_backend_optimization_level": 0})
 
 
 def _end_reasons(records: dict) -> np.ndarray:
@@ -413,9 +418,11 @@ def test_every_scenario_stays_finite_and_on_the_pitch_under_random_play(name):
     env = Football(name)
     num_envs = 8
     reset = jax.jit(jax.vmap(env.reset))
-    step = jax.jit(jax.vmap(env.step))
     rng = np.random.default_rng(0)
     state, timestep = reset(jax.random.split(jax.random.PRNGKey(0), num_envs))
+    step = _compile_fast(
+        jax.vmap(env.step), state, jnp.zeros(timestep.observation.action_mask.shape[:2], jnp.int32)
+    )
     for t in range(150):
         match = jax.tree.map(np.asarray, state.match)
         assert np.all(np.abs(match.x) <= sim.HALF_LENGTH + sim.PITCH_RIM + 1e-3)

@@ -253,8 +253,8 @@ def test_mappo_learns_lbf_well_above_random(tmp_path, random_return):
         tmp_path,
         "mappo",
         "lbf/8x8-2p-2f",
-        total_timesteps=96_000,
-        eval_interval=32_000,
+        total_timesteps=32_000,
+        eval_interval=16_000,
         eval_episodes=32,
     )
     config["algo"] = {"name": "mappo"}

@@ -44,6 +44,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
@@ -54,6 +55,7 @@ from marl.types import Array
 LOOPS_PER_SECOND = 16.0
 STEP_LOOPS = 8  # SMAC's step_mul
 STEP_SECONDS = STEP_LOOPS / LOOPS_PER_SECOND
+UNROLLED_SUBSTEPS = 4  # ``advance`` unrolls up to this many sub-steps and loops over more
 
 ORDER_STOP, ORDER_MOVE, ORDER_ATTACK, ORDER_ATTACK_MOVE, ORDER_HEAL, ORDER_HOLD = range(6)
 
@@ -514,9 +516,17 @@ def advance(
         data = unit_data(battle.unit_type)
     health_damage = shield_damage = jnp.zeros(battle.health.shape, jnp.float32)
     battle = battle.replace(acted_on=jnp.full_like(battle.acted_on, NO_TARGET))
-    # Unrolled: the sub-steps are few, and XLA then fuses across them.
-    for _ in range(substeps):
+
+    def one_substep(_, carry):
+        battle, health_damage, shield_damage = carry
         battle, step_health, step_shield = substep(battle, terrain, dt, data, mechanics)
-        health_damage = health_damage + step_health
-        shield_damage = shield_damage + step_shield
-    return battle, health_damage, shield_damage
+        return battle, health_damage + step_health, shield_damage + step_shield
+
+    carry = (battle, health_damage, shield_damage)
+    if substeps <= UNROLLED_SUBSTEPS:
+        # Unrolled, so that XLA fuses across the few sub-steps of the usual setting.
+        for index in range(substeps):
+            carry = one_substep(index, carry)
+        return carry
+    # Many sub-steps (a finer-grained check): a loop, so compile time does not grow with them.
+    return jax.lax.fori_loop(0, substeps, one_substep, carry)
