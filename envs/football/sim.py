@@ -20,10 +20,11 @@ each; GRF's engine uses 10 ms). Per tick:
 3. **the lines**: a ball crossing a goal line between the posts and under the bar is
    a goal, anywhere else it is out of play (the event is latched for the step);
 4. **possession** (section 5): a loose ball is controlled by a player whose reach
-   (1 m around a point just ahead of it; keepers 1.8 m and up to the bar) it is in,
-   with certainty below 6 m/s of relative speed and with a chance falling to 0 at
-   30 m/s (keepers 45 m/s) above; an owned ball is won by an opponent in reach by a
-   tackle, a sliding one more likely than a standing one.
+   (1 m around a point just ahead of it, stretching to 1.5 m with a falling chance;
+   keepers dive to 1.8 m and up to the bar) it is in, with certainty below 6 m/s of
+   relative speed and with a chance falling to 0 at 60 m/s (keepers 40 m/s) above; an
+   owned ball is won by an opponent within 1 m by a tackle, a sliding one more likely
+   than a standing one.
 
 Kicks are commands to the ball's owner that fire after GRF's measured wind-up
 (section 9: 5 steps for passes, 4 for shots) if it still owns the ball: passes pick
@@ -89,11 +90,14 @@ DRIBBLE_OFFSET = 0.5  # an owned ball sits this far in front of its owner
 
 # Possession and tackles (section 5).
 REACH = 1.0
-KEEPER_REACH = 1.8  # diving; the chance to hold falls off beyond REACH
+RECEIVE_REACH = 1.5  # stretching to trap a loose ball; the chance falls off beyond REACH
+KEEPER_REACH = 1.8  # diving; likewise
 CONTROL_HEIGHT = 0.5
 KEEPER_HEIGHT = GOAL_HEIGHT
 EASY_CONTROL_SPEED = 6.0  # relative speed below which a ball in reach is always controlled
-MAX_CONTROL_SPEED = 40.0  # above it, never
+# Above it, never. With RECEIVE_REACH, set so that a standing teammate receives GRF's short
+# pass in 3_vs_1 as often as in the engine (section 9: 17 of 20).
+MAX_CONTROL_SPEED = 60.0
 KEEPER_MAX_CONTROL_SPEED = 40.0
 KICK_LOCKOUT = 0.3  # seconds before a kicker can touch its own kick again
 TACKLE_RATE = 3.0  # per second in reach of an owned ball (standing), x the tackling stat
@@ -139,7 +143,8 @@ class Statics(NamedTuple):
     attack: np.ndarray  # +1 left (attacks +x), -1 right
     home_x: np.ndarray
     home_y: np.ndarray
-    reach: np.ndarray
+    reach: np.ndarray  # for tackles
+    control_reach: np.ndarray  # for a loose ball
     control_height: np.ndarray
     max_control_speed: np.ndarray
     scripted: np.ndarray  # not driven by an agent
@@ -172,6 +177,7 @@ def statics(scenario: Scenario, right_difficulty: float | None = None) -> Static
         home_x=np.concatenate([left_x, right_x]),
         home_y=np.concatenate([left_y, right_y]),
         reach=np.where(keeper, KEEPER_REACH, REACH).astype(np.float32),
+        control_reach=np.where(keeper, KEEPER_REACH, RECEIVE_REACH).astype(np.float32),
         control_height=np.where(keeper, KEEPER_HEIGHT, CONTROL_HEIGHT).astype(np.float32),
         max_control_speed=np.where(keeper, KEEPER_MAX_CONTROL_SPEED, MAX_CONTROL_SPEED).astype(
             np.float32
@@ -412,14 +418,16 @@ def _contest(m: Match, s: Statics, u_control: Array, u_tackle: Array, dt: float)
     rel_vx, rel_vy = ball.vx - m.vx, ball.vy - m.vy
     relative = jnp.sqrt(rel_vx * rel_vx + rel_vy * rel_vy + ball.vz * ball.vz)
     per_step = (s.max_control_speed - relative) / (s.max_control_speed - EASY_CONTROL_SPEED)
-    reach = jnp.where(lunging, jnp.maximum(s.reach, SLIDE_REACH), s.reach)
-    in_reach = (distance <= reach) & (ball.z <= s.control_height) & on_feet & ~locked
-    # A keeper's dive beyond an outfield player's reach holds the ball less surely.
+    reach = jnp.where(lunging, jnp.maximum(s.control_reach, SLIDE_REACH), s.control_reach)
+    can_touch = (ball.z <= s.control_height) & on_feet & ~locked
+    # A stretch or a keeper's dive beyond a standing player's reach holds the ball less surely.
     stretch = jnp.clip((reach - distance) / jnp.maximum(reach - REACH, 1e-3), 0.0, 1.0)
-    controls = in_reach & (u_control < _chance(per_step * stretch, dt))
+    controls = can_touch & (distance <= reach) & (u_control < _chance(per_step * stretch, dt))
     # An owned ball: opponents in reach tackle for it.
     owner_team = jnp.where(m.owner >= 0, jnp.asarray(s.team)[jnp.maximum(m.owner, 0)], -1)
     rate = jnp.where(lunging, SLIDE_TACKLE_RATE, TACKLE_RATE * s.stat)
+    tackle_reach = jnp.where(lunging, jnp.maximum(s.reach, SLIDE_REACH), s.reach)
+    in_reach = can_touch & (distance <= tackle_reach)
     tackles = in_reach & (s.team != owner_team) & (u_tackle < 1.0 - jnp.exp(-rate * dt))
     winners = jnp.where(m.owner >= 0, tackles, controls)
     nearest = jnp.argmin(jnp.where(winners, distance, jnp.inf))
