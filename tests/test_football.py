@@ -192,6 +192,9 @@ def test_a_standing_teammate_receives_the_short_pass_in_3_vs_1_as_often_as_in_gr
     received = (new_owner >= 0) & (new_owner < env.num_left)
     assert 0.75 <= received.mean() <= 0.95, np.bincount(new_owner + 1)
     assert 9 <= np.median(first[received] - 1) <= 16  # the command is the second step
+
+
+def test_the_keeper_saves_a_weak_shot_from_distance_more_often_than_a_close_one():
     saves = {}
     for distance in (11.0, 30.0):
         records = _episodes(

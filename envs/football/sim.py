@@ -418,7 +418,11 @@ def _contest(m: Match, s: Statics, u_control: Array, u_tackle: Array, dt: float)
     rel_vx, rel_vy = ball.vx - m.vx, ball.vy - m.vy
     relative = jnp.sqrt(rel_vx * rel_vx + rel_vy * rel_vy + ball.vz * ball.vz)
     per_step = (s.max_control_speed - relative) / (s.max_control_speed - EASY_CONTROL_SPEED)
-    reach = jnp.where(lunging, jnp.maximum(s.control_reach, SLIDE_REACH), s.control_reach)
+
+    def with_slide(reach: Array) -> Array:
+        return jnp.where(lunging, jnp.maximum(reach, SLIDE_REACH), reach)
+
+    reach = with_slide(s.control_reach)
     can_touch = (ball.z <= s.control_height) & on_feet & ~locked
     # A stretch or a keeper's dive beyond a standing player's reach holds the ball less surely.
     stretch = jnp.clip((reach - distance) / jnp.maximum(reach - REACH, 1e-3), 0.0, 1.0)
@@ -426,8 +430,7 @@ def _contest(m: Match, s: Statics, u_control: Array, u_tackle: Array, dt: float)
     # An owned ball: opponents in reach tackle for it.
     owner_team = jnp.where(m.owner >= 0, jnp.asarray(s.team)[jnp.maximum(m.owner, 0)], -1)
     rate = jnp.where(lunging, SLIDE_TACKLE_RATE, TACKLE_RATE * s.stat)
-    tackle_reach = jnp.where(lunging, jnp.maximum(s.reach, SLIDE_REACH), s.reach)
-    in_reach = can_touch & (distance <= tackle_reach)
+    in_reach = can_touch & (distance <= with_slide(s.reach))
     tackles = in_reach & (s.team != owner_team) & (u_tackle < 1.0 - jnp.exp(-rate * dt))
     winners = jnp.where(m.owner >= 0, tackles, controls)
     nearest = jnp.argmin(jnp.where(winners, distance, jnp.inf))
