@@ -5,7 +5,7 @@ all agents (its input is the agent's observation, which carries the one-hot agen
 id added by :class:`marl.AgentIDWrapper`, and the one-hot of the agent's previous
 action), double-Q TD(lambda) targets over stored sequences, Adam with
 gradient-norm clipping, hard target updates and epsilon-greedy exploration over
-the available actions.
+the available actions (optionally with Ape-X's spread of epsilons over the envs).
 
 What differs between the methods is an *objective* plugged into the learner:
 
@@ -51,6 +51,7 @@ from marl.mixers import (
 from marl.networks import RecurrentQNetwork
 from marl.options import (
     check_at_least_one,
+    check_non_negative,
     check_positive,
     check_unit_interval,
     parse_options,
@@ -75,6 +76,13 @@ class LearnerConfig:
     window spans the longest episode plus its successor step (``time_limit + 1``).
     ``target_update_interval`` counts gradient updates (pymarl2 copies every 200
     episodes with 8 envs and one update per 8 episodes, i.e. every 25 updates).
+
+    ``epsilon_spread`` (Ape-X's alpha, 7 in Horgan et al. 2018; 0 turns it off)
+    gives each of a device's ``B`` envs its own exploration rate
+    ``epsilon ** (1 + epsilon_spread * i / (B - 1))`` for env ``i``, where
+    ``epsilon`` is the annealed schedule: the first env explores at the schedule's
+    rate, the last nearly greedily, so the replay holds both exploratory play and
+    play that follows the greedy policy for long stretches.
     """
 
     hidden_dim: int = 64
@@ -87,6 +95,7 @@ class LearnerConfig:
     epsilon_start: float = 1.0
     epsilon_finish: float = 0.05
     epsilon_anneal_steps: int = 100_000
+    epsilon_spread: float = 0.0
     buffer_size: int = 100_000
     batch_size: int = 128
     sequence_length: int = 0
@@ -107,6 +116,7 @@ class LearnerConfig:
         )
         check_unit_interval(self, ("gamma", "td_lambda", "epsilon_start", "epsilon_finish"))
         check_positive(self, ("learning_rate",))
+        check_non_negative(self, ("epsilon_spread",))
         if self.sequence_length < 0 or self.sequence_length == 1:
             raise ValueError(
                 "sequence_length must be 0 (whole episodes) or at least 2, "
@@ -606,6 +616,12 @@ class ValueDecomposition:
         fraction = jnp.clip(env_steps / max(cfg.epsilon_anneal_steps, 1), 0.0, 1.0)
         return cfg.epsilon_start + fraction * (cfg.epsilon_finish - cfg.epsilon_start)
 
+    def env_epsilons(self, env_steps: Array, num_envs: int) -> Array:
+        """Each of ``num_envs`` envs' exploration rate ``[num_envs]``: the schedule's
+        rate, spread over the envs by ``epsilon_spread`` (all equal when it is 0)."""
+        spread_fraction = jnp.arange(num_envs, dtype=jnp.float32) / max(num_envs - 1, 1)
+        return self.epsilon(env_steps) ** (1.0 + self.config.epsilon_spread * spread_fraction)
+
     # -------------------------------------------------------------------- act
     def _one_step(
         self, params: Any, obs: Observation, memory: AgentMemory
@@ -646,9 +662,8 @@ class ValueDecomposition:
             random_actions = jax.random.categorical(
                 random_key, jnp.where(obs.action_mask, 0.0, -jnp.inf)
             )
-            explore_mask = jax.random.uniform(choose_key, greedy.shape) < self.epsilon(
-                state.env_steps
-            )
+            epsilons = self.env_epsilons(state.env_steps, greedy.shape[0])
+            explore_mask = jax.random.uniform(choose_key, greedy.shape) < epsilons[:, None]
             actions = jnp.where(explore_mask, random_actions, greedy)
         else:
             actions = greedy

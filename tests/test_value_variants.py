@@ -13,8 +13,10 @@ import pytest
 
 import marl
 from marl.algorithms.value_decomposition import AGENT, weighted_qmix_weights
+from marl.env import env_spec
 from marl.loop import Runner
 from marl.mixers import QPLEXMixer
+from marl.registry import make_algorithm
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "benchmarks"))
 import matrix_games  # noqa: E402
@@ -68,6 +70,39 @@ def test_weighted_qmix_weights_are_alpha_exactly_where_the_rules_say():
     np.testing.assert_allclose(cw, [alpha, alpha, alpha, 1.0, 1.0, 1.0])
     with pytest.raises(ValueError, match="valid: cw, ow"):
         weighted_qmix_weights("max", alpha, td_error, is_greedy, target, greedy_central)
+
+
+def test_epsilon_spread_gives_each_env_its_own_exploration_rate():
+    env = marl.make_env("matrix/one_step")
+    num_envs, epsilon, spread = 8, 0.5, 7.0
+    algo = make_algorithm(
+        "qmix",
+        env_spec(env),
+        num_envs=num_envs,
+        epsilon_start=epsilon,
+        epsilon_finish=epsilon,
+        epsilon_spread=spread,
+    )
+    expected = epsilon ** (1.0 + spread * np.arange(num_envs) / (num_envs - 1))
+    np.testing.assert_allclose(algo.env_epsilons(jnp.int32(0), num_envs), expected, rtol=1e-5)
+
+    state = algo.init(jax.random.PRNGKey(0))
+    _, timestep = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(1), num_envs))
+    obs, memory = timestep.observation, algo.initial_memory(num_envs)
+    greedy, _, _ = algo.act(state, obs, memory, jax.random.PRNGKey(2), False)
+    draws = 4_000
+    explored = jax.vmap(lambda key: algo.act(state, obs, memory, key, True)[0])(
+        jax.random.split(jax.random.PRNGKey(3), draws)
+    )
+    off_greedy = np.asarray(explored != greedy[None]).mean(axis=(0, 2))
+    # A uniformly random action is the greedy one with chance 1/num_actions.
+    num_actions = obs.action_mask.shape[-1]
+    np.testing.assert_allclose(off_greedy, expected * (1 - 1 / num_actions), atol=0.02)
+
+    uniform = make_algorithm("qmix", env_spec(env), num_envs=num_envs, epsilon_spread=0.0)
+    np.testing.assert_allclose(uniform.env_epsilons(jnp.int32(0), num_envs), 1.0)
+    with pytest.raises(ValueError, match="epsilon_spread"):
+        make_algorithm("qmix", env_spec(env), num_envs=num_envs, epsilon_spread=-1.0)
 
 
 # ------------------------------------------------- matrix games (CI budget)
