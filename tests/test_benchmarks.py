@@ -218,3 +218,41 @@ def test_football_learning_reports_the_goal_rate_with_its_own_settings(tmp_path,
     assert summary["final_wall_s"] == pytest.approx(20.0)
     assert payload["results"]["qmix"] == {}  # no run or no evaluation yet: left out
     assert payload["settings"]["steps"]["qmix"]["academy_3_vs_1_with_keeper"] == 1_000_000
+
+
+def test_football_probe_forces_the_carriers_first_kick_and_records_the_pass():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import football_probe
+    import jax
+    import numpy as np
+
+    import marl
+    from marl.loop import Runner
+
+    tiny = {"hidden_dim": 8, "buffer_size": 64, "batch_size": 2, "sequence_length": 4}
+    runner = Runner(
+        marl.make_env("football/academy_3_vs_1_with_keeper"),
+        "qmix",
+        tiny,
+        num_envs=1,
+        rollout_length=1,
+        iterations_per_chunk=1,
+        num_seeds=1,
+        num_devices=1,
+    )
+    algo_state = jax.tree_util.tree_map(lambda x: x[0, 0], runner.init([0]).algo_state)
+    records = football_probe.probe_episodes(
+        runner, algo_state, jax.random.PRNGKey(0), 16, football_probe.KICKS["short_pass"]
+    )
+    records = jax.tree_util.tree_map(np.asarray, records)
+    # The ball starts loose at the carrier's feet and is his after the first step, so
+    # every episode's first kick is the forced pass, at the second step.
+    np.testing.assert_array_equal(records["first_kick"], football_probe.KICKS["short_pass"])
+    np.testing.assert_array_equal(records["first_kick_step"], 1)
+    assert np.all(records["passer"] >= 0)
+    # The ball leaves the carrier about 18 m from goal (GRF's start positions) ...
+    assert np.all((records["loose_distance"] > 12.0) & (records["loose_distance"] < 25.0))
+    # ... and standing or wandering teammates receive most such passes (81% standing).
+    summary = football_probe.summarise(records)
+    assert summary["first_kick_share"]["short_pass"] == 1.0
+    assert 0.3 <= summary["passes_completed"] <= 1.0
