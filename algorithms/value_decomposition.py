@@ -5,7 +5,8 @@ all agents (its input is the agent's observation, which carries the one-hot agen
 id added by :class:`marl.AgentIDWrapper`, and the one-hot of the agent's previous
 action), double-Q TD(lambda) targets over stored sequences, Adam with
 gradient-norm clipping, hard target updates and epsilon-greedy exploration over
-the available actions (optionally with Ape-X's spread of epsilons over the envs).
+the available actions (optionally with Ape-X's spread of epsilons over the envs and
+with temporally-extended exploration, epsilon-z-greedy).
 
 What differs between the methods is an *objective* plugged into the learner:
 
@@ -83,6 +84,13 @@ class LearnerConfig:
     ``epsilon`` is the annealed schedule: the first env explores at the schedule's
     rate, the last nearly greedily, so the replay holds both exploratory play and
     play that follows the greedy policy for long stretches.
+
+    ``epsilon_repeat`` turns on epsilon-z-greedy (Dabney et al. 2021): an agent
+    that starts to explore repeats its random action for ``k`` steps, ``k`` drawn
+    from a zeta distribution with this exponent (2 in the paper) truncated at the
+    env's time limit, while the action stays available; 0 means one step (plain
+    epsilon-greedy). Runs of one action reach states a step-by-step random walk
+    does not, e.g. a carrier running on at goal where the greedy policy shoots.
     """
 
     hidden_dim: int = 64
@@ -96,6 +104,7 @@ class LearnerConfig:
     epsilon_finish: float = 0.05
     epsilon_anneal_steps: int = 100_000
     epsilon_spread: float = 0.0
+    epsilon_repeat: float = 0.0
     buffer_size: int = 100_000
     batch_size: int = 128
     sequence_length: int = 0
@@ -116,7 +125,7 @@ class LearnerConfig:
         )
         check_unit_interval(self, ("gamma", "td_lambda", "epsilon_start", "epsilon_finish"))
         check_positive(self, ("learning_rate",))
-        check_non_negative(self, ("epsilon_spread",))
+        check_non_negative(self, ("epsilon_spread", "epsilon_repeat"))
         if self.sequence_length < 0 or self.sequence_length == 1:
             raise ValueError(
                 "sequence_length must be 0 (whole episodes) or at least 2, "
@@ -484,6 +493,8 @@ class ValueDecompositionState:
 class AgentMemory(NamedTuple):
     hidden: dict[str, Array]  # per recurrent network: [B, num_agents, hidden_dim]
     prev_action: Array  # [B, num_agents], -1 before the first action of an episode
+    explore_action: Array  # [B, num_agents] the random action an exploratory run repeats
+    explore_left: Array  # [B, num_agents] steps the run still repeats it for (0: none)
 
 
 class ValueDecomposition:
@@ -609,6 +620,8 @@ class ValueDecomposition:
                 for name, network in self.networks.items()
             },
             prev_action=jnp.full((batch_size, num_agents), -1, jnp.int32),
+            explore_action=jnp.zeros((batch_size, num_agents), jnp.int32),
+            explore_left=jnp.zeros((batch_size, num_agents), jnp.int32),
         )
 
     def epsilon(self, env_steps: Array) -> Array:
@@ -634,6 +647,8 @@ class ValueDecomposition:
                 for name, hidden in memory.hidden.items()
             },
             prev_action=jnp.where(starts[:, None], -1, memory.prev_action),
+            explore_action=memory.explore_action,
+            explore_left=jnp.where(starts[:, None], 0, memory.explore_left),
         )
         inputs = self._agent_inputs(obs.agents_view, memory.prev_action)[None]
         no_resets = jnp.zeros((1, obs.step_count.shape[0]), bool)
@@ -657,6 +672,7 @@ class ValueDecomposition:
         memory, hidden, values = self._one_step(state.params, obs, memory)
         q = values.q[AGENT]
         greedy = jnp.argmax(jnp.where(obs.action_mask, q, MASKED_VALUE), axis=-1)
+        explore_action, explore_left = memory.explore_action, memory.explore_left
         if explore:
             random_key, choose_key = jax.random.split(key)
             random_actions = jax.random.categorical(
@@ -664,11 +680,35 @@ class ValueDecomposition:
             )
             epsilons = self.env_epsilons(state.env_steps, greedy.shape[0])
             explore_mask = jax.random.uniform(choose_key, greedy.shape) < epsilons[:, None]
-            actions = jnp.where(explore_mask, random_actions, greedy)
+            if self.config.epsilon_repeat > 0:
+                still_available = jnp.take_along_axis(
+                    obs.action_mask, explore_action[..., None], axis=-1
+                )[..., 0]
+                repeating = (explore_left > 0) & still_available
+                starting = ~repeating & explore_mask
+                explore_action = jnp.where(repeating, explore_action, random_actions)
+                explore_left = jnp.where(
+                    repeating,
+                    explore_left - 1,
+                    jnp.where(starting, self._run_lengths(choose_key, greedy.shape) - 1, 0),
+                )
+                actions = jnp.where(repeating | starting, explore_action, greedy)
+            else:
+                actions = jnp.where(explore_mask, random_actions, greedy)
         else:
             actions = greedy
         actions = actions.astype(jnp.int32)
-        return actions, AgentMemory(hidden, actions), memory
+        next_memory = AgentMemory(hidden, actions, explore_action, explore_left)
+        return actions, next_memory, memory
+
+    def _run_lengths(self, key: PRNGKey, shape: tuple[int, ...]) -> Array:
+        """Lengths ``k >= 1`` of exploratory runs, ``P(k) ~ k ** -epsilon_repeat`` up to
+        the time limit."""
+        lengths = jnp.arange(1, self.env_spec.time_limit + 1, dtype=jnp.float32)
+        logits = -self.config.epsilon_repeat * jnp.log(lengths)
+        # Its own stream: plain epsilon-greedy draws stay as they were.
+        key = jax.random.fold_in(key, 1)
+        return jax.random.categorical(key, logits, shape=shape).astype(jnp.int32) + 1
 
     def joint_values(
         self,

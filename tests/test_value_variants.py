@@ -105,6 +105,60 @@ def test_epsilon_spread_gives_each_env_its_own_exploration_rate():
         make_algorithm("qmix", env_spec(env), num_envs=num_envs, epsilon_spread=-1.0)
 
 
+def test_epsilon_repeat_repeats_exploratory_actions_for_zeta_distributed_runs():
+    env = marl.make_env("matrix/one_step")
+    # A longer time limit than the one-step game's, so runs can be long; the game's
+    # observations are kept mid-episode (step_count 1) so memory is never reset.
+    spec = env_spec(env).replace(time_limit=50)
+    num_envs, num_steps = 64, 40
+
+    def actions_over_time(repeat: float, mask_from: int) -> np.ndarray:
+        algo = make_algorithm(
+            "qmix",
+            spec,
+            num_envs=num_envs,
+            epsilon_start=1.0,
+            epsilon_finish=1.0,
+            epsilon_repeat=repeat,
+        )
+        state = algo.init(jax.random.PRNGKey(0))
+        _, timestep = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(1), num_envs))
+        obs = timestep.observation._replace(step_count=jnp.ones((num_envs,), jnp.int32))
+        # From step mask_from on, action 0 is no longer available.
+        masked = obs._replace(action_mask=obs.action_mask.at[..., 0].set(False))
+        act = jax.jit(lambda o, m, k: algo.act(state, o, m, k, True)[:2])
+        memory, taken = algo.initial_memory(num_envs), []
+        for t, key in enumerate(jax.random.split(jax.random.PRNGKey(2), num_steps)):
+            actions, memory = act(obs if t < mask_from else masked, memory, key)
+            taken.append(np.asarray(actions))
+        return np.stack(taken)  # [T, B, n]
+
+    num_actions = 3
+    for repeat in (0.0, 2.0):
+        taken = actions_over_time(repeat, mask_from=num_steps)
+        same_as_before = np.mean(taken[1:] == taken[:-1])
+        if repeat == 0.0:  # every step a fresh uniform draw
+            assert abs(same_as_before - 1 / num_actions) < 0.03
+        else:
+            # Mean run 2.77 steps (zeta(2) up to 50): a step repeats the one before
+            # with chance 1 - 1/2.77, or by a fresh draw landing on the same action.
+            expected = (1 - 1 / 2.77) + (1 / 2.77) / num_actions
+            assert abs(same_as_before - expected) < 0.04
+
+    # A run stops when its action is no longer available.
+    taken = actions_over_time(2.0, mask_from=20)
+    assert np.any(taken[:20] == 0)
+    assert not np.any(taken[20:] == 0)
+
+    algo = make_algorithm("qmix", spec, num_envs=num_envs, epsilon_repeat=2.0)
+    lengths = np.asarray(algo._run_lengths(jax.random.PRNGKey(3), (20_000,)))
+    zeta = np.arange(1, 51, dtype=np.float64) ** -2.0
+    zeta /= zeta.sum()
+    for length in (1, 2, 3):
+        assert abs(np.mean(lengths == length) - zeta[length - 1]) < 0.015
+    assert lengths.min() >= 1 and lengths.max() <= 50
+
+
 # ------------------------------------------------- matrix games (CI budget)
 ONE_STEP_BUDGET = {"iql": 800, "vdn": 800, "qmix": 800, "cw_qmix": 800, "ow_qmix": 800}
 ONE_STEP_BUDGET.update({"qtran": 800, "qplex": 6000})
