@@ -7,7 +7,8 @@ greedy episodes per seed, recording, besides the goal rate:
   high pass, or none before the episode ended) and the step it was given at;
 * the ball's distance to the goal centre when it first ran loose after that kick;
 * whether a pass was completed (a left-team player other than the passer owned the
-  ball next).
+  ball next), and after it the receivers' first kick and its distance to goal;
+* how episodes ended (scored, out of play, possession change, time limit).
 
 With ``--force short_pass`` (or another kick) the ball carrier's action at its
 first step on the ball is replaced by that kick and everyone plays greedily
@@ -76,6 +77,9 @@ def probe_episodes(
         "loose_distance": jnp.full((num_episodes,), jnp.nan, jnp.float32),
         "passer": minus_one,
         "pass_completed": jnp.zeros((num_episodes,), bool),
+        "second_kick": minus_one,
+        "second_kick_distance": jnp.full((num_episodes,), jnp.nan, jnp.float32),
+        "end_reason": minus_one,
     }
 
     def step(carry, inputs):
@@ -91,6 +95,12 @@ def probe_episodes(
         first = active & (records["first_kick"] < 0) & kicking.any(-1)
         kick = jnp.max(jnp.where(kicking, actions, -1), axis=-1)
         match_before = football_state(env_state).match
+        kicker_distance = jnp.hypot(
+            match_before.x[jnp.arange(num_episodes), jnp.maximum(match_before.owner, 0)]
+            - sim.HALF_LENGTH,
+            match_before.y[jnp.arange(num_episodes), jnp.maximum(match_before.owner, 0)],
+        )
+        second = active & records["pass_completed"] & (records["second_kick"] < 0) & kicking.any(-1)
         env_state, timestep = jax.vmap(env.step)(env_state, actions)
         match = football_state(env_state).match
         owner_team = jnp.where(match.owner >= 0, team[jnp.maximum(match.owner, 0)], -1)
@@ -110,6 +120,11 @@ def probe_episodes(
             "loose_distance": jnp.where(loose_now, distance, records["loose_distance"]),
             "passer": jnp.where(active, passer, records["passer"]),
             "pass_completed": records["pass_completed"] | (active & completed),
+            "second_kick": jnp.where(second, kick, records["second_kick"]),
+            "second_kick_distance": jnp.where(
+                second, kicker_distance, records["second_kick_distance"]
+            ),
+            "end_reason": jnp.where(ended, timestep.extras["end_reason"], records["end_reason"]),
         }
         active = active & ~ended
         carry = (env_state, timestep.observation, memory, active, forced, records)
@@ -148,6 +163,32 @@ def summarise(records: dict[str, np.ndarray]) -> dict[str, Any]:
         if passes.any()
         else None,
         "goal_rate_after_pass": float(np.mean(records["won"][passes])) if passes.any() else None,
+        "end_reason_share": _shares(records["end_reason"], football_env.END_REASONS),
+        "after_completed_pass": _after_pass(records),
+    }
+
+
+def _shares(codes: np.ndarray, names: tuple[str, ...]) -> dict[str, float]:
+    return {name: float(np.mean(codes == code)) for code, name in enumerate(names)}
+
+
+def _after_pass(records: dict[str, np.ndarray]) -> dict[str, Any] | None:
+    """What the receivers did with a completed pass: their first kick and its
+    distance to goal, and how those episodes ended."""
+    completed = records["pass_completed"]
+    if not completed.any():
+        return None
+    second = records["second_kick"][completed]
+    kick_share = {name: float(np.mean(second == code)) for code, name in KICK_NAMES.items()}
+    kick_share["none"] = float(np.mean(second < 0))
+    distances = records["second_kick_distance"][completed]
+    distances = distances[~np.isnan(distances)]
+    return {
+        "episodes": int(completed.sum()),
+        "goal_rate": float(np.mean(records["won"][completed])),
+        "first_kick_share": kick_share,
+        "median_kick_distance_m": float(np.median(distances)) if distances.size else None,
+        "end_reason_share": _shares(records["end_reason"][completed], football_env.END_REASONS),
     }
 
 
@@ -205,6 +246,18 @@ def main(argv: list[str] | None = None) -> dict:
             f"  {_fmt(s['median_first_kick_step']):>5}  {_fmt(s['median_loose_distance_m']):>7}"
             f"  {_fmt(s['passes_completed']):>9}  {_fmt(s['goal_rate_after_pass']):>10}"
         )
+    for index, s in enumerate(result["seeds"]):
+        ends = ", ".join(f"{k} {v:.2f}" for k, v in s["end_reason_share"].items() if v > 0)
+        print(f"seed {index} ended: {ends}")
+        after = s["after_completed_pass"]
+        if after is not None:
+            kicks = ", ".join(f"{k} {v:.2f}" for k, v in after["first_kick_share"].items() if v)
+            ends = ", ".join(f"{k} {v:.2f}" for k, v in after["end_reason_share"].items() if v)
+            print(
+                f"  after {after['episodes']} completed passes: goals {after['goal_rate']:.2f};"
+                f" receivers' first kick: {kicks}"
+                f" (median {_fmt(after['median_kick_distance_m'])} m from goal); ended: {ends}"
+            )
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=2))
     return result
