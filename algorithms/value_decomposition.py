@@ -493,8 +493,16 @@ class ValueDecompositionState:
 class AgentMemory(NamedTuple):
     hidden: dict[str, Array]  # per recurrent network: [B, num_agents, hidden_dim]
     prev_action: Array  # [B, num_agents], -1 before the first action of an episode
-    explore_action: Array  # [B, num_agents] the random action an exploratory run repeats
-    explore_left: Array  # [B, num_agents] steps the run still repeats it for (0: none)
+
+
+class RepeatingMemory(NamedTuple):
+    """:class:`AgentMemory` plus the exploratory runs of ``epsilon_repeat`` (a type
+    of its own so that runs without it keep their checkpoint layout)."""
+
+    hidden: dict[str, Array]
+    prev_action: Array
+    explore_action: Array  # [B, num_agents] the random action a run repeats
+    explore_left: Array  # [B, num_agents] steps it still repeats for (0: none)
 
 
 class ValueDecomposition:
@@ -612,17 +620,19 @@ class ValueDecomposition:
             extras=memory,
         )
 
-    def initial_memory(self, batch_size: int) -> AgentMemory:
+    def initial_memory(self, batch_size: int) -> AgentMemory | RepeatingMemory:
         num_agents = self.env_spec.num_agents
-        return AgentMemory(
+        memory = AgentMemory(
             hidden={
                 name: jnp.zeros((batch_size, num_agents, network.hidden_dim), jnp.float32)
                 for name, network in self.networks.items()
             },
             prev_action=jnp.full((batch_size, num_agents), -1, jnp.int32),
-            explore_action=jnp.zeros((batch_size, num_agents), jnp.int32),
-            explore_left=jnp.zeros((batch_size, num_agents), jnp.int32),
         )
+        if self.config.epsilon_repeat == 0:
+            return memory
+        no_run = jnp.zeros((batch_size, num_agents), jnp.int32)
+        return RepeatingMemory(*memory, explore_action=no_run, explore_left=no_run)
 
     def epsilon(self, env_steps: Array) -> Array:
         cfg = self.config
@@ -641,15 +651,16 @@ class ValueDecomposition:
     ) -> tuple[AgentMemory, dict[str, Array], StepValues]:
         """Memory reset where episodes start, the next hidden states and the step's values."""
         starts = obs.step_count == 0
-        memory = AgentMemory(
+        memory = memory._replace(
             hidden={
                 name: jnp.where(starts[:, None, None], 0.0, hidden)
                 for name, hidden in memory.hidden.items()
             },
             prev_action=jnp.where(starts[:, None], -1, memory.prev_action),
-            explore_action=memory.explore_action,
-            explore_left=jnp.where(starts[:, None], 0, memory.explore_left),
         )
+        if isinstance(memory, RepeatingMemory):
+            no_run = jnp.where(starts[:, None], 0, memory.explore_left)
+            memory = memory._replace(explore_left=no_run)
         inputs = self._agent_inputs(obs.agents_view, memory.prev_action)[None]
         no_resets = jnp.zeros((1, obs.step_count.shape[0]), bool)
         time_major_obs = jax.tree_util.tree_map(lambda x: x[None], obs)
@@ -672,7 +683,7 @@ class ValueDecomposition:
         memory, hidden, values = self._one_step(state.params, obs, memory)
         q = values.q[AGENT]
         greedy = jnp.argmax(jnp.where(obs.action_mask, q, MASKED_VALUE), axis=-1)
-        explore_action, explore_left = memory.explore_action, memory.explore_left
+        next_memory = memory._replace(hidden=hidden)
         if explore:
             random_key, choose_key = jax.random.split(key)
             random_actions = jax.random.categorical(
@@ -680,7 +691,8 @@ class ValueDecomposition:
             )
             epsilons = self.env_epsilons(state.env_steps, greedy.shape[0])
             explore_mask = jax.random.uniform(choose_key, greedy.shape) < epsilons[:, None]
-            if self.config.epsilon_repeat > 0:
+            if isinstance(memory, RepeatingMemory):
+                explore_action, explore_left = memory.explore_action, memory.explore_left
                 still_available = jnp.take_along_axis(
                     obs.action_mask, explore_action[..., None], axis=-1
                 )[..., 0]
@@ -693,13 +705,15 @@ class ValueDecomposition:
                     jnp.where(starting, self._run_lengths(choose_key, greedy.shape) - 1, 0),
                 )
                 actions = jnp.where(repeating | starting, explore_action, greedy)
+                next_memory = next_memory._replace(
+                    explore_action=explore_action, explore_left=explore_left
+                )
             else:
                 actions = jnp.where(explore_mask, random_actions, greedy)
         else:
             actions = greedy
         actions = actions.astype(jnp.int32)
-        next_memory = AgentMemory(hidden, actions, explore_action, explore_left)
-        return actions, next_memory, memory
+        return actions, next_memory._replace(prev_action=actions), memory
 
     def _run_lengths(self, key: PRNGKey, shape: tuple[int, ...]) -> Array:
         """Lengths ``k >= 1`` of exploratory runs, ``P(k) ~ k ** -epsilon_repeat`` up to
@@ -862,6 +876,7 @@ def make_qtran(env_spec: EnvSpec, num_envs: int = 1, **options: Any) -> ValueDec
 
 __all__ = [
     "AgentMemory",
+    "RepeatingMemory",
     "LearnerBatch",
     "LearnerConfig",
     "MixerObjective",

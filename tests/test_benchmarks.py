@@ -256,3 +256,7 @@ def test_football_probe_forces_the_carriers_first_kick_and_records_the_pass():
     summary = football_probe.summarise(records)
     assert summary["first_kick_share"]["short_pass"] == 1.0
     assert 0.3 <= summary["passes_completed"] <= 1.0
+    assert sum(summary["end_reason_share"].values()) == pytest.approx(1.0)
+    after = summary["after_completed_pass"]
+    assert after["episodes"] == int(records["pass_completed"].sum())
+    assert sum(after["end_reason_share"].values()) == pytest.approx(1.0)
