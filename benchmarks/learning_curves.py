@@ -156,6 +156,8 @@ def run(study: Study, runs: Path, argv: list[str] | None, description: str) -> d
                 f"from {s['all_seeds_at_threshold_step']}",
                 flush=True,
             )
+    out_path = result_path(args.out, study.name)
+    results, settings = _keep_earlier_results(out_path, study.name, results, settings)
     payload = {
         "benchmark": study.name,
         "command": " ".join(["python", f"benchmarks/{study.name}.py", *sys.argv[1:]]),
@@ -163,11 +165,44 @@ def run(study: Study, runs: Path, argv: list[str] | None, description: str) -> d
         "settings": {"seeds": args.seeds, "steps": settings},
         "results": results,
     }
-    path = write_json(result_path(args.out, study.name), payload)
+    path = write_json(out_path, payload)
     print(f"wrote {path}")
     figure = plot(results, path.with_suffix(".png"), study)
     print(f"wrote {figure}")
     return payload
+
+
+def _keep_earlier_results(
+    path: Path,
+    name: str,
+    results: dict[str, dict[str, Any]],
+    settings: dict[str, dict[str, int]],
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, int]]]:
+    """The new results on top of those already in ``path``: a report of some runs
+    keeps the (algo, task) results it did not read, e.g. runs made on another day."""
+    if not path.exists():
+        return results, settings
+    try:
+        earlier = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return results, settings
+    if earlier.get("benchmark") != name:
+        return results, settings
+    merged = {algo: dict(tasks) for algo, tasks in earlier.get("results", {}).items()}
+    merged_settings = {
+        algo: dict(tasks) for algo, tasks in earlier.get("settings", {}).get("steps", {}).items()
+    }
+    for algo, tasks in results.items():
+        merged.setdefault(algo, {}).update(tasks)
+        # A task left out now keeps the budget of its earlier result, if it has one.
+        merged_settings.setdefault(algo, {}).update(
+            {
+                task: steps
+                for task, steps in settings[algo].items()
+                if task in tasks or task not in merged[algo]
+            }
+        )
+    return merged, merged_settings
 
 
 def plot(results: dict[str, dict[str, Any]], path: Path, study: Study) -> Path:

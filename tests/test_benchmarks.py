@@ -260,3 +260,39 @@ def test_football_probe_forces_the_carriers_first_kick_and_records_the_pass():
     after = summary["after_completed_pass"]
     assert after["episodes"] == int(records["pass_completed"].sum())
     assert sum(after["end_reason_share"].values()) == pytest.approx(1.0)
+
+
+def test_a_learning_report_keeps_the_earlier_results_of_runs_it_did_not_read(tmp_path, monkeypatch):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import football_learning
+
+    monkeypatch.setattr(football_learning, "RUNS", tmp_path / "runs")
+    out = tmp_path / "football_learning.json"
+    point = {"step": 1000, "wall_s": 10.0, "seeds": {"0": {"win_rate": 0.5, "return": 1}}}
+    earlier_qmix = {"evaluations": [point], "summary": {"final_win_rate_per_seed": [0.5]}}
+    out.write_text(
+        json.dumps(
+            {
+                "benchmark": "football_learning",
+                "settings": {"steps": {"qmix": {"academy_empty_goal_close": 200_000}}},
+                "results": {
+                    "qmix": {"academy_empty_goal_close": earlier_qmix},
+                    "vdn": {"academy_empty_goal_close": {"stale": True}},
+                },
+            }
+        )
+    )
+    run_dir = tmp_path / "runs" / "vdn" / "academy_empty_goal_close"
+    run_dir.mkdir(parents=True)
+    lines = [{"kind": "train", "step": 1000, "sps": 50.0}]
+    lines += [{"kind": "eval", "step": 1000, "seed": 0, "win_rate": 0.9, "return_mean": 1}]
+    (run_dir / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
+    football_learning.main(
+        ["--report-only", "--algos", "vdn", "--tasks", "academy_empty_goal_close"]
+        + ["--out", str(out)]
+    )
+    payload = json.loads(out.read_text())
+    assert payload["results"]["qmix"]["academy_empty_goal_close"] == earlier_qmix
+    assert payload["settings"]["steps"]["qmix"]["academy_empty_goal_close"] == 200_000
+    vdn = payload["results"]["vdn"]["academy_empty_goal_close"]
+    assert vdn["summary"]["final_win_rate_per_seed"] == [0.9]  # the new run replaced it
