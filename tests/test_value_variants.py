@@ -161,7 +161,9 @@ def test_epsilon_repeat_repeats_exploratory_actions_for_zeta_distributed_runs():
 
 # ------------------------------------------------- matrix games (CI budget)
 ONE_STEP_BUDGET = {"iql": 800, "vdn": 800, "qmix": 800, "cw_qmix": 800, "ow_qmix": 800}
-ONE_STEP_BUDGET.update({"qtran": 800, "qplex": 6000})
+# QPLEX is slow to leave the zero block (BENCHMARKS.md, "Matrix games"): with jax
+# 0.10.2 seed 2 is still at payoff 0 after 9,000 updates and optimal at 12,000.
+ONE_STEP_BUDGET.update({"qtran": 800, "qplex": 12000})
 ONE_STEP_OPTIMAL = {"cw_qmix", "ow_qmix", "qtran", "qplex"}
 SEEDS = [0, 1, 2]
 
