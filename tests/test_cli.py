@@ -75,7 +75,7 @@ def test_good_sweep_passes_preflight():
     preflight(["env=smac/3m,smacv2/terran_10_vs_11", "env.kwargs.difficulty=1,10"])
 
 
-def _composed(overrides):
+def _composed(overrides, group="algo"):
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
@@ -88,7 +88,7 @@ def _composed(overrides):
     with initialize_config_dir(config_dir=CONFIG_PATH, version_base=None):
         config = OmegaConf.to_container(compose("config", overrides=overrides), resolve=True)
     GlobalHydra.instance().clear()
-    return config["algo"]
+    return config[group]
 
 
 def test_family_settings_apply_to_every_env_of_the_family_and_yield_to_the_command_line():
@@ -104,6 +104,19 @@ def test_family_settings_apply_to_every_env_of_the_family_and_yield_to_the_comma
     assert _composed(["env=smac/3m", "algo=mappo"])["max_grad_norm"] == 10.0
     assert _composed(["env=smac/3m"])["sequence_length"] == 0
     assert _composed(["env=lbf/8x8-2p-2f"])["sequence_length"] == 20
+
+
+def test_3_vs_1_gives_qmix_epsilon_z_greedy_on_32_envs_and_no_other_scenario():
+    three_vs_one = ["env=football/academy_3_vs_1_with_keeper", "algo=qmix"]
+    settings = _composed(three_vs_one)
+    assert (settings["epsilon_repeat"], settings["epsilon_finish"]) == (2.0, 0.02)
+    assert settings["updates_per_rollout"] == 8  # the family's settings still apply under it
+    assert _composed(three_vs_one, group="arch")["num_envs"] == 32
+    assert _composed([*three_vs_one, "algo.epsilon_repeat=0"])["epsilon_repeat"] == 0.0
+    assert _composed([*three_vs_one, "arch.num_envs=8"], group="arch")["num_envs"] == 8
+    other = ["env=football/academy_run_to_score_with_keeper", "algo=qmix"]
+    assert (_composed(other)["epsilon_repeat"], _composed(other)["epsilon_finish"]) == (0.0, 0.05)
+    assert _composed(other, group="arch")["num_envs"] == 8
 
 
 def _run(args, cwd, check=True):
