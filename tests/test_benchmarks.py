@@ -217,7 +217,8 @@ def test_football_learning_reports_the_goal_rate_with_its_own_settings(tmp_path,
     assert summary["all_seeds_at_threshold_step"] is None
     assert summary["final_wall_s"] == pytest.approx(20.0)
     assert payload["results"]["qmix"] == {}  # no run or no evaluation yet: left out
-    assert payload["settings"]["steps"]["qmix"]["academy_3_vs_1_with_keeper"] == 1_000_000
+    assert payload["settings"]["steps"]["qmix"]["academy_3_vs_1_with_keeper"] == 3_000_000
+    assert payload["settings"]["steps"]["vdn"]["academy_3_vs_1_with_keeper"] == 1_000_000
 
 
 def test_football_probe_forces_the_carriers_first_kick_and_records_the_pass():
