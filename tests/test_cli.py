@@ -106,7 +106,7 @@ def test_family_settings_apply_to_every_env_of_the_family_and_yield_to_the_comma
     assert _composed(["env=lbf/8x8-2p-2f"])["sequence_length"] == 20
 
 
-def test_3_vs_1_gives_qmix_epsilon_z_greedy_on_32_envs_and_no_other_scenario():
+def test_3_vs_1_gives_qmix_epsilon_z_greedy_egocentric_views_on_32_envs_and_no_other_scenario():
     three_vs_one = ["env=football/academy_3_vs_1_with_keeper", "algo=qmix"]
     settings = _composed(three_vs_one)
     assert (settings["epsilon_repeat"], settings["epsilon_finish"]) == (2.0, 0.02)
@@ -114,9 +114,16 @@ def test_3_vs_1_gives_qmix_epsilon_z_greedy_on_32_envs_and_no_other_scenario():
     assert _composed(three_vs_one, group="arch")["num_envs"] == 32
     assert _composed([*three_vs_one, "algo.epsilon_repeat=0"])["epsilon_repeat"] == 0.0
     assert _composed([*three_vs_one, "arch.num_envs=8"], group="arch")["num_envs"] == 8
+    assert _composed(three_vs_one, group="env")["kwargs"]["representation"] == "egocentric"
+    simple = [*three_vs_one, "env.kwargs.representation=simple115"]
+    assert _composed(simple, group="env")["kwargs"]["representation"] == "simple115"
+    for algo in ("vdn", "mappo"):
+        other_env = _composed(["env=football/academy_3_vs_1_with_keeper", f"algo={algo}"], "env")
+        assert other_env["kwargs"]["representation"] == "simple115", algo
     other = ["env=football/academy_run_to_score_with_keeper", "algo=qmix"]
     assert (_composed(other)["epsilon_repeat"], _composed(other)["epsilon_finish"]) == (0.0, 0.05)
     assert _composed(other, group="arch")["num_envs"] == 8
+    assert _composed(other, group="env")["kwargs"]["representation"] == "simple115"
 
 
 def _run(args, cwd, check=True):
