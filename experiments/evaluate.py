@@ -3,8 +3,9 @@
 Reloads the run's config and latest checkpoint, plays ``episodes`` greedy
 episodes per seed and prints the mean return and win rate.
 
-``marl-evaluate checkpoint=RUN_DIR replay=PATH.gif [replay_fps=N]`` instead plays
-one greedy episode (the first seed's first episode of the evaluation above),
+``marl-evaluate checkpoint=RUN_DIR replay=PATH.gif [replay_fps=N] [replay_seed=S]``
+instead plays one greedy episode (seed ``S``'s first episode of the evaluation above,
+the run's first seed by default),
 renders every state from the reset to the end and writes them as an animated GIF
 (``N`` frames per second, default 6; the last frame is held longer), creating
 PATH's directory if needed. Replays need an environment whose ``render`` gives RGB
@@ -22,7 +23,7 @@ import numpy as np
 
 USAGE = (
     "usage: marl-evaluate checkpoint=RUN_DIR [episodes=N] [json=true] "
-    "| checkpoint=RUN_DIR replay=PATH.gif [replay_fps=N] [json=true]"
+    "| checkpoint=RUN_DIR replay=PATH.gif [replay_fps=N] [replay_seed=S] [json=true]"
 )
 DEFAULT_REPLAY_FPS = 6.0
 LAST_FRAME_SECONDS = 1.5  # how long a replay shows the end of the episode
@@ -30,7 +31,7 @@ LAST_FRAME_SECONDS = 1.5  # how long a replay shows the end of the episode
 
 def parse_args(argv: list[str]) -> dict[str, str]:
     """``key=value`` arguments; raises ValueError with one line on anything else."""
-    valid = {"checkpoint", "episodes", "json", "replay", "replay_fps"}
+    valid = {"checkpoint", "episodes", "json", "replay", "replay_fps", "replay_seed"}
     args = {}
     for arg in argv:
         key, sep, value = arg.partition("=")
@@ -55,6 +56,13 @@ def parse_args(argv: list[str]) -> dict[str, str]:
             fps = 0.0
         if not 0 < fps <= 100:
             raise ValueError(f"replay_fps must be a number in (0, 100], got '{args['replay_fps']}'")
+    if "replay_seed" in args:
+        if "replay" not in args:
+            raise ValueError("replay_seed needs replay=PATH.gif")
+        if not args["replay_seed"].isdigit():
+            raise ValueError(
+                f"replay_seed must be a non-negative integer, got '{args['replay_seed']}'"
+            )
     return args
 
 
@@ -84,11 +92,12 @@ def write_gif(frames: Sequence[np.ndarray], path: str | pathlib.Path, fps: float
 
 def _replay(args: dict[str, str]) -> None:
     from marl.checkpoint import CheckpointLayoutError
-    from marl.train import NoRGBRenderError, replay_run
+    from marl.train import NoRGBRenderError, NoSuchSeedError, replay_run
 
+    seed = int(args["replay_seed"]) if "replay_seed" in args else None
     try:
-        result = replay_run(args["checkpoint"])
-    except (FileNotFoundError, NoRGBRenderError, CheckpointLayoutError) as error:
+        result = replay_run(args["checkpoint"], seed)
+    except (FileNotFoundError, NoRGBRenderError, NoSuchSeedError, CheckpointLayoutError) as error:
         print(f"marl-evaluate: error: {error}", file=sys.stderr)
         sys.exit(2)
     path = pathlib.Path(args["replay"])
@@ -101,6 +110,7 @@ def _replay(args: dict[str, str]) -> None:
         "algo": config["algo"]["name"],
         "env": config["env"]["name"],
         "chunk": int(result["chunk"]),
+        "seed": int(result["seed"]),
         "replay": str(path),
         "frames": len(result["frames"]),
         "length": int(result["length"]),
@@ -113,7 +123,7 @@ def _replay(args: dict[str, str]) -> None:
     ret_text = f"{ret:.3f}" if ret.ndim == 0 else str(summary["return"])
     print(
         f"{summary['algo']} on {summary['env']} (checkpoint of chunk {summary['chunk']}), "
-        f"greedy episode of seed {config['seed']}:"
+        f"greedy episode of seed {summary['seed']}:"
     )
     outcome = "won" if summary["won"] else "not won"
     print(f"  return {ret_text}, {outcome}, {summary['length']} steps")

@@ -297,16 +297,19 @@ class Runner:
         returns, won = self._evaluate(algo_state, key, num_episodes)
         return np.asarray(returns), np.asarray(won)
 
-    def greedy_episode(self, state: RunnerState, key: Array) -> dict[str, Any]:
-        """One greedy episode of the first seed with device 0's parameters, recorded.
+    def greedy_episode(self, state: RunnerState, key: Array, seed_index: int = 0) -> dict[str, Any]:
+        """One greedy episode of seed ``seed_index`` (0 is the first) with device 0's
+        parameters, recorded.
 
-        It is the first episode :meth:`evaluate` plays for the first seed with the same
+        It is the first episode :meth:`evaluate` plays for that seed with the same
         ``key`` and ``num_episodes=1``. Returns host values: ``states`` (the
         environment's states from the reset to the end, ``length + 1`` of them, each
         unbatched, as a list), ``return``, ``won`` and ``length``.
         """
-        algo_state = jax.tree_util.tree_map(lambda x: x[0, 0], state.algo_state)
-        seed_key = jax.random.split(key, self.num_seeds)[0]
+        if not 0 <= seed_index < self.num_seeds:
+            raise ValueError(f"seed_index must be in [0, {self.num_seeds}), got {seed_index}")
+        algo_state = jax.tree_util.tree_map(lambda x: x[0, seed_index], state.algo_state)
+        seed_key = jax.random.split(key, self.num_seeds)[seed_index]
         returns, won, lengths, states = self._record(algo_state, seed_key)
         length = int(lengths[0])
         states = jax.tree_util.tree_map(lambda x: np.asarray(x)[: length + 1, 0], states)

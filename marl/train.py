@@ -217,17 +217,29 @@ def evaluate_run(run_dir: str | pathlib.Path, num_episodes: int | None = None) -
     return {"returns": returns, "won": won, "chunk": latest, "config": config}
 
 
-def replay_run(run_dir: str | pathlib.Path) -> dict[str, Any]:
+class NoSuchSeedError(ValueError):
+    """A replay was asked of a seed the run does not have."""
+
+
+def replay_run(run_dir: str | pathlib.Path, seed: int | None = None) -> dict[str, Any]:
     """Reloads a run's latest checkpoint and records one greedy episode as RGB frames.
 
-    The episode is the first one :func:`evaluate_run` plays for the first seed (see
+    The episode is the first one :func:`evaluate_run` plays for ``seed`` (one of the
+    run's seeds as :func:`seeds_of` numbers them; the first when None; see
     :meth:`marl.loop.Runner.greedy_episode`). Returns ``frames`` (``uint8 [H, W, 3]``
     per state, from the reset to the end: ``length + 1``), ``return``, ``won``,
-    ``length``, ``chunk`` and ``config``. Raises :class:`NoRGBRenderError`, before
-    loading anything, when the run's environment cannot render RGB frames.
+    ``length``, ``seed``, ``chunk`` and ``config``. Raises :class:`NoRGBRenderError`
+    or :class:`NoSuchSeedError`, before loading anything, when the run's environment
+    cannot render RGB frames or the run has no such seed.
     """
     run_dir = pathlib.Path(run_dir)
     config = _read_run_config(run_dir)
+    seeds = seeds_of(config)
+    seed = seeds[0] if seed is None else seed
+    if seed not in seeds:
+        raise NoSuchSeedError(
+            f"replay_seed must be one of the run's seeds {seeds[0]}-{seeds[-1]}, got {seed}"
+        )
     env_cfg = config["env"]
     if not has_rgb_render(make_raw_env(env_cfg["name"], **env_cfg["kwargs"])):
         raise NoRGBRenderError(
@@ -235,6 +247,7 @@ def replay_run(run_dir: str | pathlib.Path) -> dict[str, Any]:
             "an RGB `render`, e.g. smac/*"
         )
     runner, state, latest = _restore_run(run_dir, config)
-    episode = runner.greedy_episode(state, evaluation_key(config, 10**6 + latest))
+    key = evaluation_key(config, 10**6 + latest)
+    episode = runner.greedy_episode(state, key, seeds.index(seed))
     frames = [runner.env.render(env_state) for env_state in episode.pop("states")]
-    return {**episode, "frames": frames, "chunk": latest, "config": config}
+    return {**episode, "frames": frames, "seed": seed, "chunk": latest, "config": config}

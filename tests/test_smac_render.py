@@ -1,5 +1,6 @@
 """SMAC replays: frames of hand-made states, and ``marl-evaluate ... replay=PATH.gif``."""
 
+import json
 import os
 import pathlib
 import re
@@ -164,6 +165,7 @@ def test_replay_of_a_trained_smac_run(tmp_path):
         "arch.total_timesteps=120",
         "arch.eval_interval=120",
         "arch.eval_episodes=1",
+        "arch.num_seeds=2",
         "algo.batch_size=2",
         "algo.buffer_size=8",
         "algo.hidden_dim=8",
@@ -172,9 +174,14 @@ def test_replay_of_a_trained_smac_run(tmp_path):
     ]
     _run(train, tmp_path)
     gif = tmp_path / "new" / "dir" / "replay.gif"  # the directory does not exist yet
-    result = _run([str(BIN / "marl-evaluate"), f"checkpoint={run_dir}", f"replay={gif}"], tmp_path)
-    assert str(gif) in result.stdout
-    length = int(re.search(r"return -?[\d.]+, (?:won|not won), (\d+) steps", result.stdout)[1])
+    evaluate = [str(BIN / "marl-evaluate"), f"checkpoint={run_dir}"]
+    result = _run([*evaluate, f"replay={gif}", "replay_seed=1"], tmp_path)
+    assert str(gif) in result.stdout and "greedy episode of seed 1:" in result.stdout
+    match = re.search(r"return (-?[\d.]+), (?:won|not won), (\d+) steps", result.stdout)
+    replay_return, length = float(match[1]), int(match[2])
+    # The replay is the first episode the evaluation plays for that seed.
+    summary = json.loads(_run([*evaluate, "episodes=1", "json=true"], tmp_path).stdout)
+    assert abs(summary["return_per_seed"][1] - replay_return) < 1e-3
     with Image.open(gif) as image:
         assert image.n_frames == length + 1
         assert image.size == (384, 384 + render.LINE_HEIGHT)
@@ -211,3 +218,16 @@ def test_replay_errors_are_one_line(tmp_path):
         "environment with an RGB `render`, e.g. smac/*\n"
     )
     assert not (tmp_path / "out.gif").exists()
+    for args, message in [
+        (["replay_seed=1"], "replay_seed needs replay=PATH.gif"),
+        (
+            ["replay=out.gif", "replay_seed=-1"],
+            "replay_seed must be a non-negative integer, got '-1'",
+        ),
+        (
+            ["replay=out.gif", "replay_seed=3"],
+            "replay_seed must be one of the run's seeds 0-0, got 3",
+        ),
+    ]:
+        result = _run([evaluate, f"checkpoint={tmp_path}", *args], tmp_path, check=False)
+        assert (result.returncode, result.stderr) == (2, f"marl-evaluate: error: {message}\n")
