@@ -23,6 +23,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from marl.files import atomic_write_text
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 REPO_DIR = Path(__file__).resolve().parent.parent
 
@@ -149,5 +151,5 @@ def result_path(out: str | None, name: str) -> Path:
 def write_json(path: Path, payload: dict[str, Any]) -> Path:
     """Writes ``payload`` as indented JSON, creating the directory; returns the path."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+    atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=False) + "\n")
     return path

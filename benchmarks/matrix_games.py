@@ -35,7 +35,7 @@ from common import machine_info, result_path, write_json
 
 import marl
 from marl.loop import Runner
-from marl.registry import algorithm_config_class
+from marl.registry import algorithm_options_class
 
 ALGORITHMS = ("iql", "vdn", "qmix", "qplex", "cw_qmix", "ow_qmix", "qtran")
 
@@ -105,11 +105,13 @@ def train_matrix_game(
     if iterations % checkpoints:
         raise ValueError(f"iterations ({iterations}) must divide into {checkpoints} checkpoints")
     env = marl.make_env(GAMES[game].env)
+    learner = marl.make_algorithm(
+        algorithm, marl.env_spec(env), envs_per_device=NUM_ENVS, **TRAINING, **(overrides or {})
+    )
     runner = Runner(
         env,
-        algorithm,
-        {**TRAINING, **(overrides or {})},
-        num_envs=NUM_ENVS,
+        learner,
+        envs_per_device=NUM_ENVS,
         rollout_length=ROLLOUT_LENGTH,
         iterations_per_chunk=iterations // checkpoints,
         num_seeds=len(seeds),
@@ -149,7 +151,7 @@ def first_state_values(runner: Runner, env: Any, state: Any) -> np.ndarray:
     params = jax.tree_util.tree_map(lambda x: x[0], state.algo_state.params)  # device 0
 
     def values(seed_params):
-        joint = runner.algo.joint_values(seed_params, obs, joint_actions)
+        joint = runner.algorithm.joint_values(seed_params, obs, joint_actions)
         return joint.mean(-1).reshape(num_actions, num_actions)
 
     return np.asarray(jax.jit(jax.vmap(values))(params))
@@ -236,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"[{result['wall_seconds']:.0f} s]",
                 flush=True,
             )
-    gamma = algorithm_config_class("qmix")().gamma
+    gamma = algorithm_options_class("qmix")().gamma
     table = format_table(results, gamma, iterations // checkpoints)
     print(table)
     payload = {

@@ -33,6 +33,7 @@ reference figure and not re-run here. Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from typing import Any
@@ -82,29 +83,25 @@ ANCHOR = {
 def marl_train_config(overrides: tuple[str, ...] = ()) -> dict[str, Any]:
     """The Runner settings of ``marl-train <overrides>`` (its Hydra config)."""
     from hydra import compose, initialize_config_module
-    from omegaconf import OmegaConf
 
-    from marl.experiments.config import register_schema
-    from marl.train import chunk_layout
+    from marl.config import register_schema
+    from marl.experiments.train import compose_config
 
     register_schema()
     with initialize_config_module(config_module="marl.experiments.conf", version_base=None):
-        config = OmegaConf.to_container(
-            compose(config_name="config", overrides=list(overrides)), resolve=True
-        )
-    algo = dict(config["algo"])
-    arch = config["arch"]
+        config = compose_config(compose(config_name="config", overrides=list(overrides)))
+    options = dataclasses.asdict(config.algo)
     return {
-        "algo": algo.pop("name"),
-        "env": config["env"]["name"],
-        "env_kwargs": config["env"]["kwargs"],
-        "add_agent_id": config["env"]["add_agent_id"],
-        "algo_config": algo,
-        "num_envs": arch["num_envs"],
-        "rollout_length": arch["rollout_length"],
-        "iterations_per_chunk": chunk_layout(arch)[0],
+        "algo": options.pop("name"),
+        "env": config.env.name,
+        "env_kwargs": config.env.kwargs,
+        "add_agent_id": config.env.add_agent_id,
+        "algo_config": options,
+        "num_envs": config.arch.num_envs,
+        "rollout_length": config.arch.rollout_length,
+        "iterations_per_chunk": config.arch.chunk_layout()[0],
         # Timed on one device here whatever arch.num_devices says.
-        "num_devices_in_config": arch["num_devices"],
+        "num_devices_in_config": config.arch.num_devices,
     }
 
 
@@ -131,11 +128,16 @@ def bench_config(config: dict[str, Any], chunks: int, seed: int = 0) -> dict[str
     env = marl.make_env(
         config["env"], add_agent_id=config.get("add_agent_id", True), **config.get("env_kwargs", {})
     )
+    algorithm = marl.make_algorithm(
+        config.get("algo", "qmix"),
+        marl.env_spec(env),
+        envs_per_device=config["num_envs"],
+        **config["algo_config"],
+    )
     runner = Runner(
-        env=env,
-        algorithm=config.get("algo", "qmix"),
-        algo_config=config["algo_config"],
-        num_envs=config["num_envs"],
+        env,
+        algorithm,
+        envs_per_device=config["num_envs"],
         rollout_length=config["rollout_length"],
         iterations_per_chunk=config["iterations_per_chunk"],
         num_seeds=1,
@@ -162,7 +164,7 @@ def bench_config(config: dict[str, Any], chunks: int, seed: int = 0) -> dict[str
     return {
         "config": config,
         "steps_per_chunk": steps,
-        "sequence_length": getattr(runner.algo, "sequence_length", None),
+        "sequence_length": getattr(runner.algorithm, "sequence_length", None),
         "init_s": init_s,
         "first_chunk_s": first_chunk_s,
         # The first chunk minus a steady chunk: an estimate of the chunk's compile time.
@@ -171,9 +173,9 @@ def bench_config(config: dict[str, Any], chunks: int, seed: int = 0) -> dict[str
         "env_steps_per_s": summary(rates),
         "env_steps_per_s_reps": rates,
         "gradient_updates_per_chunk": updates,
-        "final_env_steps": int(np.asarray(metrics["env_steps"]).ravel()[0]),
+        "final_env_steps": int(np.asarray(metrics.env_steps).ravel()[0]),
         # None when no episode finished during the last chunk.
-        "last_chunk_episode_return": _finite(metrics["episode_return"]),
+        "last_chunk_episode_return": _finite(metrics.episode_return),
     }
 
 

@@ -92,12 +92,19 @@ def write_gif(frames: Sequence[np.ndarray], path: str | pathlib.Path, fps: float
 
 def _replay(args: dict[str, str]) -> None:
     from marl.checkpoint import CheckpointLayoutError
+    from marl.config import ConfigError
     from marl.train import NoRGBRenderError, NoSuchSeedError, replay_run
 
     seed = int(args["replay_seed"]) if "replay_seed" in args else None
     try:
         result = replay_run(args["checkpoint"], seed)
-    except (FileNotFoundError, NoRGBRenderError, NoSuchSeedError, CheckpointLayoutError) as error:
+    except (
+        FileNotFoundError,
+        NoRGBRenderError,
+        NoSuchSeedError,
+        CheckpointLayoutError,
+        ConfigError,
+    ) as error:
         print(f"marl-evaluate: error: {error}", file=sys.stderr)
         sys.exit(2)
     path = pathlib.Path(args["replay"])
@@ -107,8 +114,8 @@ def _replay(args: dict[str, str]) -> None:
     config = result["config"]
     ret = np.asarray(result["return"], np.float64)
     summary = {
-        "algo": config["algo"]["name"],
-        "env": config["env"]["name"],
+        "algo": config.algo.name,
+        "env": config.env.name,
         "chunk": int(result["chunk"]),
         "seed": int(result["seed"]),
         "replay": str(path),
@@ -141,19 +148,20 @@ def main() -> None:
         _replay(args)
         return
     from marl.checkpoint import CheckpointLayoutError
+    from marl.config import ConfigError
     from marl.train import evaluate_run
 
     episodes = int(args["episodes"]) if "episodes" in args else None
     try:
         result = evaluate_run(args["checkpoint"], episodes)
-    except (FileNotFoundError, CheckpointLayoutError) as error:
+    except (FileNotFoundError, CheckpointLayoutError, ConfigError) as error:
         print(f"marl-evaluate: error: {error}", file=sys.stderr)
         sys.exit(2)
     returns, won = result["returns"], result["won"]
     config = result["config"]
     summary = {
-        "algo": config["algo"]["name"],
-        "env": config["env"]["name"],
+        "algo": config.algo.name,
+        "env": config.env.name,
         "chunk": int(result["chunk"]),
         "episodes_per_seed": int(returns.shape[1]),
         "return_per_seed": [float(r) for r in returns.mean(axis=1)],
@@ -168,7 +176,7 @@ def main() -> None:
     for seed, (ret, win) in enumerate(
         zip(summary["return_per_seed"], summary["win_rate_per_seed"], strict=True)
     ):
-        print(f"  seed {config['seed'] + seed}: mean return {ret:.3f}, win rate {win:.2f}")
+        print(f"  seed {config.seed + seed}: mean return {ret:.3f}, win rate {win:.2f}")
     print(
         f"  all: mean return {summary['return_mean']:.3f}, win rate {summary['win_rate_mean']:.2f}"
         f" over {returns.size} greedy episodes"

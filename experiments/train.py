@@ -6,7 +6,8 @@
     marl-train resume=true                       # continue the run in run_dir
 
 Before Hydra runs anything, every combination of the command line's overrides is
-composed and validated, so a bad key or value stops the program with one line.
+composed against the typed schema (:class:`marl.config.TrainConfig`) and checked,
+so a bad key or value stops the program with one line.
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from marl.experiments.config import ConfigError, register_schema, validate
+from marl.config import ConfigError, TrainConfig, register_schema
 
 CONFIG_MODULE = "marl.experiments.conf"
 CONFIG_PATH = str(pathlib.Path(__file__).resolve().parent / "conf")
 _MAX_PREFLIGHT_COMBINATIONS = 256
+_GROUPS = ("algo", "env", "arch", "logger", "hydra/launcher")
+# OmegaConf reads any integer as a bool (3 -> true); the command line takes these only.
+_BOOL_WORDS = ("true", "false", "yes", "no", "on", "off", "0", "1")
 # Command-line flags of Hydra's that ask for information rather than a run.
 _INFO_FLAGS = (
     "--help",
@@ -109,8 +113,34 @@ def _combinations(overrides: list[str]) -> list[list[str]]:
     ]
 
 
+def _chosen_defaults(combo: list[str]) -> dict[str, Any]:
+    """The config of ``combo``'s group choices alone (``algo=vdn``, not ``algo.gamma=1``):
+    what the valid keys are for what the user chose."""
+    from hydra import compose
+
+    choices = [o for o in combo if o.split("=", 1)[0].split("@")[0] in _GROUPS]
+    try:
+        return OmegaConf.to_container(compose(config_name="config", overrides=choices))
+    except Exception:  # a bad group choice: its own error is reported
+        return {}
+
+
+def _check_bool_words(cfg: DictConfig, combo: list[str]) -> None:
+    for override in combo:
+        key, _, value = override.lstrip("+~").partition("=")
+        if isinstance(OmegaConf.select(cfg, key), bool) and value.lower() not in _BOOL_WORDS:
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+
+
+def compose_config(cfg: DictConfig) -> TrainConfig:
+    """The typed config of a composed Hydra config (interpolations resolved)."""
+    config = OmegaConf.to_object(cfg)
+    assert isinstance(config, TrainConfig), type(config)
+    return config
+
+
 def preflight(overrides: list[str]) -> None:
-    """Composes and validates every combination; raises ConfigError with one line."""
+    """Composes and checks every combination; raises ConfigError with one line."""
     import jax
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -122,28 +152,28 @@ def preflight(overrides: list[str]) -> None:
         raise ConfigError(_one_line(error)) from None
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONFIG_PATH, version_base=None):
-        defaults = OmegaConf.to_container(compose(config_name="config"), resolve=False)
         for combo in combos:
             try:
                 cfg = compose(config_name="config", overrides=combo)
-                container = OmegaConf.to_container(cfg, resolve=True)
+                config = compose_config(cfg)
             except Exception as error:
-                raise ConfigError(_one_line(error, defaults)) from None
-            validate(container, local_devices=jax.local_device_count())
+                raise ConfigError(_one_line(error, _chosen_defaults(combo))) from None
+            _check_bool_words(cfg, combo)
+            config.check(local_devices=jax.local_device_count())
     GlobalHydra.instance().clear()
 
 
-def resolve_run_dir(config: dict[str, Any]) -> str:
+def resolve_run_dir(config: TrainConfig) -> str:
     """Where this run writes: ``run_dir`` itself, or with ``resume=false`` and a run
     already there, the first free ``run_dir-N`` (nothing earlier is overwritten).
     With ``resume=true`` the newest of ``run_dir`` and its ``-N`` siblings."""
-    base = pathlib.Path(config["run_dir"])
+    base = pathlib.Path(config.run_dir)
     taken = [base] if (base / "checkpoints").exists() else []
     index = 1
     while (pathlib.Path(f"{base}-{index}") / "checkpoints").exists():
         taken.append(pathlib.Path(f"{base}-{index}"))
         index += 1
-    if config["resume"]:
+    if config.resume:
         return str(taken[-1]) if taken else str(base)
     if not taken:
         return str(base)
@@ -151,19 +181,16 @@ def resolve_run_dir(config: dict[str, Any]) -> str:
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
-    """Hydra's task function: validate, train, report."""
-    import jax
-
+    """Hydra's task function: train (which checks the config), report."""
     from marl.checkpoint import CheckpointLayoutError, ConfigMismatchError
     from marl.train import RunBuildError, RunExistsError, train
 
-    config = OmegaConf.to_container(cfg, resolve=True)
+    config = compose_config(cfg)
     run_dir = resolve_run_dir(config)
-    if run_dir != config["run_dir"]:
-        print(f"marl-train: {'resuming' if config['resume'] else 'writing'} {run_dir}")
-        config["run_dir"] = run_dir
+    if run_dir != config.run_dir:
+        print(f"marl-train: {'resuming' if config.resume else 'writing'} {run_dir}")
+        config.run_dir = run_dir
     try:
-        validate(config, local_devices=jax.local_device_count())
         result = train(config)
     except (
         ConfigError,
@@ -177,7 +204,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         sys.exit(2)
     returns, won = result["returns"], result["won"]
     print(
-        f"{config['algo']['name']} on {config['env']['name']}: after {result['env_steps']:,} "
+        f"{config.algo.name} on {config.env.name}: after {result['env_steps']:,} "
         f"env steps, greedy mean return {returns.mean():.3f} and win rate {won.mean():.2f} "
         f"over {returns.size} episodes; results in {run_dir}"
     )

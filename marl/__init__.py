@@ -1,8 +1,11 @@
 """marl-lab: cooperative multi-agent reinforcement learning in JAX."""
 
+from marl.algorithm import Algorithm, AlgorithmOptions, AlgorithmState
 from marl.env import MultiAgentEnv, env_spec
 from marl.registry import (
     algorithm_names,
+    algorithm_options,
+    build_algorithm,
     env_names,
     make_algorithm,
     make_env,
@@ -18,6 +21,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AgentIDWrapper",
+    "Algorithm",
+    "AlgorithmOptions",
+    "AlgorithmState",
     "EnvSpec",
     "EpisodeMetricsWrapper",
     "MultiAgentEnv",
@@ -25,6 +31,8 @@ __all__ = [
     "Transition",
     "VectorEnv",
     "algorithm_names",
+    "algorithm_options",
+    "build_algorithm",
     "env_names",
     "env_spec",
     "make_algorithm",

@@ -1,24 +1,32 @@
 """Saving and resuming the whole training state with orbax.
 
-A checkpoint holds every array of the loop's state (parameters, optimiser,
-target network, replay, environment states, PRNG keys, counters) plus the chunk
-index, written synchronously so that a run killed at any moment leaves either
-the previous or the new checkpoint, never a half-written one. The config a run
-was started with is kept beside them; resuming under a different config is
-refused with the keys that differ.
+A checkpoint of chunk ``k`` is a directory ``checkpoints/<k>/`` with two items:
+
+* ``state``: every array of the loop's :class:`marl.loop.RunnerState`
+  (parameters, optimiser, target network, replay, environment states, PRNG keys,
+  counters), leading axes ``[num_devices, num_seeds]``;
+* ``params``: the algorithm's ``params`` alone (the field the algorithm contract
+  declares), so that another run can start from them without reading the rest.
+
+It is written synchronously so that a run killed at any moment leaves either the
+previous or the new checkpoint, never a half-written one. The config a run was
+started with is kept beside them; resuming under a different config is refused
+with the keys that differ.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import pathlib
 from typing import Any
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+
+from marl.files import atomic_write_text
+from marl.loop import RunnerState
 
 # Keys that may change between a run and its resumption: they do not affect what
 # is learned (logging, how often to save or evaluate) or only extend the run.
@@ -82,19 +90,28 @@ class Checkpointer:
         """The chunk index of the newest complete checkpoint, or ``None``."""
         return self.manager.latest_step()
 
-    def save(self, chunk: int, state: Any) -> None:
+    def save(self, chunk: int, state: RunnerState) -> None:
         host_state = jax.tree_util.tree_map(np.asarray, state)
-        self.manager.save(chunk, args=ocp.args.StandardSave(host_state))
+        self.manager.save(
+            chunk,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(host_state),
+                params=ocp.args.StandardSave(host_state.algo_state.params),
+            ),
+        )
         self.manager.wait_until_finished()
 
-    def restore(self, chunk: int, like: Any) -> Any:
-        """Restores chunk ``chunk`` into the structure (and shapes) of ``like``."""
+    def restore(self, chunk: int, like: RunnerState) -> RunnerState:
+        """Restores chunk ``chunk``'s state into the structure (and shapes) of ``like``."""
         target = jax.tree_util.tree_map(
             lambda x: np.zeros(x.shape, x.dtype) if hasattr(x, "shape") else x, like
         )
         try:
-            return self.manager.restore(chunk, args=ocp.args.StandardRestore(target))
-        except (ValueError, KeyError, TypeError) as error:
+            restored = self.manager.restore(
+                chunk, args=ocp.args.Composite(state=ocp.args.StandardRestore(target))
+            )
+            return restored.state
+        except (ValueError, KeyError, TypeError, FileNotFoundError) as error:
             reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
             raise CheckpointLayoutError(
                 f"checkpoint {chunk} in {self.run_dir} does not fit this version's training "
@@ -110,8 +127,8 @@ def load_params(run_dir: str | pathlib.Path) -> Any:
     """The learned parameters in ``run_dir``'s latest checkpoint (device 0, first seed).
 
     Used to start a run from another run's parameters (e.g. CMAT's fine-tuning);
-    nothing else of the old run's state is read. Raises ``ValueError`` in one line
-    when ``run_dir`` holds no checkpoint.
+    only the checkpoint's ``params`` item is read. Raises ``ValueError`` in one
+    line when ``run_dir`` holds no checkpoint of this layout.
     """
     checkpoints = pathlib.Path(run_dir).absolute() / "checkpoints"
     logging.getLogger("absl").setLevel(logging.ERROR)
@@ -121,18 +138,23 @@ def load_params(run_dir: str | pathlib.Path) -> Any:
         manager = ocp.CheckpointManager(checkpoints, options=options)
     if manager is None or manager.latest_step() is None:
         raise ValueError(f"'{run_dir}' holds no checkpoint to start from")
+    latest = manager.latest_step()
     try:
-        saved = manager.restore(manager.latest_step(), args=ocp.args.StandardRestore())
+        saved = manager.restore(latest, args=ocp.args.Composite(params=ocp.args.StandardRestore()))
+    except (ValueError, KeyError, TypeError, FileNotFoundError):
+        raise ValueError(
+            f"'{run_dir}' checkpoint {latest} has no params item (written by another "
+            "marl-lab version?)"
+        ) from None
     finally:
         manager.close()
-    return jax.tree_util.tree_map(lambda x: np.asarray(x)[0, 0], saved["algo_state"]["params"])
+    return jax.tree_util.tree_map(lambda x: np.asarray(x)[0, 0], saved.params)
 
 
 def write_config(run_dir: str | pathlib.Path, config: dict) -> None:
-    path = pathlib.Path(run_dir) / "config.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(config, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    atomic_write_text(
+        pathlib.Path(run_dir) / "config.json", json.dumps(config, indent=2, sort_keys=True)
+    )
 
 
 def read_config(run_dir: str | pathlib.Path) -> dict | None:

@@ -11,11 +11,13 @@ environments are stepped as one batch so that the auto-reset's branch stays
 outside ``vmap``.
 
 Every leaf of :class:`RunnerState` has leading axes ``[num_devices, num_seeds]``.
+The loop reads of the algorithm's state only what :class:`marl.algorithm.AlgorithmState`
+declares.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -24,9 +26,10 @@ import numpy as np
 from flax import struct
 from jax.sharding import NamedSharding, PartitionSpec
 
+from marl.algorithm import Algorithm
 from marl.env import env_spec as read_env_spec
-from marl.registry import make_algorithm
-from marl.types import Array, Bootstrap, Transition
+from marl.options import OptionError
+from marl.types import Array, Bootstrap, Observation, Transition
 from marl.wrappers import VecState, VectorEnv
 
 AXIS = "device"
@@ -34,11 +37,55 @@ AXIS = "device"
 
 @struct.dataclass
 class RunnerState:
+    """What the scan carries: the algorithm's state and the envs it acts in."""
+
     algo_state: Any
     env_state: VecState
-    obs: Any
+    obs: Observation
     memory: Any
     key: Array
+
+
+class EpisodeSums(NamedTuple):
+    """Sums over the episodes that finished (per seed)."""
+
+    episodes: Array
+    returns: Array
+    wins: Array
+    lengths: Array
+
+
+class ChunkMetrics(NamedTuple):
+    """What a chunk reports, host side, one value per seed.
+
+    ``algorithm``: the algorithm's metrics of the chunk's last update;
+    ``env_steps``: the algorithm's count after the chunk; over the episodes that
+    finished during the chunk, their mean ``episode_return``, ``win_rate`` and
+    ``episode_length`` (NaN where none finished).
+    """
+
+    algorithm: dict[str, np.ndarray]
+    env_steps: np.ndarray
+    episode_return: np.ndarray
+    win_rate: np.ndarray
+    episode_length: np.ndarray
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        """One flat name -> per-seed value mapping, for the logger."""
+        loop = {name: getattr(self, name) for name in self._fields if name != "algorithm"}
+        clash = sorted(set(loop) & set(self.algorithm))
+        if clash:
+            raise ValueError(f"algorithm metrics {clash} clash with the loop's")
+        return {**self.algorithm, **loop}
+
+
+def check_num_devices(num_devices: int) -> None:
+    """A run uses between 1 and every local device."""
+    available = jax.local_device_count()
+    if not 1 <= num_devices <= available:
+        raise OptionError(
+            "num_devices", f"{num_devices} requested but only {available} local devices"
+        )
 
 
 def _unstack_device(tree: Any) -> Any:
@@ -62,9 +109,9 @@ class Runner:
 
     Args:
         env: a marl-lab environment (wrapped with episode metrics).
-        algorithm: registered algorithm name.
-        algo_config: overrides of the algorithm's defaults.
-        num_envs: environments per seed, over all devices (divisible by ``num_devices``).
+        algorithm: a learner (:class:`marl.algorithm.Algorithm`), built for
+            ``envs_per_device`` environments, e.g. by :func:`marl.make_algorithm`.
+        envs_per_device: environments per device and per seed.
         rollout_length: steps per environment between updates.
         iterations_per_chunk: (rollout, update) iterations compiled into one chunk.
         num_seeds: independent runs vmapped in one program.
@@ -74,31 +121,28 @@ class Runner:
     def __init__(
         self,
         env: jumanji.Environment,
-        algorithm: str,
-        algo_config: dict[str, Any],
-        num_envs: int,
+        algorithm: Algorithm,
+        envs_per_device: int,
         rollout_length: int,
         iterations_per_chunk: int,
         num_seeds: int = 1,
         num_devices: int = 1,
     ):
-        if num_envs % num_devices:
-            raise ValueError(f"num_envs={num_envs} must be divisible by num_devices={num_devices}")
-        if num_devices > jax.local_device_count():
-            raise ValueError(
-                f"num_devices={num_devices} but only {jax.local_device_count()} local devices"
+        if not isinstance(algorithm, Algorithm):
+            raise TypeError(
+                f"algorithm must have init, initial_memory, act and update (marl.algorithm."
+                f"Algorithm), got {type(algorithm).__name__}; build one with marl.make_algorithm"
             )
+        check_num_devices(num_devices)
         self.env = env
         self.env_spec = read_env_spec(env)
+        self.algorithm = algorithm
         self.num_devices = num_devices
         self.num_seeds = num_seeds
-        self.envs_per_device = num_envs // num_devices
+        self.envs_per_device = envs_per_device
         self.rollout_length = rollout_length
         self.iterations_per_chunk = iterations_per_chunk
-        self.steps_per_chunk = iterations_per_chunk * rollout_length * num_envs
-        self.algo = make_algorithm(
-            algorithm, self.env_spec, num_envs=self.envs_per_device, **algo_config
-        )
+        self.steps_per_chunk = iterations_per_chunk * rollout_length * envs_per_device * num_devices
         self.seed_envs = VectorEnv(env, self.envs_per_device)
         self.batch_envs = VectorEnv(env, num_seeds * self.envs_per_device)
         self.mesh = jax.sharding.Mesh(np.array(jax.local_devices()[:num_devices]), (AXIS,))
@@ -109,7 +153,9 @@ class Runner:
         # initialisers) that run concurrently, batched over seeds or on two CPU
         # devices, can deadlock jaxlib's LAPACK thread pool.
         self._init_algo = jax.jit(
-            lambda keys: jax.lax.map(lambda key: self.algo.init(jax.random.split(key)[0]), keys)
+            lambda keys: jax.lax.map(
+                lambda key: self.algorithm.init(jax.random.split(key)[0]), keys
+            )
         )
         self._init = jax.jit(
             jax.shard_map(
@@ -147,7 +193,7 @@ class Runner:
                 algo_state=algo_state,
                 env_state=env_state,
                 obs=timestep.observation,
-                memory=self.algo.initial_memory(self.envs_per_device),
+                memory=self.algorithm.initial_memory(self.envs_per_device),
                 key=loop_key,
             )
 
@@ -161,81 +207,78 @@ class Runner:
         return self._init(keys, self._init_algo(keys))
 
     # ----------------------------------------------------------------- chunk
-    def _device_chunk(self, state: RunnerState) -> tuple[RunnerState, dict]:
-        state = _unstack_device(state)
+    def _env_step(self, state: RunnerState, _: None) -> tuple[RunnerState, tuple]:
+        """One step of every env of every seed: act, step, record."""
         num_seeds = self.num_seeds
+        split = jax.vmap(lambda k: jax.random.split(k, 2))(state.key)
+        key, act_key = split[:, 0], split[:, 1]
+        actions, memory, extras = jax.vmap(self.algorithm.act, in_axes=(0, 0, 0, 0, None))(
+            state.algo_state, state.obs, state.memory, act_key, True
+        )
+        flat_env_state, timestep = self.batch_envs.step(
+            _merge_seeds(state.env_state), _merge_seeds(actions)
+        )
+        timestep = _split_seeds(timestep, num_seeds)
+        done = timestep.last()
+        transition = Transition(
+            obs=state.obs,
+            action=actions,
+            reward=timestep.reward,
+            done=done,
+            terminated=done & (timestep.discount[..., 0] == 0.0),
+            extras=extras,
+        )
+        finished = lambda value: jnp.sum(jnp.where(done, value, 0), 1)  # noqa: E731
+        episodes = EpisodeSums(
+            episodes=jnp.sum(done, 1),
+            returns=finished(timestep.extras["episode_return"]),
+            wins=finished(timestep.extras["won"]),
+            lengths=finished(timestep.extras["episode_length"]),
+        )
+        state = state.replace(
+            env_state=_split_seeds(flat_env_state, num_seeds),
+            obs=timestep.observation,
+            memory=memory,
+            key=key,
+        )
+        return state, (transition, episodes)
 
-        def env_step(carry, _):
-            algo_state, env_state, obs, memory, key = carry
-            split = jax.vmap(lambda k: jax.random.split(k, 2))(key)
-            key, act_key = split[:, 0], split[:, 1]
-            actions, memory, extras = jax.vmap(self.algo.act, in_axes=(0, 0, 0, 0, None))(
-                algo_state, obs, memory, act_key, True
-            )
-            flat_env_state, timestep = self.batch_envs.step(
-                _merge_seeds(env_state), _merge_seeds(actions)
-            )
-            timestep = _split_seeds(timestep, num_seeds)
-            done = timestep.last()
-            transition = Transition(
-                obs=obs,
-                action=actions,
-                reward=timestep.reward,
-                done=done,
-                terminated=done & (timestep.discount[..., 0] == 0.0),
-                extras=extras,
-            )
-            episode = {
-                "return_sum": jnp.sum(jnp.where(done, timestep.extras["episode_return"], 0.0), 1),
-                "won_sum": jnp.sum(jnp.where(done, timestep.extras["won"], 0.0), 1),
-                "length_sum": jnp.sum(jnp.where(done, timestep.extras["episode_length"], 0), 1),
-                "episodes": jnp.sum(done, 1),
-            }
-            carry = (
-                algo_state,
-                _split_seeds(flat_env_state, num_seeds),
-                timestep.observation,
-                memory,
-                key,
-            )
-            return carry, (transition, episode)
+    def _iteration(self, state: RunnerState, _: None) -> tuple[RunnerState, tuple]:
+        """A rollout of ``rollout_length`` steps, then the algorithm's update."""
+        state, (rollout, episodes) = jax.lax.scan(self._env_step, state, None, self.rollout_length)
+        split = jax.vmap(lambda k: jax.random.split(k, 2))(state.key)
+        key, update_key = split[:, 0], split[:, 1]
+        rollout = jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), rollout)
+        algo_state, metrics = jax.vmap(
+            lambda s, r, k, b: self.algorithm.update(s, r, k, AXIS, bootstrap=b)
+        )(state.algo_state, rollout, update_key, Bootstrap(state.obs, state.memory))
+        episodes = jax.tree_util.tree_map(lambda x: x.sum(0), episodes)
+        return state.replace(algo_state=algo_state, key=key), (metrics, episodes)
 
-        def iteration(state: RunnerState, _):
-            carry = (state.algo_state, state.env_state, state.obs, state.memory, state.key)
-            carry, (rollout, episode) = jax.lax.scan(env_step, carry, None, self.rollout_length)
-            algo_state, env_state, obs, memory, key = carry
-            split = jax.vmap(lambda k: jax.random.split(k, 2))(key)
-            key, update_key = split[:, 0], split[:, 1]
-            rollout = jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), rollout)
-            algo_state, metrics = jax.vmap(
-                lambda s, r, k, b: self.algo.update(s, r, k, AXIS, bootstrap=b)
-            )(algo_state, rollout, update_key, Bootstrap(obs, memory))
-            episode = jax.tree_util.tree_map(lambda x: x.sum(0), episode)
-            return RunnerState(algo_state, env_state, obs, memory, key), (metrics, episode)
-
-        state, (metrics, episode) = jax.lax.scan(iteration, state, None, self.iterations_per_chunk)
-        episode = jax.tree_util.tree_map(lambda x: jax.lax.psum(x.sum(0), AXIS), episode)
+    def _device_chunk(self, state: RunnerState) -> tuple[RunnerState, tuple]:
+        state = _unstack_device(state)
+        state, (metrics, episodes) = jax.lax.scan(
+            self._iteration, state, None, self.iterations_per_chunk
+        )
+        episodes = jax.tree_util.tree_map(lambda x: jax.lax.psum(x.sum(0), AXIS), episodes)
         metrics = jax.tree_util.tree_map(lambda m: m[-1], metrics)
-        metrics.update(episode)
-        metrics["env_steps"] = state.algo_state.env_steps
-        return _stack_device(state), _stack_device(metrics)
+        report = (metrics, episodes, state.algo_state.env_steps)
+        return _stack_device(state), _stack_device(report)
 
-    def run_chunk(self, state: RunnerState) -> tuple[RunnerState, dict[str, np.ndarray]]:
-        """Runs one compiled chunk; returns the new state and per-seed host metrics.
-
-        The metrics are: the algorithm's (from the last update), ``env_steps``, and
-        over the episodes finished during the chunk, ``episode_return``,
-        ``episode_length`` and ``win_rate`` (NaN when no episode finished).
-        """
-        state, metrics = self._chunk(state)
-        host = {name: np.asarray(value)[0] for name, value in metrics.items()}
-        count = host.pop("episodes")
-        finished = count > 0
-        episodes = np.maximum(count, 1)
-        host["episode_return"] = np.where(finished, host.pop("return_sum") / episodes, np.nan)
-        host["win_rate"] = np.where(finished, host.pop("won_sum") / episodes, np.nan)
-        host["episode_length"] = np.where(finished, host.pop("length_sum") / episodes, np.nan)
-        return state, host
+    def run_chunk(self, state: RunnerState) -> tuple[RunnerState, ChunkMetrics]:
+        """Runs one compiled chunk; returns the new state and its :class:`ChunkMetrics`."""
+        state, report = self._chunk(state)
+        metrics, episodes, env_steps = jax.tree_util.tree_map(lambda x: np.asarray(x)[0], report)
+        finished = episodes.episodes > 0
+        count = np.maximum(episodes.episodes, 1)
+        mean = lambda total: np.where(finished, total / count, np.nan)  # noqa: E731
+        return state, ChunkMetrics(
+            algorithm=metrics,
+            env_steps=env_steps,
+            episode_return=mean(episodes.returns),
+            win_rate=mean(episodes.wins),
+            episode_length=mean(episodes.lengths),
+        )
 
     # ------------------------------------------------------------ evaluation
     def _greedy_episodes(self, algo_state: Any, key: Array, num_episodes: int, record: bool):
@@ -248,11 +291,11 @@ class Runner:
         env = self.env
         reset_key, act_key = jax.random.split(key)
         first_state, timestep = jax.vmap(env.reset)(jax.random.split(reset_key, num_episodes))
-        memory = self.algo.initial_memory(num_episodes)
+        memory = self.algorithm.initial_memory(num_episodes)
 
         def step(carry, step_key):
             env_state, obs, memory, active, returns, won, lengths = carry
-            actions, memory, _ = self.algo.act(algo_state, obs, memory, step_key, False)
+            actions, memory, _ = self.algorithm.act(algo_state, obs, memory, step_key, False)
             env_state, timestep = jax.vmap(env.step)(env_state, actions)
             ended = active & timestep.last()
             returns = jnp.where(ended, timestep.extras["episode_return"], returns)

@@ -2,26 +2,35 @@
 
 Environment names are ``family/task`` (``"lbf/8x8-2p-2f"``, ``"matrix/two_step"``);
 a family may parse its task names instead of listing them (``lbf`` accepts any
-``{grid}x{grid}-{agents}p-{food}f``). Unknown names raise a ``ValueError`` that
-lists the valid ones.
+``{grid}x{grid}-{agents}p-{food}f``). An algorithm is registered with its factory
+and its options dataclass (:class:`marl.algorithm.AlgorithmOptions`). Unknown
+names raise a ``ValueError`` that lists the valid ones.
+
+Registration is for names (the command line, configs); :class:`marl.loop.Runner`
+trains any object that satisfies :class:`marl.algorithm.Algorithm`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable
 from typing import Any
 
 import jumanji
 
+from marl.algorithm import Algorithm, AlgorithmOptions
+from marl.options import OptionError
+from marl.types import EnvSpec
 from marl.wrappers import AgentIDWrapper, EpisodeMetricsWrapper
 
 EnvFactory = Callable[..., jumanji.Environment]
+#: ``factory(options, env_spec, envs_per_device)`` builds a learner.
+AlgorithmFactory = Callable[[Any, EnvSpec, int], Algorithm]
 
 _ENVS: dict[str, EnvFactory] = {}
 _ENV_FAMILIES: dict[str, tuple[Callable[[str], bool], Callable[..., jumanji.Environment], str]] = {}
-_ALGORITHMS: dict[str, Callable[..., Any]] = {}
-_ALGORITHM_CONFIGS: dict[str, type] = {}
+_ALGORITHMS: dict[str, tuple[AlgorithmFactory, type[AlgorithmOptions]]] = {}
 
 # Modules that register their environments and algorithms when imported.
 _ENV_MODULES = ("marl.envs",)
@@ -47,22 +56,40 @@ def register_env_family(
     _ENV_FAMILIES[family] = (accepts, factory, pattern)
 
 
-def register_algorithm(name: str, factory: Callable[..., Any], config_class: type) -> None:
-    """Registers an algorithm constructor ``factory(env_spec, num_envs, **config)``.
+def register_algorithm(
+    name: str, factory: AlgorithmFactory, options_class: type[AlgorithmOptions]
+) -> None:
+    """Registers ``factory(options, env_spec, envs_per_device)`` under ``name``.
 
-    ``config_class`` is the dataclass of its options (with defaults); a ``check()``
-    method on it validates values.
+    ``options_class`` is the algorithm's options dataclass; its ``name`` field
+    defaults to ``name``.
     """
-    _ALGORITHMS[name] = factory
-    _ALGORITHM_CONFIGS[name] = config_class
+    if options_class().name != name:
+        raise ValueError(
+            f"{options_class.__name__}.name defaults to {options_class().name!r}, not {name!r}"
+        )
+    _ALGORITHMS[name] = (factory, options_class)
 
 
-def algorithm_config_class(name: str) -> type:
+def algorithm_options_class(name: str) -> type[AlgorithmOptions]:
     """The options dataclass of a registered algorithm."""
     _load(_ALGORITHM_MODULES)
-    if name not in _ALGORITHM_CONFIGS:
+    if name not in _ALGORITHMS:
         raise ValueError(f"unknown algorithm '{name}'; valid: {', '.join(algorithm_names())}")
-    return _ALGORITHM_CONFIGS[name]
+    return _ALGORITHMS[name][1]
+
+
+def algorithm_options(name: str, **overrides: Any) -> AlgorithmOptions:
+    """``name``'s options with ``overrides`` of the defaults (not yet checked).
+
+    An unknown option raises :class:`marl.options.OptionError` listing the valid ones.
+    """
+    options_class = algorithm_options_class(name)
+    valid = sorted(f.name for f in dataclasses.fields(options_class) if f.name != "name")
+    for key in sorted(overrides):
+        if key not in valid:
+            raise OptionError(key, f"unknown option for {name}; valid: {', '.join(valid)}")
+    return options_class(**overrides)
 
 
 def _load(modules: tuple[str, ...]) -> None:
@@ -108,13 +135,27 @@ def algorithm_names() -> list[str]:
     return sorted(_ALGORITHMS)
 
 
-def make_algorithm(name: str, env_spec: Any, num_envs: int = 1, **config: Any) -> Any:
-    """Builds an algorithm by name for an environment's sizes.
+def build_algorithm(
+    options: AlgorithmOptions, env_spec: EnvSpec, envs_per_device: int = 1
+) -> Algorithm:
+    """The learner ``options`` describe, for an environment's sizes.
 
-    ``num_envs`` is the number of environments one copy of the algorithm acts in
-    (per device and per seed); keyword arguments override the algorithm's defaults.
+    ``envs_per_device`` is the number of environments one copy of the learner acts
+    in (per device and per seed). The options are checked first; a bad value
+    raises :class:`marl.options.OptionError` naming it.
     """
-    _load(_ALGORITHM_MODULES)
-    if name not in _ALGORITHMS:
-        raise ValueError(f"unknown algorithm '{name}'; valid: {', '.join(algorithm_names())}")
-    return _ALGORITHMS[name](env_spec, num_envs, **config)
+    options.check(envs_per_device)
+    options_class = algorithm_options_class(options.name)
+    if not isinstance(options, options_class):
+        raise ValueError(
+            f"{type(options).__name__} are not {options.name}'s options ({options_class.__name__})"
+        )
+    factory = _ALGORITHMS[options.name][0]
+    return factory(options, env_spec, envs_per_device)
+
+
+def make_algorithm(
+    name: str, env_spec: EnvSpec, envs_per_device: int = 1, **options: Any
+) -> Algorithm:
+    """Builds a registered algorithm by name: keyword arguments override its defaults."""
+    return build_algorithm(algorithm_options(name, **options), env_spec, envs_per_device)

@@ -44,3 +44,56 @@ def random_return():
         return float(total / count)
 
     return compute
+
+
+def _small_config(
+    run_dir,
+    algo: str = "qmix",
+    env: str = "matrix/two_step",
+    algo_options: dict | None = None,
+    env_kwargs: dict | None = None,
+    **changes,
+):
+    """A :class:`marl.config.TrainConfig` sized for tests (the two-step game's sizes
+    by default); ``changes`` set dotted fields, e.g. ``{"arch.num_seeds": 2}``."""
+    from marl.config import ArchConfig, EnvConfig, LoggerConfig, TrainConfig
+    from marl.registry import algorithm_options
+
+    config = TrainConfig(
+        algo=algorithm_options(algo, **(algo_options or {})),
+        env=EnvConfig(name=env, add_agent_id=True, kwargs=dict(env_kwargs or {})),
+        arch=ArchConfig(
+            num_devices=1,
+            num_envs=8,
+            num_seeds=1,
+            total_timesteps=6_000,
+            rollout_length=4,
+            eval_interval=1_000,
+            eval_episodes=4,
+            checkpoint_interval=1,
+        ),
+        logger=LoggerConfig(tensorboard=False, progress_bar=False),
+        seed=0,
+        run_dir=str(run_dir),
+        resume=False,
+    )
+    for dotted, value in changes.items():
+        *parents, last = dotted.split(".")
+        node = config
+        for part in parents:
+            node = getattr(node, part)
+        if not hasattr(node, last):
+            raise AttributeError(f"TrainConfig has no {dotted}")
+        setattr(node, last, value)
+    return config
+
+
+@pytest.fixture
+def train_config(tmp_path):
+    """``train_config(algo=..., env=..., algo_options={...}, **{"arch.x": v})``: a small
+    TrainConfig writing to ``tmp_path / "run"`` (``run_dir=`` to change it)."""
+
+    def build(*, run_dir=None, **kwargs):
+        return _small_config(run_dir or tmp_path / "run", **kwargs)
+
+    return build

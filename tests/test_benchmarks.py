@@ -231,11 +231,11 @@ def test_football_probe_forces_the_carriers_first_kick_and_records_the_pass():
     from marl.loop import Runner
 
     tiny = {"hidden_dim": 8, "buffer_size": 64, "batch_size": 2, "sequence_length": 4}
+    env = marl.make_env("football/academy_3_vs_1_with_keeper")
     runner = Runner(
-        marl.make_env("football/academy_3_vs_1_with_keeper"),
-        "qmix",
-        tiny,
-        num_envs=1,
+        env,
+        marl.make_algorithm("qmix", marl.env_spec(env), envs_per_device=1, **tiny),
+        envs_per_device=1,
         rollout_length=1,
         iterations_per_chunk=1,
         num_seeds=1,

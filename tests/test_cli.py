@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from marl.experiments.config import ConfigError
+from marl.config import ConfigError
 from marl.experiments.train import preflight
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -33,18 +33,21 @@ BIN = pathlib.Path(sys.executable).parent
         ),
         (["env=lbf/banana"], "env: unknown option 'lbf/banana'; valid: football/5_vs_5, "),
         (["env.name=nope/x"], "env.name: unknown env 'nope/x'; valid:"),
-        (["algo.td_lambda=1.5"], "algo: td_lambda must lie in [0, 1], got 1.5"),
-        (["algo.batch_size=0"], "algo: batch_size must be at least 1, got 0"),
+        (["algo.td_lambda=1.5"], "algo.td_lambda: must lie in [0, 1], got 1.5"),
+        (["algo.batch_size=0"], "algo.batch_size: must be at least 1, got 0"),
         (["algo.double_q=3"], "algo.double_q: expected true or false"),
-        (["algo.mixer=sum"], "algo: mixer 'sum' is unknown; valid: none, qmix, vdn"),
+        # A named method cannot be turned into another.
+        (["algo.mixer=vdn"], "unknown config key 'algo.mixer'; valid keys here: batch_size"),
+        (["algo=vdn", "algo.mixer=qmix"], "unknown config key 'algo.mixer'"),
+        (["algo=ow_qmix", "algo.weighting=central"], "unknown config key 'algo.weighting'"),
+        (["algo=cw_qmix", "algo.mixer=vdn"], "unknown config key 'algo.mixer'"),
+        (["algo.name=vdn"], "algo.name: these are qmix's options and cannot train 'vdn'"),
         (["algo=iql,banana"], "algo: unknown option 'banana'"),
         (
             ["algo=vdn,cw_qmix", "algo.alpha=0.5"],
             "unknown config key 'algo.alpha'; valid keys here:",
         ),
-        (["algo=ow_qmix", "algo.weighting=max"], "algo: weighting 'max' is unknown; valid: cw, ow"),
-        (["algo=cw_qmix", "algo.mixer=none"], "algo: mixer 'none' cannot be weighted"),
-        (["algo=qplex", "algo.attention_heads=0"], "algo: attention_heads must be at least 1"),
+        (["algo=qplex", "algo.attention_heads=0"], "algo.attention_heads: must be at least 1"),
         (["algo=qtran", "algo.mixer=qmix"], "unknown config key 'algo.mixer'; valid keys here:"),
         (["env.kwargs.difficulty=11"], "env.kwargs: difficulty must be one of [1, 2, 3"),
         (["+env.kwargs.colour=red"], "env.kwargs: SMAC.__init__() got an unexpected keyword"),
@@ -52,13 +55,13 @@ BIN = pathlib.Path(sys.executable).parent
         (["env=smacv2/zerg_3_vs_3"], "env: unknown option 'smacv2/zerg_3_vs_3'; valid:"),
         (["algo=mappo", "algo.td_lambda=0.5"], "unknown config key 'algo.td_lambda'; valid keys"),
         (["algo=mappo", "algo.clip_epsilon=-1"], "algo.clip_epsilon: must not be negative"),
-        (["algo=mappo", "algo.gae_lambda=2.0"], "algo: gae_lambda must lie in [0, 1], got 2.0"),
+        (["algo=mappo", "algo.gae_lambda=2.0"], "algo.gae_lambda: must lie in [0, 1], got 2.0"),
         (
             ["algo=ippo", "arch.num_devices=2", "algo.num_minibatches=3"],
             "algo.num_minibatches: 3 does not divide the 16 envs of each device and seed",
         ),
-        (["algo=mat", "algo.num_heads=3"], "algo: dim=64 must be divisible by num_heads=3"),
-        (["algo=cmat", "algo.finetune=all"], "algo: finetune 'all' is unknown; valid: none,"),
+        (["algo=mat", "algo.num_heads=3"], "algo.num_heads: 3 does not divide dim=64"),
+        (["algo=cmat", "algo.finetune=all"], "algo.finetune: 'all' is unknown; valid: none,"),
     ],
 )
 def test_bad_configs_fail_with_one_clear_line(overrides, message):
@@ -67,6 +70,8 @@ def test_bad_configs_fail_with_one_clear_line(overrides, message):
     text = str(error.value)
     assert message in text
     assert "\n" not in text
+    if overrides == ["algo=vdn", "algo.mixer=qmix"]:  # the valid keys are VDN's own
+        assert "mixer_embed_dim" not in text and "hidden_dim" in text
 
 
 def test_good_sweep_passes_preflight():
@@ -80,7 +85,7 @@ def _composed(overrides, group="algo"):
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
-    from marl.experiments.config import register_schema
+    from marl.config import register_schema
     from marl.experiments.train import CONFIG_PATH
 
     register_schema()
@@ -224,17 +229,19 @@ def test_wheel_contains_and_imports_every_module(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
 
 
-def test_new_runs_never_overwrite_and_resume_finds_the_newest(tmp_path):
+def test_new_runs_never_overwrite_and_resume_finds_the_newest(tmp_path, train_config):
+    import dataclasses
+
     from marl.experiments.train import resolve_run_dir
 
     base = tmp_path / "run"
-    config = {"run_dir": str(base), "resume": False}
+    config = train_config(run_dir=base)
     assert resolve_run_dir(config) == str(base)
     (base / "checkpoints").mkdir(parents=True)
     assert resolve_run_dir(config) == f"{base}-1"
     (tmp_path / "run-1" / "checkpoints").mkdir(parents=True)
     assert resolve_run_dir(config) == f"{base}-2"
-    assert resolve_run_dir({**config, "resume": True}) == f"{base}-1"
+    assert resolve_run_dir(dataclasses.replace(config, resume=True)) == f"{base}-1"
 
 
 def test_readme_library_example_runs():
@@ -246,4 +253,4 @@ def test_readme_library_example_runs():
     namespace: dict = {}
     exec(block, namespace)
     assert namespace["returns"].shape == (2, 32)
-    assert list(namespace["metrics"]["env_steps"]) == [160, 160]
+    assert list(namespace["metrics"].env_steps) == [160, 160]

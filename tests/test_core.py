@@ -144,7 +144,7 @@ def test_registry_errors_list_valid_names():
     spec = marl.env_spec(marl.make_env("matrix/two_step"))
     with pytest.raises(ValueError, match="valid:.*qmix"):
         marl.make_algorithm("banana", spec)
-    with pytest.raises(ValueError, match="unknown ValueDecompositionConfig option"):
+    with pytest.raises(ValueError, match="lr: unknown option for qmix; valid: batch_size"):
         marl.make_algorithm("qmix", spec, lr=1.0)
 
 

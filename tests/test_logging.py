@@ -9,7 +9,8 @@ import struct
 import numpy as np
 import pytest
 
-from marl.logging import RunLogger, load_results, plot_learning_curves
+from marl.logging import RunLogger
+from marl.results import load_results, plot_learning_curves
 
 ENV, TASK, ALGO = "matrax", "climbing", "iql"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -276,7 +277,7 @@ def test_resume_without_close_and_torn_jsonl_line(tmp_path: pathlib.Path) -> Non
     first = make_logger(tmp_path, use_tensorboard=False)
     for step in (100, 200, 300):
         first.log_eval(step, np.full((2, 1), float(step)), np.zeros((2, 1)))
-    first._jsonl.close()  # simulate a kill: no close(), and a half-written last line
+    first.jsonl.close()  # simulate a kill: no close(), and a half-written last line
     with (tmp_path / "metrics.jsonl").open("a") as f:
         f.write('{"kind": "train", "st')
 

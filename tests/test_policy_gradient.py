@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 import marl
-from marl.algorithms.cmat import CMATConfig, CMATModel
-from marl.algorithms.mat import MATConfig, MATModel
+from marl.algorithms.policy_gradient import CMATModel, CMATOptions, MATModel, MATOptions
 from marl.loop import Runner
 from marl.ppo import value_norm_stats
 from marl.targets import generalized_advantages
@@ -91,13 +90,13 @@ def _randomised(params, key):
 
 @pytest.fixture(scope="module")
 def mat_model():
-    model = MATModel(SPEC, MATConfig(dim=16))
+    model = MATModel(SPEC, MATOptions(dim=16))
     return model, _randomised(model.init(jax.random.PRNGKey(0)), jax.random.PRNGKey(1))
 
 
 @pytest.fixture(scope="module")
 def cmat_model():
-    model = CMATModel(SPEC, CMATConfig(dim=16))
+    model = CMATModel(SPEC, CMATOptions(dim=16))
     return model, _randomised(model.init(jax.random.PRNGKey(0)), jax.random.PRNGKey(2))
 
 
@@ -178,11 +177,13 @@ def test_cmat_joint_policy_is_equivariant_to_permuting_the_agents_and_mat_is_not
 
 # ------------------------------------------------- learning, devices, seeds
 def two_step_runner(algorithm: str, **options) -> Runner:
+    env = marl.make_env("matrix/two_step")
+    options = {**SMALL[algorithm], "num_epochs": 4, **options}
+    learner = marl.make_algorithm(algorithm, marl.env_spec(env), envs_per_device=8, **options)
     return Runner(
-        marl.make_env("matrix/two_step"),
-        algorithm,
-        {**SMALL[algorithm], "num_epochs": 4, **options},
-        num_envs=16,
+        env,
+        learner,
+        envs_per_device=8,
         rollout_length=8,
         iterations_per_chunk=40,
         num_seeds=2,
@@ -224,40 +225,38 @@ def test_learner_finds_the_two_step_optimum_on_two_devices_with_two_seeds(algori
     assert not np.array_equal(first[0, 0], first[0, 1])
 
 
-def _config(tmp_path, algorithm: str, env: str, **arch) -> dict:
-    return {
-        "algo": {"name": algorithm, **SMALL[algorithm], "num_epochs": 4},
-        "env": {"name": env, "add_agent_id": True, "kwargs": {}},
-        "arch": {
-            "num_devices": 2,
-            "num_envs": 16,
-            "num_seeds": 2,
-            "total_timesteps": 1_600,
-            "rollout_length": 25,
-            "eval_interval": 800,
-            "eval_episodes": 4,
-            "checkpoint_interval": 1,
-            **arch,
-        },
-        "logger": {"tensorboard": False, "progress_bar": False},
-        "seed": 0,
-        "run_dir": str(tmp_path / algorithm),
-        "resume": False,
+def _config(train_config, algorithm: str, env: str, small: bool = True, **arch):
+    """Two devices, two seeds, two chunks of 800 steps: ``arch`` changes it."""
+    sizes = {
+        "num_devices": 2,
+        "num_envs": 16,
+        "num_seeds": 2,
+        "total_timesteps": 1_600,
+        "rollout_length": 25,
+        "eval_interval": 800,
+        **arch,
     }
+    options = {**SMALL[algorithm], "num_epochs": 4} if small else {}
+    return train_config(
+        algo=algorithm,
+        env=env,
+        algo_options=options,
+        **{f"arch.{key}": value for key, value in sizes.items()},
+    )
 
 
 @pytest.mark.slow
-def test_mappo_learns_lbf_well_above_random(tmp_path, random_return):
+def test_mappo_learns_lbf_well_above_random(train_config, random_return):
     random_return = random_return("lbf/8x8-2p-2f")
     config = _config(
-        tmp_path,
+        train_config,
         "mappo",
         "lbf/8x8-2p-2f",
+        small=False,
         total_timesteps=32_000,
         eval_interval=16_000,
         eval_episodes=32,
     )
-    config["algo"] = {"name": "mappo"}
     result = train(config)
     per_seed = result["returns"].mean(axis=1)
     assert np.all(per_seed > random_return + 0.3), (per_seed, random_return)
@@ -272,31 +271,35 @@ def test_mappo_learns_lbf_well_above_random(tmp_path, random_return):
         ("cmat", "football/academy_3_vs_1_with_keeper"),
     ],
 )
-def test_learner_trains_through_marl_train_on_two_devices(tmp_path, algorithm, env):
-    result = train(_config(tmp_path, algorithm, env))
+def test_learner_trains_through_marl_train_on_two_devices(train_config, algorithm, env):
+    config = _config(train_config, algorithm, env)
+    result = train(config)
     assert result["returns"].shape == (2, 4)
     assert np.all(np.isfinite(result["returns"]))
-    lines = (tmp_path / algorithm / "metrics.jsonl").read_text().splitlines()
+    lines = (pathlib.Path(config.run_dir) / "metrics.jsonl").read_text().splitlines()
     assert any('"policy_loss"' in line for line in lines)
 
 
 @pytest.fixture(scope="module")
 def cmat_source_run(tmp_path_factory) -> pathlib.Path:
     """A finished one-device, one-seed CMAT run on the two-step game (its directory)."""
-    tmp_path = tmp_path_factory.mktemp("cmat_source")
-    train(_config(tmp_path, "cmat", "matrix/two_step", num_devices=1, num_seeds=1))
-    return tmp_path / "cmat"
+    from conftest import _small_config
+
+    run_dir = tmp_path_factory.mktemp("cmat_source") / "cmat"
+    build = lambda **kwargs: _small_config(run_dir, **kwargs)  # noqa: E731
+    train(_config(build, "cmat", "matrix/two_step", num_devices=1, num_seeds=1))
+    return run_dir
 
 
-def test_cmat_finetuning_trains_only_its_heads_from_another_run(tmp_path, cmat_source_run):
+def test_cmat_finetuning_trains_only_its_heads_from_another_run(train_config, cmat_source_run):
     """Start from a CMAT run on one task and fine-tune on another of the same sizes:
     the frozen groups keep the loaded values exactly, the trained ones move."""
     from marl.checkpoint import load_params
 
     loaded = load_params(cmat_source_run)
-    target = _config(tmp_path, "cmat", "matrix/two_step", num_devices=1, num_seeds=1)
-    target["algo"].update(finetune="action_head", init_from=str(cmat_source_run))
-    target["run_dir"] = str(tmp_path / "finetuned")
+    target = _config(train_config, "cmat", "matrix/two_step", num_devices=1, num_seeds=1)
+    target.algo.finetune = "action_head"
+    target.algo.init_from = str(cmat_source_run)
     result = train(target)
     params = jax.tree_util.tree_map(lambda x: np.asarray(x)[0], result["params"])
     for group in loaded:

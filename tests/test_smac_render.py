@@ -191,11 +191,10 @@ def test_replay_of_a_trained_smac_run(tmp_path):
 def test_replay_errors_are_one_line(tmp_path):
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
-    from omegaconf import OmegaConf
 
     from marl.checkpoint import write_config
-    from marl.experiments.config import register_schema
-    from marl.experiments.train import CONFIG_PATH
+    from marl.config import register_schema
+    from marl.experiments.train import CONFIG_PATH, compose_config
 
     evaluate = str(BIN / "marl-evaluate")
     result = _run([evaluate, f"checkpoint={tmp_path}", "replay=out.mp4"], tmp_path, check=False)
@@ -210,7 +209,7 @@ def test_replay_errors_are_one_line(tmp_path):
     with initialize_config_dir(config_dir=CONFIG_PATH, version_base=None):
         cfg = compose(config_name="config", overrides=["env=matrix/one_step"])
     GlobalHydra.instance().clear()
-    write_config(tmp_path, OmegaConf.to_container(cfg, resolve=True))
+    write_config(tmp_path, compose_config(cfg).to_dict())
     result = _run([evaluate, f"checkpoint={tmp_path}", "replay=out.gif"], tmp_path, check=False)
     assert result.returncode == 2
     assert result.stderr == (

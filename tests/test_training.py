@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -18,8 +19,9 @@ from marl.checkpoint import (
     ConfigMismatchError,
     read_config,
 )
-from marl.loop import Runner
-from marl.train import RunExistsError, build_runner, seeds_of, train
+from marl.config import TrainConfig
+from marl.loop import Runner, RunnerState
+from marl.train import RunExistsError, build_runner, train
 
 # Uniform exploration throughout and one-step targets, as in the QMIX paper's
 # two-step experiment (TD(lambda) on uniform data would mix in the random policy's
@@ -35,11 +37,15 @@ TWO_STEP_ALGO = dict(
 
 
 def two_step_runner(algo: str, num_seeds: int, num_devices: int, **overrides) -> Runner:
+    env = marl.make_env("matrix/two_step")
+    envs_per_device = 8 // num_devices
+    learner = marl.make_algorithm(
+        algo, marl.env_spec(env), envs_per_device, **{**TWO_STEP_ALGO, **overrides}
+    )
     return Runner(
-        marl.make_env("matrix/two_step"),
-        algo,
-        {**TWO_STEP_ALGO, **overrides},
-        num_envs=8,
+        env,
+        learner,
+        envs_per_device=envs_per_device,
         rollout_length=4,
         iterations_per_chunk=60,
         num_seeds=num_seeds,
@@ -106,53 +112,23 @@ def test_vmapped_seeds_equal_seeds_run_alone():
     )
 
 
-def config_for(tmp_path: pathlib.Path, **changes) -> dict:
-    config = {
-        "algo": {"name": "qmix", **TWO_STEP_ALGO},
-        "env": {"name": "matrix/two_step", "add_agent_id": True, "kwargs": {}},
-        "arch": {
-            "num_devices": 1,
-            "num_envs": 8,
-            "num_seeds": 1,
-            "total_timesteps": 6_000,
-            "rollout_length": 4,
-            "eval_interval": 1_000,
-            "eval_episodes": 4,
-            "checkpoint_interval": 1,
-        },
-        "logger": {"tensorboard": False, "progress_bar": False},
-        "seed": 0,
-        "run_dir": str(tmp_path / "run"),
-        "resume": False,
-    }
-    for dotted, value in changes.items():
-        node = config
-        *parents, last = dotted.split(".")
-        for part in parents:
-            node = node[part]
-        node[last] = value
-    return config
-
-
 @pytest.mark.slow
-def test_qmix_learns_lbf_well_above_random(tmp_path, random_return):
+def test_qmix_learns_lbf_well_above_random(train_config, random_return):
     random_return = random_return("lbf/8x8-2p-2f")
-    config = config_for(
-        tmp_path,
+    config = train_config(
+        env="lbf/8x8-2p-2f",
+        algo_options={
+            "gamma": 0.95,
+            "td_lambda": 0.8,
+            "hidden_dim": 32,
+            "learning_rate": 0.002,
+            "epsilon_anneal_steps": 20_000,
+            "target_update_interval": 50,
+            "batch_size": 32,
+            "sequence_length": 20,
+            "buffer_size": 50_000,
+        },
         **{
-            "env.name": "lbf/8x8-2p-2f",
-            "algo": {
-                "name": "qmix",
-                "gamma": 0.95,
-                "td_lambda": 0.8,
-                "hidden_dim": 32,
-                "learning_rate": 0.002,
-                "epsilon_anneal_steps": 20_000,
-                "target_update_interval": 50,
-                "batch_size": 32,
-                "sequence_length": 20,
-                "buffer_size": 50_000,
-            },
             "arch.num_seeds": 2,
             "arch.total_timesteps": 120_000,
             "arch.eval_interval": 25_000,
@@ -164,39 +140,41 @@ def test_qmix_learns_lbf_well_above_random(tmp_path, random_return):
     assert np.all(per_seed > random_return + 0.25), (per_seed, random_return)
 
 
-def test_resume_refuses_a_different_config_and_an_existing_run(tmp_path):
-    config = config_for(tmp_path, **{"arch.total_timesteps": 1_000})
+def test_resume_refuses_a_different_config_and_an_existing_run(train_config):
+    config = train_config(algo_options=TWO_STEP_ALGO, **{"arch.total_timesteps": 1_000})
     train(config)
     with pytest.raises(RunExistsError, match="resume=true"):
         train(config)
-    changed = config_for(
-        tmp_path, **{"arch.total_timesteps": 1_000, "algo.learning_rate": 0.01, "resume": True}
+    changed = train_config(
+        algo_options={**TWO_STEP_ALGO, "learning_rate": 0.01},
+        **{"arch.total_timesteps": 1_000, "resume": True, "env.add_agent_id": False},
     )
-    changed["env"]["add_agent_id"] = False
     with pytest.raises(ConfigMismatchError, match="algo.learning_rate, env.add_agent_id"):
         train(changed)
 
 
 TRAIN_SCRIPT = """
 import json, sys
+from marl.config import TrainConfig
 from marl.train import train
-train(json.loads(sys.argv[1]))
+train(TrainConfig.from_dict(json.loads(sys.argv[1])))
 """
 
 
 def _final_state(run_dir: pathlib.Path):
-    config = read_config(run_dir)
+    config = TrainConfig.from_dict(read_config(run_dir))
     runner = build_runner(config)
     checkpointer = Checkpointer(run_dir)
     try:
         latest = checkpointer.latest_chunk()
-        return latest, checkpointer.restore(latest, runner.init(seeds_of(config)))
+        return latest, checkpointer.restore(latest, runner.init(config.seeds()))
     finally:
         checkpointer.close()
 
 
 @pytest.mark.slow
-def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
+def test_sigkill_then_resume_equals_uninterrupted(tmp_path, train_config):
+    import dataclasses
     import json
 
     env = dict(
@@ -205,40 +183,81 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     )
     # 16 chunks of 1,024 steps each.
     sizes = {"arch.total_timesteps": 16_384, "arch.eval_interval": 1_024}
-    killed = config_for(tmp_path / "killed", **sizes)
-    straight = config_for(tmp_path / "straight", **sizes)
+    killed = train_config(algo_options=TWO_STEP_ALGO, run_dir=tmp_path / "killed", **sizes)
+    straight = train_config(algo_options=TWO_STEP_ALGO, run_dir=tmp_path / "straight", **sizes)
 
-    process = subprocess.Popen([sys.executable, "-c", TRAIN_SCRIPT, json.dumps(killed)], env=env)
-    checkpoints = pathlib.Path(killed["run_dir"]) / "checkpoints"
+    def launch(config: TrainConfig) -> list[str]:
+        return [sys.executable, "-c", TRAIN_SCRIPT, json.dumps(config.to_dict())]
+
+    process = subprocess.Popen(launch(killed), env=env)
+    checkpoints = pathlib.Path(killed.run_dir) / "checkpoints"
     deadline = time.time() + 300
     while time.time() < deadline and not (checkpoints / "3").exists():
         assert process.poll() is None, "the run ended before it could be killed"
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    latest = Checkpointer(killed["run_dir"]).latest_chunk()
+    latest = Checkpointer(killed.run_dir).latest_chunk()
     assert latest is not None and latest < 15, latest
 
-    resumed = dict(killed, resume=True)
-    subprocess.run([sys.executable, "-c", TRAIN_SCRIPT, json.dumps(resumed)], env=env, check=True)
-    subprocess.run([sys.executable, "-c", TRAIN_SCRIPT, json.dumps(straight)], env=env, check=True)
+    resumed = dataclasses.replace(killed, resume=True)
+    subprocess.run(launch(resumed), env=env, check=True)
+    subprocess.run(launch(straight), env=env, check=True)
 
-    chunk_a, state_a = _final_state(pathlib.Path(killed["run_dir"]))
-    chunk_b, state_b = _final_state(pathlib.Path(straight["run_dir"]))
+    chunk_a, state_a = _final_state(pathlib.Path(killed.run_dir))
+    chunk_b, state_b = _final_state(pathlib.Path(straight.run_dir))
     assert chunk_a == chunk_b == 15
     jax.tree_util.tree_map(np.testing.assert_array_equal, state_a, state_b)
     # The logged evaluations were kept across the kill: one per chunk, in order.
-    results = json.loads((pathlib.Path(killed["run_dir"]) / "results.json").read_text())
+    results = json.loads((pathlib.Path(killed.run_dir) / "results.json").read_text())
     run = results["matrix"]["two_step"]["qmix"]["seed_0"]
     steps = [v["step_count"] for k, v in run.items() if k.startswith("step_")]
     assert steps == sorted(steps) and len(steps) == 16
 
 
-def test_a_checkpoint_of_another_layout_is_refused_in_one_line(tmp_path):
-    checkpointer = Checkpointer(tmp_path)
-    checkpointer.save(0, {"params": np.zeros((3, 2), np.float32)})
+class _State(NamedTuple):
+    params: dict
+    env_steps: np.ndarray
+
+
+def _runner_state(params: dict) -> RunnerState:
+    return RunnerState(
+        algo_state=_State(params, np.int32(0)),
+        env_state=np.zeros(2, np.float32),
+        obs=np.zeros(2, np.float32),
+        memory=(),
+        key=np.zeros(2, np.uint32),
+    )
+
+
+def test_checkpoints_of_another_layout_are_refused_in_one_line(tmp_path):
+    import orbax.checkpoint as ocp
+
+    from marl.checkpoint import load_params
+
+    # As marl-lab wrote checkpoints before they had a params item: the state alone.
+    old = ocp.CheckpointManager(
+        tmp_path / "old" / "checkpoints", options=ocp.CheckpointManagerOptions(create=True)
+    )
+    old.save(0, args=ocp.args.StandardSave({"params": np.zeros((3, 2), np.float32)}))
+    old.wait_until_finished()
+    old.close()
+    like = _runner_state({"agent": np.zeros((3, 2), np.float32)})
+    checkpointer = Checkpointer(tmp_path / "old")
     with pytest.raises(CheckpointLayoutError) as error:
-        checkpointer.restore(0, {"params": {"agent": np.zeros((3, 2), np.float32)}})
+        checkpointer.restore(0, like)
+    checkpointer.close()
     assert "does not fit this version's training state" in str(error.value)
     assert "\n" not in str(error.value)
+    with pytest.raises(ValueError, match="has no params item") as error:
+        load_params(tmp_path / "old")
+    assert "\n" not in str(error.value)
+
+    # This version's layout, restored into a state of another structure.
+    checkpointer = Checkpointer(tmp_path / "new")
+    checkpointer.save(0, _runner_state({"agent": np.ones((1, 1, 3, 2), np.float32)}))
+    np.testing.assert_array_equal(load_params(tmp_path / "new")["agent"], np.ones((3, 2)))
+    with pytest.raises(CheckpointLayoutError) as error:
+        checkpointer.restore(0, _runner_state({"mixer": np.zeros((1, 1, 3, 2), np.float32)}))
     checkpointer.close()
+    assert "\n" not in str(error.value)

@@ -78,13 +78,15 @@ def test_epsilon_spread_gives_each_env_its_own_exploration_rate():
     algo = make_algorithm(
         "qmix",
         env_spec(env),
-        num_envs=num_envs,
+        envs_per_device=num_envs,
         epsilon_start=epsilon,
         epsilon_finish=epsilon,
         epsilon_spread=spread,
     )
     expected = epsilon ** (1.0 + spread * np.arange(num_envs) / (num_envs - 1))
-    np.testing.assert_allclose(algo.env_epsilons(jnp.int32(0), num_envs), expected, rtol=1e-5)
+    np.testing.assert_allclose(
+        algo.exploration.env_epsilons(jnp.int32(0), num_envs), expected, rtol=1e-5
+    )
 
     state = algo.init(jax.random.PRNGKey(0))
     _, timestep = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(1), num_envs))
@@ -99,10 +101,10 @@ def test_epsilon_spread_gives_each_env_its_own_exploration_rate():
     num_actions = obs.action_mask.shape[-1]
     np.testing.assert_allclose(off_greedy, expected * (1 - 1 / num_actions), atol=0.02)
 
-    uniform = make_algorithm("qmix", env_spec(env), num_envs=num_envs, epsilon_spread=0.0)
-    np.testing.assert_allclose(uniform.env_epsilons(jnp.int32(0), num_envs), 1.0)
-    with pytest.raises(ValueError, match="epsilon_spread"):
-        make_algorithm("qmix", env_spec(env), num_envs=num_envs, epsilon_spread=-1.0)
+    uniform = make_algorithm("qmix", env_spec(env), envs_per_device=num_envs, epsilon_spread=0.0)
+    np.testing.assert_allclose(uniform.exploration.env_epsilons(jnp.int32(0), num_envs), 1.0)
+    with pytest.raises(ValueError, match="epsilon_spread: must not be negative"):
+        make_algorithm("qmix", env_spec(env), envs_per_device=num_envs, epsilon_spread=-1.0)
 
 
 def test_epsilon_repeat_repeats_exploratory_actions_for_zeta_distributed_runs():
@@ -116,7 +118,7 @@ def test_epsilon_repeat_repeats_exploratory_actions_for_zeta_distributed_runs():
         algo = make_algorithm(
             "qmix",
             spec,
-            num_envs=num_envs,
+            envs_per_device=num_envs,
             epsilon_start=1.0,
             epsilon_finish=1.0,
             epsilon_repeat=repeat,
@@ -150,8 +152,8 @@ def test_epsilon_repeat_repeats_exploratory_actions_for_zeta_distributed_runs():
     assert np.any(taken[:20] == 0)
     assert not np.any(taken[20:] == 0)
 
-    algo = make_algorithm("qmix", spec, num_envs=num_envs, epsilon_repeat=2.0)
-    lengths = np.asarray(algo._run_lengths(jax.random.PRNGKey(3), (20_000,)))
+    algo = make_algorithm("qmix", spec, envs_per_device=num_envs, epsilon_repeat=2.0)
+    lengths = np.asarray(algo.exploration.run_lengths(jax.random.PRNGKey(3), (20_000,)))
     zeta = np.arange(1, 51, dtype=np.float64) ** -2.0
     zeta /= zeta.sum()
     for length in (1, 2, 3):
@@ -215,7 +217,7 @@ def test_qtran_learns_its_factorisation_conditions(one_step_runs):
     """After training, ``Q' = sum_i Q_i + V`` meets ``Q_jt`` at the greedy joint action and
     stays above it elsewhere (QTRAN's sufficient condition for consistent argmaxes)."""
     run = one_step_runs("qtran")
-    algo = run.runner.algo
+    algo = run.runner.algorithm
     joint = _joint_actions(2, 3)
     _, timestep = run.env.reset(jax.random.PRNGKey(0))
     obs = jax.tree_util.tree_map(
@@ -225,8 +227,8 @@ def test_qtran_learns_its_factorisation_conditions(one_step_runs):
         params = jax.tree_util.tree_map(
             lambda x, i=seed_index: x[0, i], run.state.algo_state.params
         )
-        _, _, values = algo._one_step(params, obs, algo.initial_memory(joint.shape[0]))
-        joint_q, state_value = algo.objective._joint(params, values, joint)
+        _, _, values = algo._one_step(params, obs, algo.initial_memory(joint.shape[0]).agent)
+        joint_q, state_value = algo.objective.joint_and_state_value(params, values, joint)
         agent_q = values.q[AGENT]
         chosen = jnp.take_along_axis(agent_q, joint[..., None], -1)[..., 0]
         transformed = np.asarray(chosen.sum(-1) + state_value[:, 0])
@@ -242,11 +244,12 @@ def test_qplex_runs_on_lbf_on_two_devices_with_two_seeds():
     """QPLEX, the variant with the most moving parts (its mixer sees states and joint
     actions), through the loop on a multi-step gridworld with recurrent agents. The other
     variants share its update, replay and device-averaging code."""
+    env = marl.make_env("lbf/5x5-2p-1f", time_limit=10)
+    options = {"batch_size": 4, "buffer_size": 256, "sequence_length": 5, "hidden_dim": 16}
     runner = Runner(
-        marl.make_env("lbf/5x5-2p-1f", time_limit=10),
-        "qplex",
-        {"batch_size": 4, "buffer_size": 256, "sequence_length": 5, "hidden_dim": 16},
-        num_envs=4,
+        env,
+        make_algorithm("qplex", env_spec(env), envs_per_device=2, **options),
+        envs_per_device=2,
         rollout_length=5,
         iterations_per_chunk=6,
         num_seeds=2,
@@ -254,8 +257,9 @@ def test_qplex_runs_on_lbf_on_two_devices_with_two_seeds():
     )
     state = runner.init([0, 1])
     state, metrics = runner.run_chunk(state)
-    assert np.all(np.isfinite(metrics["loss"])) and np.all(metrics["loss"] > 0)
-    assert np.all(metrics["env_steps"] == 6 * 5 * 4)
+    loss = metrics.algorithm["loss"]
+    assert np.all(np.isfinite(loss)) and np.all(loss > 0)
+    assert np.all(metrics.env_steps == 6 * 5 * 4)
     for leaf in jax.tree_util.tree_leaves(state.algo_state.params):
         leaf = np.asarray(leaf)
         np.testing.assert_array_equal(leaf[0], leaf[1])  # the device replicas agree

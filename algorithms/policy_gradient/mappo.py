@@ -1,4 +1,4 @@
-"""IPPO and MAPPO (Yu et al. 2022) on the shared PPO core (:mod:`marl.ppo`).
+"""IPPO and MAPPO (Yu et al. 2022) on the shared PPO learner (``learner.py``).
 
 Each agent has an actor over its own observation (which carries the one-hot agent
 id added by :class:`marl.AgentIDWrapper`) and a critic giving its value: over its
@@ -18,14 +18,15 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from marl.algorithms.policy_gradient.learner import PPO, PPOOptions
 from marl.networks import ActorCriticBody
-from marl.options import check_at_least_one, parse_options
-from marl.ppo import PPO, PPOConfig, masked_categorical
+from marl.options import check_at_least_one
+from marl.ppo import masked_categorical
 from marl.types import Array, EnvSpec, Observation, PRNGKey
 
 
-@dataclasses.dataclass(frozen=True)
-class MAPPOConfig(PPOConfig):
+@dataclasses.dataclass
+class ActorCriticOptions(PPOOptions):
     """PPO options plus the networks': width, dense layers, GRU, parameter sharing."""
 
     hidden_dim: int = 64
@@ -33,9 +34,19 @@ class MAPPOConfig(PPOConfig):
     recurrent: bool = True
     share_parameters: bool = True
 
-    def check(self) -> None:
-        super().check()
+    def check(self, envs_per_device: int | None = None) -> None:
+        super().check(envs_per_device)
         check_at_least_one(self, ("hidden_dim", "num_layers"))
+
+
+@dataclasses.dataclass
+class IPPOOptions(ActorCriticOptions):
+    name: str = "ippo"
+
+
+@dataclasses.dataclass
+class MAPPOOptions(ActorCriticOptions):
+    name: str = "mappo"
 
 
 class ActorCriticModel:
@@ -43,14 +54,14 @@ class ActorCriticModel:
 
     team_value = False
 
-    def __init__(self, env_spec: EnvSpec, config: MAPPOConfig, critic_input: str):
+    def __init__(self, env_spec: EnvSpec, options: ActorCriticOptions, critic_input: str):
         self.env_spec = env_spec
-        self.config = config
+        self.options = options
         self.critic_input = critic_input
         body = dict(
-            hidden_dim=config.hidden_dim,
-            num_layers=config.num_layers,
-            recurrent=config.recurrent,
+            hidden_dim=options.hidden_dim,
+            num_layers=options.num_layers,
+            recurrent=options.recurrent,
         )
         self.actor = ActorCriticBody(env_spec.num_actions, output_gain=0.01, **body)
         self.critic = ActorCriticBody(1, output_gain=1.0, **body)
@@ -73,7 +84,7 @@ class ActorCriticModel:
         """``network`` over ``inputs [T, B, n, F]`` from ``hidden [B, n, H]``."""
         num_steps, batch, num_agents = inputs.shape[:3]
         agent_resets = jnp.broadcast_to(resets[..., None], (num_steps, batch, num_agents))
-        if self.config.share_parameters:
+        if self.options.share_parameters:
             last, out = network.apply(
                 params,
                 hidden.reshape(batch * num_agents, -1),
@@ -98,7 +109,7 @@ class ActorCriticModel:
                 step_count=jnp.int32(0),
             )
         ).shape[-1]
-        hidden = jnp.zeros((1, self.config.hidden_dim))
+        hidden = jnp.zeros((1, self.options.hidden_dim))
         resets = jnp.zeros((1, 1), bool)
 
         def init_pair(pair_key: PRNGKey) -> dict[str, Any]:
@@ -112,20 +123,20 @@ class ActorCriticModel:
                 ),
             }
 
-        if self.config.share_parameters:
+        if self.options.share_parameters:
             return init_pair(key)
         # One pair per agent, initialised one after another (batched orthogonal
         # initialisers can deadlock XLA:CPU's LAPACK thread pool).
         return jax.lax.map(init_pair, jax.random.split(key, spec.num_agents))
 
     def initial_memory(self, batch_size: int) -> Any:
-        if not self.config.recurrent:
+        if not self.options.recurrent:
             return ()
-        zeros = jnp.zeros((batch_size, self.env_spec.num_agents, self.config.hidden_dim))
+        zeros = jnp.zeros((batch_size, self.env_spec.num_agents, self.options.hidden_dim))
         return {"actor": zeros, "critic": zeros}
 
     def _hidden(self, memory: Any, batch: int) -> dict[str, Array]:
-        if self.config.recurrent:
+        if self.options.recurrent:
             return memory
         zeros = jnp.zeros((batch, self.env_spec.num_agents, 1))
         return {"actor": zeros, "critic": zeros}
@@ -153,7 +164,7 @@ class ActorCriticModel:
         logits, values, hidden = self._forward(params, time_major, memory)
         policy = masked_categorical(logits[0], obs.action_mask)
         actions = policy.mode() if greedy else policy.sample(seed=key)
-        next_memory = hidden if self.config.recurrent else ()
+        next_memory = hidden if self.options.recurrent else ()
         return actions.astype(jnp.int32), policy.log_prob(actions), values[0], next_memory
 
     def value(self, params: Any, obs: Observation, memory: Any) -> Array:
@@ -168,17 +179,23 @@ class ActorCriticModel:
         return policy.log_prob(actions), policy.entropy(), values
 
 
-def _factory(critic_input: str):
-    def make(env_spec: EnvSpec, num_envs: int = 1, **options: Any) -> PPO:
-        config = parse_options(MAPPOConfig, options)
-        return PPO(env_spec, num_envs, config, ActorCriticModel(env_spec, config, critic_input))
-
-    return make
+def make_ippo(options: IPPOOptions, env_spec: EnvSpec, envs_per_device: int) -> PPO:
+    """IPPO: per-agent PPO, each critic on the agent's own observation."""
+    model = ActorCriticModel(env_spec, options, critic_input="local")
+    return PPO(env_spec, envs_per_device, options, model)
 
 
-make_ippo = _factory("local")
-make_ippo.__doc__ = "IPPO: per-agent PPO, each critic on the agent's own observation."
-make_mappo = _factory("global")
-make_mappo.__doc__ = "MAPPO: per-agent PPO with a centralised critic on the global state."
+def make_mappo(options: MAPPOOptions, env_spec: EnvSpec, envs_per_device: int) -> PPO:
+    """MAPPO: per-agent PPO with a centralised critic on the global state."""
+    model = ActorCriticModel(env_spec, options, critic_input="global")
+    return PPO(env_spec, envs_per_device, options, model)
 
-__all__ = ["ActorCriticModel", "MAPPOConfig", "make_ippo", "make_mappo"]
+
+__all__ = [
+    "ActorCriticModel",
+    "ActorCriticOptions",
+    "IPPOOptions",
+    "MAPPOOptions",
+    "make_ippo",
+    "make_mappo",
+]

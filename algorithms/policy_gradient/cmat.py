@@ -1,4 +1,4 @@
-"""CMAT, the consensus multi-agent transformer (arXiv 2604.13472), on the shared PPO core.
+"""CMAT, the consensus multi-agent transformer (arXiv 2604.13472), on the shared PPO learner.
 
 Where MAT decodes actions agent by agent, CMAT decodes a *consensus*, then lets
 every agent act at once given it:
@@ -38,11 +38,12 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from marl.algorithms.mat import MATConfig
+from marl.algorithms.policy_gradient.learner import PPO
+from marl.algorithms.policy_gradient.mat import MATOptions
 from marl.attention import AgentEncoder, DecoderBlock, Head, sinusoidal_positions
 from marl.checkpoint import load_params
-from marl.options import check_at_least_one, parse_options
-from marl.ppo import PPO, masked_categorical
+from marl.options import check_at_least_one, check_choice
+from marl.ppo import masked_categorical
 from marl.types import Array, EnvSpec, Observation, PRNGKey
 
 logger = logging.getLogger(__name__)
@@ -55,21 +56,19 @@ TRAINED_GROUPS = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
-class CMATConfig(MATConfig):
+@dataclasses.dataclass
+class CMATOptions(MATOptions):
     """MAT's options (PPO and sizes) plus CMAT's compression heads and fine-tuning."""
 
+    name: str = "cmat"
     compression_heads: int = 4
     finetune: str = "none"
     init_from: str = ""
 
-    def check(self) -> None:
-        super().check()
+    def check(self, envs_per_device: int | None = None) -> None:
+        super().check(envs_per_device)
         check_at_least_one(self, ("compression_heads",))
-        if self.finetune not in FINETUNE_MODES:
-            raise ValueError(
-                f"finetune '{self.finetune}' is unknown; valid: {', '.join(FINETUNE_MODES)}"
-            )
+        check_choice(self, "finetune", FINETUNE_MODES)
 
 
 class SelfCompression(nn.Module):
@@ -123,16 +122,18 @@ class CMATModel:
 
     team_value = True
 
-    def __init__(self, env_spec: EnvSpec, config: CMATConfig):
+    def __init__(self, env_spec: EnvSpec, options: CMATOptions):
         self.env_spec = env_spec
-        self.dim = config.dim
-        self.encoder = AgentEncoder(config.dim, config.num_heads, config.num_blocks)
-        self.compression = SelfCompression(config.dim, config.compression_heads)
-        self.value_head = Head(1, config.dim, output_gain=1.0)
-        self.consensus_decoder = ConsensusDecoder(config.dim, config.num_heads, config.num_blocks)
-        self.action_head = Head(env_spec.num_actions, config.dim, input_norm=True)
+        self.dim = options.dim
+        self.encoder = AgentEncoder(options.dim, options.num_heads, options.num_blocks)
+        self.compression = SelfCompression(options.dim, options.compression_heads)
+        self.value_head = Head(1, options.dim, output_gain=1.0)
+        self.consensus_decoder = ConsensusDecoder(
+            options.dim, options.num_heads, options.num_blocks
+        )
+        self.action_head = Head(env_spec.num_actions, options.dim, input_norm=True)
         # The latent tokens' positions are consensus steps, not agents.
-        self.positions = sinusoidal_positions(env_spec.num_agents, config.dim)
+        self.positions = sinusoidal_positions(env_spec.num_agents, options.dim)
 
     def init(self, key: PRNGKey) -> Any:
         spec = self.env_spec
@@ -226,7 +227,7 @@ def _starting_params(model: CMATModel, run_dir: str) -> tuple[Any, list[str]]:
     return jax.tree_util.tree_unflatten(treedef, leaves), refitted
 
 
-def make_cmat(env_spec: EnvSpec, num_envs: int = 1, **options: Any) -> PPO:
+def make_cmat(options: CMATOptions, env_spec: EnvSpec, envs_per_device: int) -> PPO:
     """CMAT with PPO; ``finetune`` and ``init_from`` continue a run on another task.
 
     With ``init_from``, every parameter whose shape fits this task is loaded; the
@@ -234,28 +235,29 @@ def make_cmat(env_spec: EnvSpec, num_envs: int = 1, **options: Any) -> PPO:
     size, the action head's output when the action count does) start fresh and
     are trained even when ``finetune`` freezes their group. They are logged.
     """
-    config = parse_options(CMATConfig, options)
-    model = CMATModel(env_spec, config)
+    model = CMATModel(env_spec, options)
     shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0))
     initial, refitted = None, []
-    if config.init_from:
-        initial, refitted = _starting_params(model, config.init_from)
+    if options.init_from:
+        initial, refitted = _starting_params(model, options.init_from)
         if refitted:
             logger.warning(
                 "cmat: init_from %s: %d parameter arrays do not fit this task and start fresh "
                 "(trained): %s",
-                config.init_from,
+                options.init_from,
                 len(refitted),
                 ", ".join(refitted),
             )
     trainable = None
-    if config.finetune != "none":
-        trained = TRAINED_GROUPS[config.finetune]
+    if options.finetune != "none":
+        trained = TRAINED_GROUPS[options.finetune]
         trainable = jax.tree_util.tree_map_with_path(
             lambda path, _: path[0].key in trained or jax.tree_util.keystr(path) in refitted,
             shapes,
         )
-    return PPO(env_spec, num_envs, config, model, trainable=trainable, initial_params=initial)
+    return PPO(
+        env_spec, envs_per_device, options, model, trainable=trainable, initial_params=initial
+    )
 
 
-__all__ = ["CMATConfig", "CMATModel", "ConsensusDecoder", "SelfCompression", "make_cmat"]
+__all__ = ["CMATModel", "CMATOptions", "ConsensusDecoder", "SelfCompression", "make_cmat"]

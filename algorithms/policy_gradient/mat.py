@@ -1,4 +1,4 @@
-"""MAT, the Multi-Agent Transformer (Wen et al. 2022), on the shared PPO core.
+"""MAT, the Multi-Agent Transformer (Wen et al. 2022), on the shared PPO learner.
 
 An encoder (:class:`marl.attention.AgentEncoder`) reads every agent's observation
 and gives each agent a representation and a value. A decoder then generates the
@@ -22,27 +22,29 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from marl.algorithms.policy_gradient.learner import PPO, PPOOptions
 from marl.attention import AgentEncoder, DecoderBlock, Head, TokenEmbedding
-from marl.options import check_at_least_one, parse_options
-from marl.ppo import PPO, PPOConfig, masked_categorical
+from marl.options import OptionError, check_at_least_one
+from marl.ppo import masked_categorical
 from marl.types import Array, EnvSpec, Observation, PRNGKey
 
 
-@dataclasses.dataclass(frozen=True)
-class MATConfig(PPOConfig):
+@dataclasses.dataclass
+class MATOptions(PPOOptions):
     """PPO options (MAT's SMAC defaults) plus the transformer's sizes."""
 
+    name: str = "mat"
     clip_epsilon: float = 0.05
     value_clip: float = 0.05
     dim: int = 64
     num_heads: int = 1
     num_blocks: int = 1
 
-    def check(self) -> None:
-        super().check()
+    def check(self, envs_per_device: int | None = None) -> None:
+        super().check(envs_per_device)
         check_at_least_one(self, ("dim", "num_heads", "num_blocks"))
         if self.dim % self.num_heads:
-            raise ValueError(f"dim={self.dim} must be divisible by num_heads={self.num_heads}")
+            raise OptionError("num_heads", f"{self.num_heads} does not divide dim={self.dim}")
 
 
 class ActionDecoder(nn.Module):
@@ -66,14 +68,14 @@ class MATModel:
 
     team_value = False
 
-    def __init__(self, env_spec: EnvSpec, config: MATConfig):
+    def __init__(self, env_spec: EnvSpec, options: MATOptions):
         self.env_spec = env_spec
-        self.encoder = AgentEncoder(config.dim, config.num_heads, config.num_blocks)
-        self.value_head = Head(1, config.dim, output_gain=1.0)
+        self.encoder = AgentEncoder(options.dim, options.num_heads, options.num_blocks)
+        self.value_head = Head(1, options.dim, output_gain=1.0)
         self.decoder = ActionDecoder(
-            env_spec.num_actions, config.dim, config.num_heads, config.num_blocks
+            env_spec.num_actions, options.dim, options.num_heads, options.num_blocks
         )
-        self.dim = config.dim
+        self.dim = options.dim
 
     def init(self, key: PRNGKey) -> Any:
         spec = self.env_spec
@@ -145,10 +147,9 @@ class MATModel:
         return policy.log_prob(actions), policy.entropy(), values
 
 
-def make_mat(env_spec: EnvSpec, num_envs: int = 1, **options: Any) -> PPO:
+def make_mat(options: MATOptions, env_spec: EnvSpec, envs_per_device: int) -> PPO:
     """MAT with PPO (clip 0.05, as in MAT's SMAC scripts)."""
-    config = parse_options(MATConfig, options)
-    return PPO(env_spec, num_envs, config, MATModel(env_spec, config))
+    return PPO(env_spec, envs_per_device, options, MATModel(env_spec, options))
 
 
-__all__ = ["ActionDecoder", "MATConfig", "MATModel", "make_mat"]
+__all__ = ["ActionDecoder", "MATModel", "MATOptions", "make_mat"]

@@ -1,0 +1,70 @@
+"""Value decomposition: IQL, VDN, QMIX, QPLEX, weighted QMIX and QTRAN.
+
+``learner.py`` holds the shared off-policy learner and the :class:`Objective`
+protocol; each method group is a file: ``mixing.py`` (IQL, VDN, QMIX, QPLEX),
+``weighted_qmix.py`` (CW-QMIX, OW-QMIX), ``qtran.py`` (QTRAN-base).
+"""
+
+from marl.algorithms.value_decomposition.learner import (
+    AGENT,
+    ActingMemory,
+    AgentMemory,
+    LearnerBatch,
+    Objective,
+    StepValues,
+    ValueDecomposition,
+    ValueDecompositionOptions,
+    ValueDecompositionState,
+)
+from marl.algorithms.value_decomposition.mixing import (
+    IQLOptions,
+    MixerObjective,
+    QMIXOptions,
+    QPLEXOptions,
+    VDNOptions,
+    make_iql,
+    make_qmix,
+    make_qplex,
+    make_vdn,
+)
+from marl.algorithms.value_decomposition.qtran import QTranObjective, QTRANOptions, make_qtran
+from marl.algorithms.value_decomposition.weighted_qmix import (
+    CWQMIXOptions,
+    OWQMIXOptions,
+    WeightedQMixObjective,
+    WeightedQMIXOptions,
+    make_cw_qmix,
+    make_ow_qmix,
+    weighted_qmix_weights,
+)
+
+__all__ = [
+    "AGENT",
+    "ActingMemory",
+    "AgentMemory",
+    "CWQMIXOptions",
+    "IQLOptions",
+    "LearnerBatch",
+    "MixerObjective",
+    "OWQMIXOptions",
+    "Objective",
+    "QMIXOptions",
+    "QPLEXOptions",
+    "QTRANOptions",
+    "QTranObjective",
+    "StepValues",
+    "VDNOptions",
+    "ValueDecomposition",
+    "ValueDecompositionOptions",
+    "ValueDecompositionState",
+    "WeightedQMIXOptions",
+    "WeightedQMixObjective",
+    "make_cw_qmix",
+    "make_iql",
+    "make_ow_qmix",
+    "make_qmix",
+    "make_qplex",
+    "make_qtran",
+    "make_vdn",
+    "weighted_qmix_weights",
+]

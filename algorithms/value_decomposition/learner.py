@@ -1,0 +1,506 @@
+"""The shared off-policy learner of the value-decomposition methods.
+
+It is pymarl2's tuned QMIX recipe: one GRU agent network shared by all agents (its
+input is the agent's observation, which carries the one-hot agent id added by
+:class:`marl.AgentIDWrapper`, and the one-hot of the agent's previous action),
+double-Q TD(lambda) targets over stored sequences, Adam with gradient-norm
+clipping, hard target updates, and an exploration (:mod:`marl.exploration`) over
+the available actions.
+
+What differs between the methods is an :class:`Objective` plugged into the
+learner (``mixing.py``, ``weighted_qmix.py``, ``qtran.py``). An objective declares
+any extra recurrent networks it needs (``networks``); the learner unrolls them
+beside the agent network, carries their hidden states while acting and keeps them
+in replay, so every objective sees the same :class:`LearnerBatch` and needs no
+code of its own for data.
+
+Sequences are windows of the replayed stream (:mod:`marl.replay`). Each stored
+step keeps the networks' hidden states from acting, and a window starts from them
+(the "stored state" of R2D2); states are zeroed again wherever an episode starts
+in the window. An episode's last step is never bootstrapped, including when it
+ended by the time limit: the final observation of a truncated episode is not kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple, Protocol
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from marl.algorithm import AlgorithmOptions, count_env_steps
+from marl.exploration import EpsilonGreedy, EpsilonZGreedy
+from marl.networks import RecurrentQNetwork
+from marl.options import (
+    OptionError,
+    check_at_least_one,
+    check_non_negative,
+    check_positive,
+    check_unit_interval,
+)
+from marl.replay import make_sequence_buffer
+from marl.targets import td_lambda_targets
+from marl.types import Array, Bootstrap, EnvSpec, Observation, PRNGKey, Transition
+
+MASKED_VALUE = -1e10
+AGENT = "agent"  # the name of the acting network in params and memory
+
+
+# ------------------------------------------------------------------ options
+@dataclasses.dataclass
+class ValueDecompositionOptions(AlgorithmOptions):
+    """Options of the shared learner; the defaults are pymarl2's tuned QMIX recipe.
+
+    Sizes of data are per device and per seed. ``sequence_length = 0`` means one
+    window spans the longest episode plus its successor step (``time_limit + 1``).
+    ``target_update_interval`` counts gradient updates (pymarl2 copies every 200
+    episodes with 8 envs and one update per 8 episodes, i.e. every 25 updates).
+    Exploration (:mod:`marl.exploration`): epsilon goes from ``epsilon_start`` to
+    ``epsilon_finish`` over ``epsilon_anneal_steps`` env-steps; ``epsilon_spread``
+    is Ape-X's spread of rates over the envs (7 in Ape-X, 0 off);
+    ``epsilon_repeat`` turns on epsilon-z-greedy with that zeta exponent (2 in the
+    paper, 0 off: plain epsilon-greedy).
+    """
+
+    hidden_dim: int = 64
+    learning_rate: float = 1e-3
+    max_grad_norm: float = 10.0
+    gamma: float = 0.99
+    td_lambda: float = 0.6
+    double_q: bool = True
+    last_action: bool = True
+    epsilon_start: float = 1.0
+    epsilon_finish: float = 0.05
+    epsilon_anneal_steps: int = 100_000
+    epsilon_spread: float = 0.0
+    epsilon_repeat: float = 0.0
+    buffer_size: int = 100_000
+    batch_size: int = 128
+    sequence_length: int = 0
+    updates_per_rollout: int = 1
+    target_update_interval: int = 25
+
+    def check(self, envs_per_device: int | None = None) -> None:
+        super().check(envs_per_device)
+        check_at_least_one(
+            self,
+            (
+                "hidden_dim",
+                "buffer_size",
+                "batch_size",
+                "updates_per_rollout",
+                "target_update_interval",
+            ),
+        )
+        check_unit_interval(self, ("gamma", "td_lambda", "epsilon_start", "epsilon_finish"))
+        check_positive(self, ("learning_rate", "max_grad_norm"))
+        check_non_negative(self, ("epsilon_anneal_steps", "epsilon_spread", "epsilon_repeat"))
+        if self.sequence_length < 0 or self.sequence_length == 1:
+            raise OptionError(
+                "sequence_length",
+                f"must be 0 (whole episodes) or at least 2, got {self.sequence_length}",
+            )
+
+
+def exploration_of(options: ValueDecompositionOptions, env_spec: EnvSpec) -> EpsilonGreedy:
+    """The exploration ``options`` describe: epsilon-z-greedy when ``epsilon_repeat``
+    is set (runs at most an episode long), else epsilon-greedy."""
+    schedule = dict(
+        start=options.epsilon_start,
+        finish=options.epsilon_finish,
+        anneal_steps=options.epsilon_anneal_steps,
+        spread=options.epsilon_spread,
+    )
+    if options.epsilon_repeat > 0:
+        return EpsilonZGreedy(
+            **schedule, repeat=options.epsilon_repeat, max_run=env_spec.time_limit
+        )
+    return EpsilonGreedy(**schedule)
+
+
+# -------------------------------------------------------------- data views
+class StepValues(NamedTuple):
+    """What the networks give for a batch of steps ``[...]`` (time-major in the loss)."""
+
+    q: dict[str, Array]  # per network: [..., num_agents, num_actions]
+    hidden: dict[str, Array]  # per network: hidden state after the step [..., num_agents, H]
+    action_mask: Array  # [..., num_agents, num_actions]
+    global_state: Array  # [..., state_dim]
+
+
+class LearnerBatch(NamedTuple):
+    """A batch of windows ``[T, B]`` seen by the online and the target networks.
+
+    Actions at step ``t`` pair with ``reward[t]`` and ``discount[t]`` (``[T - 1, B, 1]``):
+    quantities of the step taken slice ``[:-1]``, bootstrap quantities ``[1:]``.
+    """
+
+    online: StepValues
+    target: StepValues
+    action: Array  # taken, [T, B, num_agents]
+    greedy_action: Array  # argmax of the online agent network over available actions
+    next_action: Array  # the action bootstrapped from (greedy_action under double Q)
+    reward: Array
+    discount: Array
+
+    def targets(self, next_values: Array, td_lambda: float) -> Array:
+        """TD(lambda) targets from bootstrap values ``next_values [T - 1, B, k]``."""
+        return td_lambda_targets(self.reward, self.discount, next_values, td_lambda)
+
+
+def steps(tree: Any, index: slice | int) -> Any:
+    """``tree`` sliced along its leading (time) axis."""
+    return jax.tree_util.tree_map(lambda x: x[index], tree)
+
+
+def chosen_values(q: Array, action: Array) -> Array:
+    """``q [..., n, A]`` at ``action [..., n]``: ``[..., n]``."""
+    return jnp.take_along_axis(q, action[..., None], axis=-1)[..., 0]
+
+
+def greedy_values(q: Array, action_mask: Array) -> Array:
+    """Each agent's largest value over its available actions: ``[..., n]``."""
+    return jnp.max(jnp.where(action_mask, q, MASKED_VALUE), axis=-1)
+
+
+def init_mixer(mixer: nn.Module, key: PRNGKey, env_spec: EnvSpec) -> Any:
+    """Parameters of a :mod:`marl.mixers` mixer for an environment's sizes."""
+    num_agents, num_actions = env_spec.num_agents, env_spec.num_actions
+    return mixer.init(
+        key,
+        jnp.zeros((num_agents,)),
+        jnp.zeros((env_spec.state_dim,)),
+        jnp.zeros((num_agents, num_actions)),
+        jnp.zeros((num_agents,)),
+    )
+
+
+def mixer_value(
+    mixer: nn.Module, params: Any, q: Array, values: StepValues, joint_action: Array
+) -> Array:
+    """A mixer's joint value of ``joint_action`` from the agents' values ``q``."""
+    return mixer.apply(
+        params,
+        chosen_values(q, joint_action),
+        values.global_state,
+        jax.nn.one_hot(joint_action, q.shape[-1], dtype=q.dtype),
+        greedy_values(q, values.action_mask),
+    )
+
+
+class Objective(Protocol):
+    """What a value-decomposition method adds to the shared learner."""
+
+    networks: dict[str, nn.Module]  # extra recurrent agent networks, by name
+
+    def init(self, key: PRNGKey, env_spec: EnvSpec) -> dict[str, Any]:
+        """Parameters of the method's own modules (mixers, joint networks)."""
+
+    def joint_value(self, params: Any, values: StepValues, joint_action: Array) -> Array:
+        """The learned joint value of ``joint_action [..., n]``: ``[..., k]``."""
+
+    def loss(self, params: Any, target_params: Any, batch: LearnerBatch) -> tuple[Array, dict]:
+        """The scalar loss and its metrics."""
+
+
+# ------------------------------------------------------------------ learner
+@struct.dataclass
+class ValueDecompositionState:
+    params: Any  # {"agent": ..., <extra networks>..., <objective's modules>...}
+    target_params: Any
+    opt_state: Any
+    buffer_state: Any
+    env_steps: Array  # env-steps collected so far, over all devices
+    updates: Array
+
+
+class AgentMemory(NamedTuple):
+    """What the networks carry from step to step; replay keeps it with every step."""
+
+    hidden: dict[str, Array]  # per recurrent network: [B, num_agents, hidden_dim]
+    prev_action: Array  # [B, num_agents], -1 before the first action of an episode
+
+
+class ActingMemory(NamedTuple):
+    agent: AgentMemory
+    exploration: Any  # the exploration's state, () when it keeps none
+
+
+class ValueDecomposition:
+    """The shared off-policy learner: recurrent agent networks, an objective and an
+    exploration. Implements :class:`marl.algorithm.Algorithm`."""
+
+    def __init__(
+        self,
+        env_spec: EnvSpec,
+        envs_per_device: int,
+        options: ValueDecompositionOptions,
+        objective: Objective,
+        exploration: EpsilonGreedy,
+    ):
+        self.options = options
+        self.objective = objective
+        self.exploration = exploration
+        self.env_spec = env_spec
+        self.envs_per_device = envs_per_device
+        self.networks = {
+            AGENT: RecurrentQNetwork(env_spec.num_actions, options.hidden_dim),
+            **objective.networks,
+        }
+        self.sequence_length = options.sequence_length or env_spec.time_limit + 1
+        self.buffer = make_sequence_buffer(
+            envs_per_device, options.buffer_size, options.batch_size, self.sequence_length
+        )
+        self.optimizer = optax.chain(
+            optax.clip_by_global_norm(options.max_grad_norm),
+            optax.adam(options.learning_rate),
+        )
+
+    # ----------------------------------------------------------------- inputs
+    def _agent_inputs(self, agents_view: Array, prev_action: Array) -> Array:
+        if not self.options.last_action:
+            return agents_view
+        last = jax.nn.one_hot(prev_action, self.env_spec.num_actions, dtype=agents_view.dtype)
+        return jnp.concatenate([agents_view, last], axis=-1)
+
+    def _unroll(
+        self, name: str, params: Any, hidden: Array, inputs: Array, resets: Array
+    ) -> tuple[Array, Array, Array]:
+        """Network ``name`` over time-major inputs ``[T, B, n, F]`` from hidden ``[B, n, H]``
+        with resets ``[T, B]``: the last hidden state ``[B, n, H]``, Q-values
+        ``[T, B, n, A]`` and the hidden state after every step ``[T, B, n, H]``."""
+        num_steps, batch, num_agents, _ = inputs.shape
+        flat_hidden = hidden.reshape(batch * num_agents, -1)
+        flat_inputs = inputs.reshape(num_steps, batch * num_agents, -1)
+        flat_resets = jnp.repeat(resets, num_agents, axis=1)
+        last, q, step_hidden = self.networks[name].apply(
+            params, flat_hidden, flat_inputs, flat_resets
+        )
+        return (
+            last.reshape(batch, num_agents, -1),
+            q.reshape(num_steps, batch, num_agents, -1),
+            step_hidden.reshape(num_steps, batch, num_agents, -1),
+        )
+
+    def _step_values(
+        self,
+        params: Any,
+        hidden: dict[str, Array],
+        inputs: Array,
+        resets: Array,
+        obs: Observation,
+    ) -> tuple[dict[str, Array], StepValues]:
+        """Every network unrolled over ``[T, B]``: last hidden states and :class:`StepValues`."""
+        last, q, step_hidden = {}, {}, {}
+        for name in self.networks:
+            last[name], q[name], step_hidden[name] = self._unroll(
+                name, params[name], hidden[name], inputs, resets
+            )
+        return last, StepValues(q, step_hidden, obs.action_mask, obs.global_state)
+
+    # ------------------------------------------------------------------- init
+    def init(self, key: PRNGKey) -> ValueDecompositionState:
+        spec = self.env_spec
+        network_keys = jax.random.split(key, len(self.networks) + 1)
+        example_inputs = self._agent_inputs(
+            jnp.zeros((1, spec.num_agents, spec.obs_dim)),
+            jnp.zeros((1, spec.num_agents), int),
+        )
+        params = {}
+        for network_key, (name, network) in zip(
+            network_keys[1:], self.networks.items(), strict=True
+        ):
+            params[name] = network.init(
+                network_key,
+                jnp.zeros((spec.num_agents, network.hidden_dim)),
+                example_inputs,
+                jnp.zeros((1, spec.num_agents), bool),
+            )
+        params.update(self.objective.init(network_keys[0], spec))
+        return ValueDecompositionState(
+            params=params,
+            target_params=params,
+            opt_state=self.optimizer.init(params),
+            buffer_state=self.buffer.init(self._example_step()),
+            env_steps=jnp.int32(0),
+            updates=jnp.int32(0),
+        )
+
+    def _example_step(self) -> Transition:
+        spec = self.env_spec
+        return Transition(
+            obs=Observation(
+                agents_view=jnp.zeros((spec.num_agents, spec.obs_dim), jnp.float32),
+                action_mask=jnp.zeros((spec.num_agents, spec.num_actions), bool),
+                global_state=jnp.zeros((spec.state_dim,), jnp.float32),
+                step_count=jnp.int32(0),
+            ),
+            action=jnp.zeros((spec.num_agents,), jnp.int32),
+            reward=jnp.zeros((spec.num_agents,), jnp.float32),
+            done=jnp.bool_(False),
+            terminated=jnp.bool_(False),
+            extras=steps(self._agent_memory(1), 0),
+        )
+
+    def _agent_memory(self, batch_size: int) -> AgentMemory:
+        num_agents = self.env_spec.num_agents
+        return AgentMemory(
+            hidden={
+                name: jnp.zeros((batch_size, num_agents, network.hidden_dim), jnp.float32)
+                for name, network in self.networks.items()
+            },
+            prev_action=jnp.full((batch_size, num_agents), -1, jnp.int32),
+        )
+
+    def initial_memory(self, batch_size: int) -> ActingMemory:
+        exploration = self.exploration.initial_state(batch_size, self.env_spec.num_agents)
+        return ActingMemory(self._agent_memory(batch_size), exploration)
+
+    # -------------------------------------------------------------------- act
+    def _one_step(
+        self, params: Any, obs: Observation, memory: AgentMemory
+    ) -> tuple[AgentMemory, dict[str, Array], StepValues]:
+        """Memory reset where episodes start, the next hidden states and the step's values."""
+        starts = obs.step_count == 0
+        memory = AgentMemory(
+            hidden={
+                name: jnp.where(starts[:, None, None], 0.0, hidden)
+                for name, hidden in memory.hidden.items()
+            },
+            prev_action=jnp.where(starts[:, None], -1, memory.prev_action),
+        )
+        inputs = self._agent_inputs(obs.agents_view, memory.prev_action)[None]
+        no_resets = jnp.zeros((1, obs.step_count.shape[0]), bool)
+        time_major_obs = jax.tree_util.tree_map(lambda x: x[None], obs)
+        hidden, values = self._step_values(params, memory.hidden, inputs, no_resets, time_major_obs)
+        return memory, hidden, steps(values, 0)
+
+    def act(
+        self,
+        state: ValueDecompositionState,
+        obs: Observation,
+        memory: ActingMemory,
+        key: PRNGKey,
+        explore: bool,
+    ) -> tuple[Array, ActingMemory, AgentMemory]:
+        """Exploring (or greedy) joint actions for a batch ``[B]`` of environments.
+
+        The memory is reset where an episode starts (``step_count == 0``). The
+        returned extras are the agent memory the step was taken with, kept in replay.
+        """
+        agent_memory, hidden, values = self._one_step(state.params, obs, memory.agent)
+        exploration = self.exploration.episode_start(memory.exploration, obs.step_count == 0)
+        greedy = jnp.argmax(jnp.where(obs.action_mask, values.q[AGENT], MASKED_VALUE), axis=-1)
+        if explore:
+            actions, exploration = self.exploration.select(
+                exploration, key, greedy, obs.action_mask, state.env_steps
+            )
+        else:
+            actions = greedy.astype(jnp.int32)
+        return actions, ActingMemory(AgentMemory(hidden, actions), exploration), agent_memory
+
+    def joint_values(
+        self,
+        params: Any,
+        obs: Observation,
+        joint_action: Array,
+        memory: AgentMemory | None = None,
+    ) -> Array:
+        """The learned joint value of ``joint_action [B, n]`` at observations ``[B]``.
+
+        ``memory`` defaults to the start of an episode. For IQL the result holds
+        every agent's own value (``[B, n]``); otherwise it is ``[B, 1]``.
+        """
+        if memory is None:
+            memory = self._agent_memory(joint_action.shape[0])
+        _, _, values = self._one_step(params, obs, memory)
+        return self.objective.joint_value(params, values, joint_action)
+
+    # ----------------------------------------------------------------- update
+    def loss(self, params: Any, target_params: Any, batch: Transition) -> tuple[Array, dict]:
+        """The objective's loss on a batch of windows ``[B, L]``."""
+        options = self.options
+        seq = jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), batch)  # time-major
+        obs = seq.obs
+        inputs = self._agent_inputs(obs.agents_view, seq.extras.prev_action)
+        resets = obs.step_count == 0
+        initial_hidden = steps(seq.extras.hidden, 0)
+        _, online = self._step_values(params, initial_hidden, inputs, resets, obs)
+        _, target = self._step_values(target_params, initial_hidden, inputs, resets, obs)
+
+        mask = obs.action_mask
+        greedy = jnp.argmax(
+            jnp.where(mask, jax.lax.stop_gradient(online.q[AGENT]), MASKED_VALUE), axis=-1
+        )
+        if options.double_q:
+            next_action = greedy
+        else:
+            next_action = jnp.argmax(jnp.where(mask, target.q[AGENT], MASKED_VALUE), axis=-1)
+        learner_batch = LearnerBatch(
+            online=online,
+            target=target,
+            action=seq.action,
+            greedy_action=greedy,
+            next_action=next_action,
+            reward=seq.reward[:-1, :, :1],  # the team reward, repeated per agent
+            discount=options.gamma * (1.0 - seq.done[:-1, :, None].astype(jnp.float32)),
+        )
+        return self.objective.loss(params, target_params, learner_batch)
+
+    def update(
+        self,
+        state: ValueDecompositionState,
+        rollout: Transition,
+        key: PRNGKey,
+        axis_name: str | None = None,
+        bootstrap: Bootstrap | None = None,
+    ) -> tuple[ValueDecompositionState, dict]:
+        """Stores a rollout ``[T, B]`` and takes ``updates_per_rollout`` gradient steps.
+
+        Gradients are averaged over ``axis_name`` (the device axis) when given, so
+        every device applies the same update. ``bootstrap`` is not needed: targets
+        bootstrap from the replayed stream.
+        """
+        env_steps = count_env_steps(state.env_steps, rollout, axis_name)
+        batch_major = jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), rollout)
+        buffer_state = self.buffer.add(state.buffer_state, batch_major)
+        state = state.replace(buffer_state=buffer_state, env_steps=env_steps)
+
+        def gradient_step(state: ValueDecompositionState, step_key: PRNGKey):
+            batch = self.buffer.sample(state.buffer_state, step_key).experience
+            grads, metrics = jax.grad(self.loss, has_aux=True)(
+                state.params, state.target_params, batch
+            )
+            if axis_name is not None:
+                grads = jax.lax.pmean(grads, axis_name)
+                metrics = jax.lax.pmean(metrics, axis_name)
+            updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
+            params = optax.apply_updates(state.params, updates)
+            num_updates = state.updates + 1
+            copy_target = num_updates % self.options.target_update_interval == 0
+            target_params = jax.tree_util.tree_map(
+                lambda new, old: jnp.where(copy_target, new, old), params, state.target_params
+            )
+            metrics["grad_norm"] = optax.tree.norm(grads)
+            new_state = state.replace(
+                params=params, target_params=target_params, opt_state=opt_state, updates=num_updates
+            )
+            return new_state, metrics
+
+        def skip(state: ValueDecompositionState, step_key: PRNGKey):
+            shapes = jax.eval_shape(gradient_step, state, step_key)[1]
+            return state, jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+
+        def one_update(state: ValueDecompositionState, step_key: PRNGKey):
+            ready = self.buffer.can_sample(state.buffer_state)
+            return jax.lax.cond(ready, gradient_step, skip, state, step_key)
+
+        keys = jax.random.split(key, self.options.updates_per_rollout)
+        state, metrics = jax.lax.scan(one_update, state, keys)
+        metrics = jax.tree_util.tree_map(lambda m: m[-1], metrics)
+        metrics["epsilon"] = self.exploration.epsilon(state.env_steps)
+        return state, metrics

@@ -1,0 +1,134 @@
+"""The algorithm contract: what the training loop may call and read of a learner.
+
+An algorithm is an object of pure functions over its own state pytree, in the
+spirit of optax's ``GradientTransformation``: the loop owns the environments,
+rollouts, devices, seeds, evaluation, logging and saving; the algorithm owns what
+it learns from a rollout. Anything that satisfies :class:`Algorithm` trains in
+:class:`marl.loop.Runner` without registration, which is also how a composite
+learner is built from two others.
+
+The loop reads only the state fields declared by :class:`AlgorithmState`
+(``params`` for evaluation and checkpoints, ``env_steps`` for logging); every
+other field is the algorithm's own.
+
+Options: every registered algorithm has an options dataclass deriving from
+:class:`AlgorithmOptions`. The Hydra app uses it as the schema of its ``algo``
+node, so Hydra checks keys and types; :meth:`AlgorithmOptions.check` checks
+values, once, with the same words from the command line and from Python.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any, Protocol, runtime_checkable
+
+import jax
+
+from marl.options import OptionError
+from marl.types import Array, Bootstrap, Observation, PRNGKey, Transition
+
+
+@runtime_checkable
+class AlgorithmState(Protocol):
+    """The fields of an algorithm's state that the loop reads.
+
+    ``params``: what acting needs (evaluation plays with them; checkpoints keep
+    them apart so that another run can start from them). ``env_steps``: env-steps
+    collected so far, over all devices (int32 scalar per seed).
+    """
+
+    params: Any
+    env_steps: Array
+
+
+@runtime_checkable
+class Algorithm(Protocol):
+    """A learner the loop can train.
+
+    ``B`` is a batch of environments (``envs_per_device`` while training, the
+    number of evaluation episodes while evaluating); ``update`` receives the
+    rollout time-major, ``[T, B]``, as the loop recorded it.
+    """
+
+    def init(self, key: PRNGKey) -> AlgorithmState:
+        """A fresh state: parameters, optimiser, replay, counters."""
+        ...
+
+    def initial_memory(self, batch_size: int) -> Any:
+        """The acting memory of ``batch_size`` environments (RNN states; ``()`` if none)."""
+        ...
+
+    def act(
+        self, state: Any, obs: Observation, memory: Any, key: PRNGKey, explore: bool
+    ) -> tuple[Array, Any, Any]:
+        """Joint actions ``[B, num_agents]`` for observations ``[B]``, the next memory,
+        and extras the loop stores in the rollout's ``Transition.extras``."""
+        ...
+
+    def update(
+        self,
+        state: Any,
+        rollout: Transition,
+        key: PRNGKey,
+        axis_name: str | None,
+        bootstrap: Bootstrap,
+    ) -> tuple[Any, dict[str, Array]]:
+        """Learns from a rollout ``[T, B]`` that stopped at ``bootstrap``; gradients
+        are averaged over ``axis_name`` (the device axis) when it is given."""
+        ...
+
+
+def count_env_steps(env_steps: Array, rollout: Transition, axis_name: str | None) -> Array:
+    """``env_steps`` plus the steps of ``rollout`` ``[T, B]`` on every device."""
+    num_steps, num_envs = rollout.action.shape[:2]
+    num_devices = 1 if axis_name is None else jax.lax.psum(1, axis_name)
+    return env_steps + num_steps * num_envs * num_devices
+
+
+_SCALARS = (int, float, bool, str)
+
+
+@dataclasses.dataclass
+class AlgorithmOptions:
+    """Base of every algorithm's options; ``name`` is the registered name.
+
+    Subclasses set ``name``'s default to their own name and add their options with
+    defaults. ``check`` validates values and raises :class:`marl.options.OptionError`
+    naming the first bad option; subclasses extend it.
+    """
+
+    name: str = ""
+
+    def check(self, envs_per_device: int | None = None) -> None:
+        """Raises ``OptionError`` for the first invalid value.
+
+        ``envs_per_device`` (the environments one copy of the learner acts in, per
+        device and seed), when given, is checked against options that must divide
+        it.
+        """
+        default = type(self)().name
+        if self.name != default:
+            raise OptionError(
+                "name",
+                f"these are {default}'s options and cannot train {self.name!r}; choose "
+                f"algo={self.name} (in Python: its own options class)",
+            )
+        hints = typing.get_type_hints(type(self))
+        for field in dataclasses.fields(self):
+            expected = hints[field.name]
+            value = getattr(self, field.name)
+            if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                continue
+            if expected in _SCALARS and (
+                not isinstance(value, expected) or (expected is int and isinstance(value, bool))
+            ):
+                raise OptionError(field.name, f"expected {expected.__name__}, got {value!r}")
+
+
+__all__ = [
+    "Algorithm",
+    "AlgorithmOptions",
+    "AlgorithmState",
+    "count_env_steps",
+]

@@ -1,0 +1,199 @@
+"""The typed training config, checked once.
+
+A :class:`TrainConfig` says everything a run needs: the algorithm's options (its
+own dataclass, :class:`marl.algorithm.AlgorithmOptions`), the environment, the
+architecture (devices, envs, seeds, budgets) and the logger. The Hydra app
+(``marl-train``) composes it from ``experiments/conf`` against this schema, with
+each algorithm's options dataclass as the schema of its ``algo`` node, so Hydra
+itself rejects unknown keys and ill-typed values; :meth:`TrainConfig.check` then
+checks values, and :func:`marl.train.train` takes the checked object.
+
+A value's path from the command line: ``algo.gamma=0.9`` is parsed by Hydra into
+the typed node, :func:`omegaconf.OmegaConf.to_object` makes it the options
+dataclass's field, and the learner reads ``options.gamma``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import MISSING
+
+from marl import registry
+from marl.algorithm import AlgorithmOptions
+from marl.loop import check_num_devices
+from marl.options import OptionError
+
+
+class ConfigError(ValueError):
+    """A config value is invalid; the message is one line for the user."""
+
+
+@dataclass
+class EnvConfig:
+    """``name`` is a registered env (``family/task``); ``kwargs`` go to its constructor."""
+
+    name: str = "lbf/8x8-2p-2f"
+    add_agent_id: bool = True
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def check(self) -> None:
+        if not registry.is_env_name(self.name):
+            valid = ", ".join(registry.env_names())
+            raise OptionError("name", f"unknown env '{self.name}'; valid: {valid}")
+        if self.kwargs:
+            try:  # the environment checks its own options (cheap: nothing is compiled)
+                registry.make_raw_env(self.name, **self.kwargs)
+            except (TypeError, ValueError) as error:
+                raise OptionError("kwargs", str(error)) from None
+
+
+_POSITIVE_ARCH = (
+    "num_envs",
+    "num_seeds",
+    "total_timesteps",
+    "rollout_length",
+    "eval_interval",
+    "eval_episodes",
+    "checkpoint_interval",
+)
+
+
+@dataclass
+class ArchConfig:
+    """How a run is laid out: ``num_envs`` environments per seed over ``num_devices``
+    local devices (0: every local device), ``num_seeds`` vmapped seeds; one compiled
+    chunk per ``eval_interval`` env-steps, a checkpoint every
+    ``checkpoint_interval`` chunks."""
+
+    num_devices: int = 0
+    num_envs: int = 8
+    num_seeds: int = 1
+    total_timesteps: int = 100_000
+    rollout_length: int = 20
+    eval_interval: int = 10_000
+    eval_episodes: int = 32
+    checkpoint_interval: int = 1
+
+    def check(self) -> None:
+        for key in _POSITIVE_ARCH:
+            if getattr(self, key) < 1:
+                raise OptionError(key, f"must be a positive integer, got {getattr(self, key)}")
+        if self.num_devices < 0:
+            raise OptionError(
+                "num_devices", f"must be 0 (all local devices) or positive, got {self.num_devices}"
+            )
+
+    def devices(self, local_devices: int) -> int:
+        """How many devices the run uses."""
+        return self.num_devices or local_devices
+
+    def envs_per_device(self, num_devices: int) -> int:
+        """The environments of one device and seed; ``num_envs`` must divide evenly."""
+        if self.num_envs % num_devices:
+            raise OptionError(
+                "num_envs", f"{self.num_envs} is not divisible by the {num_devices} devices"
+            )
+        return self.num_envs // num_devices
+
+    def chunk_layout(self) -> tuple[int, int]:
+        """``(iterations_per_chunk, num_chunks)``: one chunk per evaluation interval."""
+        steps_per_iteration = self.rollout_length * self.num_envs
+        iterations = max(1, self.eval_interval // steps_per_iteration)
+        num_chunks = max(1, math.ceil(self.total_timesteps / (iterations * steps_per_iteration)))
+        return iterations, num_chunks
+
+
+@dataclass
+class LoggerConfig:
+    tensorboard: bool = True
+    progress_bar: bool = True
+
+
+@dataclass
+class TrainConfig:
+    """A whole run. ``seed`` is the first seed (the run's seeds are ``seed`` ..
+    ``seed + num_seeds - 1``); with ``resume``, the run in ``run_dir`` continues."""
+
+    algo: AlgorithmOptions = MISSING
+    env: EnvConfig = field(default_factory=EnvConfig)
+    arch: ArchConfig = field(default_factory=ArchConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    seed: int = 0
+    run_dir: str = "runs/default"
+    resume: bool = False
+    # Hydra's selector of the family-wide tuned settings (conf/family/, always
+    # empty): an env config names its family, and
+    # conf/family_tuned/<family>/<algo>.yaml then applies.
+    family: dict[str, Any] = field(default_factory=dict)
+
+    def check(self, local_devices: int | None = None) -> None:
+        """Raises :class:`ConfigError` with one line for the first invalid value.
+
+        ``local_devices``, when given, is checked against ``arch.num_devices`` and
+        the envs per device against the algorithm's options.
+        """
+        envs_per_device = None
+        try:
+            prefix = "algo"
+            if not isinstance(self.algo, AlgorithmOptions):
+                raise OptionError("name", f"expected an algorithm's options, got {self.algo!r}")
+            registry.algorithm_options_class(self.algo.name)
+            prefix = "env"
+            self.env.check()
+            prefix = "arch"
+            self.arch.check()
+            if local_devices is not None:
+                devices = self.arch.devices(local_devices)
+                check_num_devices(devices)
+                envs_per_device = self.arch.envs_per_device(devices)
+            prefix = "algo"
+            self.algo.check(envs_per_device)
+        except OptionError as error:
+            raise ConfigError(str(error.within(prefix))) from None
+        except ValueError as error:  # an unknown algorithm name
+            raise ConfigError(f"{prefix}.name: {error}") from None
+
+    def seeds(self) -> list[int]:
+        return [self.seed + i for i in range(self.arch.num_seeds)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values (what ``config.json`` holds)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, config: dict[str, Any]) -> TrainConfig:
+        """The config a ``config.json`` holds; unknown or missing keys raise
+        :class:`ConfigError` in one line."""
+        try:
+            algo = dict(config["algo"])
+            options = registry.algorithm_options(algo.pop("name"), **algo)
+            return cls(
+                algo=options,
+                env=EnvConfig(**config["env"]),
+                arch=ArchConfig(**config["arch"]),
+                logger=LoggerConfig(**config["logger"]),
+                seed=config["seed"],
+                run_dir=config["run_dir"],
+                resume=config["resume"],
+                family=config.get("family", {}),
+            )
+        except OptionError as error:
+            raise ConfigError(str(error.within("algo"))) from None
+        except (KeyError, TypeError, ValueError) as error:
+            raise ConfigError(f"not a config of this marl-lab version ({error})") from None
+
+
+def register_schema() -> None:
+    """Registers the schema with Hydra: ``train_schema`` and, for every registered
+    algorithm, its options as ``schema/algo/<name>`` (what ``conf/algo/<name>.yaml``
+    extends)."""
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    store.store(name="train_schema", node=TrainConfig)
+    for name in registry.algorithm_names():
+        store.store(group="schema/algo", name=name, node=registry.algorithm_options_class(name))
