@@ -34,7 +34,7 @@ import numpy as np
 from marl.envs.football import env as football_env
 from marl.envs.football import sim
 from marl.loop import Runner
-from marl.train import _read_run_config, _restore_run
+from marl.train import read_run_config, restore_run
 
 KICKS = {
     "shot": football_env.SHOT,
@@ -64,8 +64,8 @@ def probe_episodes(
     runner: Runner, algo_state: Any, key: jax.Array, num_episodes: int, forced_kick: int
 ) -> dict[str, jax.Array]:
     """Greedy episodes of one seed with the probe's records, each ``[num_episodes]``."""
-    env, algo = runner.env, runner.algo
-    team = jnp.asarray(_innermost(env).statics.team)
+    env, algo = runner.env, runner.algorithm
+    statics = _innermost(env).statics
     reset_key, act_key = jax.random.split(key)
     env_state, timestep = jax.vmap(env.reset)(jax.random.split(reset_key, num_episodes))
     kick_codes = jnp.asarray(list(KICKS.values()))
@@ -103,7 +103,7 @@ def probe_episodes(
         second = active & records["pass_completed"] & (records["second_kick"] < 0) & kicking.any(-1)
         env_state, timestep = jax.vmap(env.step)(env_state, actions)
         match = football_state(env_state).match
-        owner_team = jnp.where(match.owner >= 0, team[jnp.maximum(match.owner, 0)], -1)
+        owner_team = sim.owner_team(match, statics)
         # Scenarios may start with the ball loose beside its first owner: only count
         # it loose once a kick was commanded.
         kicked = (records["first_kick"] >= 0) | first
@@ -196,8 +196,8 @@ def probe_run(run_dir: Path, num_episodes: int, force: str | None, seed: int = 0
     """The probe of every seed of the run in ``run_dir``."""
     if force is not None and force not in KICKS:
         raise ValueError(f"--force '{force}' is unknown; valid: {', '.join(KICKS)}")
-    config = _read_run_config(run_dir)
-    runner, state, chunk = _restore_run(run_dir, config)
+    config = read_run_config(run_dir)
+    runner, state, chunk = restore_run(run_dir, config)
     _innermost(runner.env)
     forced_kick = NO_FORCE if force is None else KICKS[force]
     device_zero = jax.tree_util.tree_map(lambda x: x[0], state.algo_state)
@@ -212,8 +212,8 @@ def probe_run(run_dir: Path, num_episodes: int, force: str | None, seed: int = 0
     ]
     return {
         "run_dir": str(run_dir),
-        "env": config["env"]["name"],
-        "algo": config["algo"]["name"],
+        "env": config.env.name,
+        "algo": config.algo.name,
         "chunk": chunk,
         "episodes_per_seed": num_episodes,
         "force": force,

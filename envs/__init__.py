@@ -23,7 +23,7 @@ from marl.envs.jumanji_adapters import (
 )
 from marl.envs.matrix import NON_MONOTONIC_PAYOFF, OneStepMatrixGame, TwoStepGame
 from marl.envs.smac.env import SMAC, SMAC_PATTERN, make_smac, smac_accepts
-from marl.envs.smac.v2 import SMACV2_PATTERN, SMACv2, make_smacv2, smacv2_accepts
+from marl.envs.smac.v2 import SMACV2_PATTERN, make_smacv2, smacv2, smacv2_accepts
 from marl.registry import register_env, register_env_family
 
 register_env("matrix/one_step", OneStepMatrixGame)
@@ -41,10 +41,10 @@ __all__ = [
     "NON_MONOTONIC_PAYOFF",
     "SMAC",
     "SMAX",
-    "SMACv2",
     "LevelBasedForaging",
     "MPESimpleSpread",
     "OneStepMatrixGame",
     "RobotWarehouse",
     "TwoStepGame",
+    "smacv2",
 ]

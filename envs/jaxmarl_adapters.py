@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from flax import struct
 from jumanji.types import TimeStep, restart
 
-from marl.env import MultiAgentEnv, count_invalid, strong_types, team_timestep
+from marl.env import MultiAgentEnv, count_invalid, play_as_fallback, strong_types, team_timestep
 from marl.types import Array, Observation, PRNGKey
 
 
@@ -98,7 +98,7 @@ class SMAX(_JaxMARLAdapter):
     JaxMARL's ``get_avail_actions``: moving needs the unit alive, attacking needs the
     enemy alive and in range, and stop is always available (dead units can only stop).
     A forbidden action changes nothing for that unit: JaxMARL ignores dead units'
-    moves and attacks out of range.
+    moves and attacks out of range, so it plays as stop (``fallback_action``).
 
     * ``agents_view``: JaxMARL's ``unit_list`` observation of each ally.
     * ``global_state``: JaxMARL's ``world_state``: per unit (allies then enemies)
@@ -114,6 +114,8 @@ class SMAX(_JaxMARLAdapter):
     after ``time_limit`` steps (100 by default, as in JaxMARL). Other keyword arguments
     go to ``jaxmarl.environments.smax.HeuristicEnemySMAX``.
     """
+
+    fallback_action = 4  # stop
 
     def __init__(self, map_name: str = "3m", time_limit: int = 100, **smax_kwargs: Any):
         if time_limit < 1:
@@ -147,7 +149,9 @@ class SMAX(_JaxMARLAdapter):
 
     def step(self, state: JaxMARLState, action: Array) -> tuple[JaxMARLState, TimeStep]:
         action = jnp.asarray(action, jnp.int32)
-        invalid = count_invalid(self._action_mask(state.env_state), action)
+        mask = self._action_mask(state.env_state)
+        invalid = count_invalid(mask, action)
+        action = play_as_fallback(mask, action, self.fallback_action)
         obs, env_state, rewards, next_state = self._step_env(state, action)
         alive = env_state.state.unit_alive
         allies_alive = jnp.any(alive[: self.num_allies])

@@ -33,7 +33,7 @@ from jumanji.environments.routing.robot_warehouse.generator import (
 from jumanji.environments.routing.robot_warehouse.types import State as RwareState
 from jumanji.types import StepType, TimeStep, restart
 
-from marl.env import MultiAgentEnv, count_invalid, strong_types, team_timestep
+from marl.env import MultiAgentEnv, count_invalid, play_as_fallback, strong_types, team_timestep
 from marl.types import Array, Observation, PRNGKey
 
 
@@ -147,8 +147,9 @@ class LevelBasedForaging(MultiAgentEnv):
 
     def step(self, state: LbfState, action: Array) -> tuple[LbfState, TimeStep]:
         action = jnp.asarray(action, jnp.int32)
-        invalid = count_invalid(self._action_mask(state), action)
-        next_state, inner = self._env.step(state, action)
+        mask = self._action_mask(state)
+        invalid = count_invalid(mask, action)
+        next_state, inner = self._env.step(state, play_as_fallback(mask, action, 0))
         next_state = strong_types(next_state)
         all_eaten = jnp.all(next_state.food_items.eaten)
         obs = self._observation(next_state, inner.observation)

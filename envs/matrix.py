@@ -9,7 +9,8 @@
   payoff is ``[[0, 1], [1, 8]]``. The optimum is 8; VDN settles on 7.
 
 Both are fully observed: every agent and the mixer see the one-hot of the state.
-``extras["won"]`` is 1 when the episode's payoff is the game's optimum.
+``extras["won"]`` is 1 when the episode's payoff is the game's optimum; every action
+is always available, so ``extras["invalid_actions"]`` is 0.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ TWO_STEP_PAYOFF_2B = ((0.0, 1.0), (1.0, 8.0))
 
 
 @struct.dataclass
+def _extras(won: Array) -> dict[str, Array]:
+    return {"won": won, "invalid_actions": jnp.int32(0)}
+
+
 class MatrixState:
     game_state: Array  # int32 index of the current state of the game
     step_count: Array
@@ -62,7 +67,11 @@ class OneStepMatrixGame(MultiAgentEnv):
     def reset(self, key: PRNGKey) -> tuple[MatrixState, TimeStep]:
         del key
         state = MatrixState(jnp.int32(0), jnp.int32(0))
-        timestep = restart(self._observation(0), extras={"won": jnp.float32(0)}, shape=2)
+        timestep = restart(
+            self._observation(0),
+            extras=_extras(jnp.float32(0)),
+            shape=2,
+        )
         return state, timestep
 
     def step(self, state: MatrixState, action: Array) -> tuple[MatrixState, TimeStep]:
@@ -71,7 +80,12 @@ class OneStepMatrixGame(MultiAgentEnv):
         won = (payoff == self.payoff.max()).astype(jnp.float32)
         next_state = MatrixState(state.game_state, state.step_count + 1)
         reward = jnp.full((self.num_agents,), payoff, jnp.float32)
-        timestep = termination(reward, self._observation(1), extras={"won": won}, shape=2)
+        timestep = termination(
+            reward,
+            self._observation(1),
+            extras=_extras(won),
+            shape=2,
+        )
         return next_state, timestep
 
 
@@ -101,7 +115,7 @@ class TwoStepGame(MultiAgentEnv):
         del key
         state = MatrixState(jnp.int32(self.STATE_1), jnp.int32(0))
         obs = self._observation(state.game_state, 0)
-        return state, restart(obs, extras={"won": jnp.float32(0)}, shape=2)
+        return state, restart(obs, extras=_extras(jnp.float32(0)), shape=2)
 
     def step(self, state: MatrixState, action: Array) -> tuple[MatrixState, TimeStep]:
         first_step = state.game_state == self.STATE_1
@@ -117,13 +131,13 @@ class TwoStepGame(MultiAgentEnv):
         obs = self._observation(next_game_state, next_state.step_count)
         reward = jnp.full((self.num_agents,), payoff, jnp.float32)
         won = jnp.where(first_step, 0.0, (payoff == 8.0).astype(jnp.float32))
-        mid = transition(reward, obs, extras={"won": won}, shape=2)
-        end = termination(reward, obs, extras={"won": won}, shape=2)
+        mid = transition(reward, obs, extras=_extras(won), shape=2)
+        end = termination(reward, obs, extras=_extras(won), shape=2)
         timestep = TimeStep(
             step_type=jnp.where(first_step, mid.step_type, end.step_type),
             reward=reward,
             discount=jnp.where(first_step, mid.discount, end.discount),
             observation=obs,
-            extras={"won": won},
+            extras=_extras(won),
         )
         return next_state, timestep

@@ -23,7 +23,11 @@ from marl.types import Array, EnvSpec, Observation
 
 
 class MultiAgentEnv(jumanji.Environment):
-    """Base class: set the sizes in ``__init__`` before calling ``super().__init__()``."""
+    """Base class: set the sizes in ``__init__`` before calling ``super().__init__()``.
+
+    An action the mask forbids never crashes or corrupts the state: the environment
+    plays it as ``fallback_action`` and counts it in ``extras["invalid_actions"]``.
+    """
 
     num_agents: int
     num_actions: int
@@ -31,6 +35,7 @@ class MultiAgentEnv(jumanji.Environment):
     state_dim: int
     time_limit: int
     num_objectives: int = 1
+    fallback_action: int = 0
 
     @cached_property
     def observation_spec(self) -> specs.Spec[Observation]:
@@ -111,6 +116,12 @@ def count_invalid(action_mask: Array, action: Array) -> Array:
     """How many agents chose an action that ``action_mask`` forbids (int32 scalar)."""
     chosen = jnp.take_along_axis(action_mask, action[:, None], axis=1)[:, 0]
     return jnp.sum(~chosen).astype(jnp.int32)
+
+
+def play_as_fallback(action_mask: Array, action: Array, fallback: int) -> Array:
+    """Each agent's ``action`` where ``action_mask`` allows it, else ``fallback``."""
+    chosen = jnp.take_along_axis(action_mask, action[:, None], axis=1)[:, 0]
+    return jnp.where(chosen, action, fallback).astype(jnp.int32)
 
 
 def strong_types(tree: Any) -> Any:

@@ -29,7 +29,12 @@ def test_every_map_has_smacs_sizes():
     assert set(SIZES) == set(SMAC_MAPS)
     for name, sizes in SIZES.items():
         env = marl.make_raw_env(f"smac/{name}")
-        assert (env.num_actions, env.obs_dim, env.state_dim, env.max_reward) == sizes, name
+        assert (
+            env.num_actions,
+            env.obs_dim,
+            env.state_dim,
+            env.generator.map_max_reward,
+        ) == sizes, name
         assert env.time_limit == SMAC_MAPS[name].episode_limit
 
 
@@ -57,14 +62,14 @@ def test_masks_follow_range_and_death(three_m):
             alive=state.battle.alive.at[1].set(False), health=state.battle.health.at[1].set(0.0)
         )
     )
-    mask = np.asarray(env._observation(state).action_mask)
+    mask = np.asarray(env.observation(state).action_mask)
     np.testing.assert_array_equal(mask[0, :2], [False, True])
     np.testing.assert_array_equal(mask[0, 6:], [True, False, False])
     np.testing.assert_array_equal(mask[1], [True] + [False] * 8)  # dead: no-op only
     np.testing.assert_array_equal(mask[2, 6:], [False, True, False])  # 2.1 away from enemy 1
     # Moves off the walkable band (y 8..23) are masked.
     state = place(state, [(10, 23.5)] + positions[1:])
-    mask = np.asarray(env._observation(state).action_mask)
+    mask = np.asarray(env.observation(state).action_mask)
     np.testing.assert_array_equal(mask[0, 2:6], [False, True, True, True])
 
 
@@ -74,7 +79,7 @@ def test_dead_agents_observe_zeros_and_the_state_has_their_row_zeroed(three_m):
     battle = state.battle.replace(
         alive=state.battle.alive.at[2].set(False), health=state.battle.health.at[2].set(0.0)
     )
-    obs = env._observation(state.replace(battle=battle))
+    obs = env.observation(state.replace(battle=battle))
     assert not np.any(np.asarray(obs.agents_view[2]))
     assert not np.any(np.asarray(obs.global_state[8:12]))  # ally rows are 4 wide on 3m
     assert np.all(np.asarray(obs.agents_view[0, -1]) == 1.0)  # own health, full

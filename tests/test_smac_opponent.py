@@ -7,7 +7,8 @@ import pytest
 
 import marl
 from marl.envs.smac import sim
-from marl.envs.smac.env import SMAC, swap_sides
+from marl.envs.smac.env import SMAC
+from marl.envs.smac.opponent import swap_sides
 
 AGENT_X, ENEMY_X = 12.0, 17.0  # 5 apart: every marine in range of its opposite number
 
@@ -52,7 +53,7 @@ def test_opponent_observation_mirrors_the_agents():
     env = SMAC("3m", opponent_policy=stop_policy)
     state, _ = env.reset(jax.random.PRNGKey(0))
     state = _facing(state)
-    ours = env._observation(state)
+    ours = env.observation(state)
     theirs = env.opponent_observation(state)
     assert theirs.agents_view.shape == ours.agents_view.shape
     np.testing.assert_array_equal(np.asarray(theirs.action_mask), np.asarray(ours.action_mask))

@@ -7,14 +7,16 @@ import pytest
 
 import marl
 from marl.envs.smac import sim
+from marl.envs.smac.env import SMAC
 from marl.envs.smac.units import UNIT_INDEX
 from marl.envs.smac.v2 import (
     ALLY_TYPE_ORDER,
     SMACV2_SCENARIOS,
-    SMACv2,
+    RandomTeamsGenerator,
     V2Scenario,
     draw_teams,
     register_scenario,
+    smacv2,
     start_positions,
 )
 
@@ -87,7 +89,7 @@ def test_reflect_and_surrounded_starts():
 
 
 def test_agents_are_numbered_by_type_then_position():
-    env = SMACv2("terran_10_vs_10")
+    env = smacv2("terran_10_vs_10")
     rank = {UNIT_INDEX[name]: r for r, name in enumerate(ALLY_TYPE_ORDER)}
     states, _ = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(2), 16))
     types = np.asarray(states.battle.unit_type)[:, : env.num_agents]
@@ -98,8 +100,8 @@ def test_agents_are_numbered_by_type_then_position():
 
 @pytest.fixture(scope="module")
 def protoss():
-    env = SMACv2("protoss_5_vs_5")
-    return env, jax.jit(env.reset), jax.jit(env.step), jax.jit(env._observation)
+    env = smacv2("protoss_5_vs_5")
+    return env, jax.jit(env.reset), jax.jit(env.step), jax.jit(env.observation)
 
 
 def _set(state, types, positions):
@@ -140,7 +142,7 @@ def test_observation_uses_each_agents_own_ranges(protoss):
 
 
 def test_positive_reward_clips_at_zero():
-    env = SMACv2("zerg_5_vs_5")
+    env = smacv2("zerg_5_vs_5")
     state, _ = env.reset(jax.random.PRNGKey(0))
     types = ["zergling"] * 10
     positions = [(2, 2 + 3 * i) for i in range(5)] + [(30, 2 + 3 * i) for i in range(5)]
@@ -149,14 +151,13 @@ def test_positive_reward_clips_at_zero():
     battle = state.battle.replace(health=state.battle.health.at[5].set(10.0))
     _, timestep = jax.jit(env.step)(state.replace(battle=battle), jnp.ones(5, jnp.int32))
     assert float(timestep.reward[0]) == 0.0
-    v1_style = SMACv2("zerg_5_vs_5")
-    v1_style.positive_reward = "abs"
+    v1_style = SMAC(RandomTeamsGenerator("zerg_5_vs_5"), own_position=True, positive_reward="abs")
     _, timestep = jax.jit(v1_style.step)(state.replace(battle=battle), jnp.ones(5, jnp.int32))
     assert float(timestep.reward[0]) > 0.0
 
 
 def test_medivacs_alone_have_lost():
-    env = SMACv2("terran_5_vs_5")
+    env = smacv2("terran_5_vs_5")
     state, _ = env.reset(jax.random.PRNGKey(0))
     types = ["medivac", "marine", "marine", "marine", "marine"] + ["marine"] * 5
     positions = [(2, 2 + 3 * i) for i in range(5)] + [(30, 2 + 3 * i) for i in range(5)]
@@ -169,12 +170,12 @@ def test_medivacs_alone_have_lost():
 
 
 def test_max_reward_follows_each_episodes_opponents():
-    env = SMACv2("protoss_5_vs_5")
+    env = smacv2("protoss_5_vs_5")
     state, _ = env.reset(jax.random.PRNGKey(3))
-    roster = env._roster(state.battle)
+    roster = env.generator.roster(state.battle)
     enemy_types = np.asarray(state.battle.unit_type)[5:]
     stock = sum(sim.unit_table()["health"][t] + sim.unit_table()["shield"][t] for t in enemy_types)
-    assert float(env._max_reward(roster)) == pytest.approx(10 * 5 + 200 + stock)
+    assert float(env.generator.max_reward(roster)) == pytest.approx(10 * 5 + 200 + stock)
 
 
 def test_user_registered_scenario():

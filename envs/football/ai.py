@@ -52,7 +52,7 @@ def scripted_commands(m: Match, s: Statics) -> Commands:
     attack = jnp.asarray(s.attack)
     ball = m.ball
     has_ball = index == m.owner
-    owner_team = jnp.where(m.owner >= 0, team[jnp.maximum(m.owner, 0)], -1)
+    owner_team = sim.owner_team(m, s)
     defending = (owner_team >= 0) & (owner_team != team)
     loose = m.owner < 0
     own_goal_x = -attack * sim.HALF_LENGTH

@@ -27,8 +27,9 @@ The interface follows GRF's (the shared reference, sections 5, 6 and 8):
   at the time limit;
 * **extras**: ``goals`` and ``goals_conceded`` so far, ``possession`` (1 the agents'
   team has the ball, -1 the opponents, 0 loose), ``scorer`` (the player who scored
-  this step, -1 none), ``end_reason`` (:data:`END_REASONS`) and ``won`` (more goals
-  than the opponents).
+  this step, -1 none), ``end_reason`` (:data:`END_REASONS`), ``won`` (more goals
+  than the opponents) and ``invalid_actions`` (how many agents chose an action the
+  mask forbids; with ``mask_ball_actions`` such an action is played as idle).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import numpy as np
 from flax import struct
 from jumanji.types import TimeStep, restart
 
-from marl.env import MultiAgentEnv, team_timestep
+from marl.env import MultiAgentEnv, count_invalid, play_as_fallback, team_timestep
 from marl.envs.football import ai, sim
 from marl.envs.football.scenarios import (
     X_SCALE,
@@ -89,6 +90,8 @@ class FootballState:
 
 class Football(MultiAgentEnv):
     """One football scenario; see the module docstring for the interface."""
+
+    fallback_action = IDLE
 
     def __init__(
         self,
@@ -158,14 +161,14 @@ class Football(MultiAgentEnv):
             step_count=jnp.int32(0),
             key=key,
         )
-        return state, restart(self._observation(state), extras=self._extras(state, None, 0),
-                              shape=(num_agents,))  # fmt: skip
+        extras = self._extras(state, None, 0, jnp.int32(0))
+        return state, restart(self._observation(state), extras=extras, shape=(num_agents,))
 
     def step(self, state: FootballState, action: Array) -> tuple[FootballState, TimeStep]:
         action = jnp.asarray(action, jnp.int32)
-        if self.mask_ball_actions:
-            allowed = jnp.take_along_axis(self._action_mask(state), action[:, None], 1)[:, 0]
-            action = jnp.where(allowed, action, IDLE)
+        mask = self._action_mask(state)
+        invalid = count_invalid(mask, action)
+        action = play_as_fallback(mask, action, self.fallback_action)
         is_direction = (action >= 1) & (action <= 8)
         direction = jnp.where(is_direction, action, state.direction)
         direction = jnp.where(action == RELEASE_DIRECTION, 0, direction)
@@ -240,17 +243,18 @@ class Football(MultiAgentEnv):
             self._observation(new_state),
             terminated,
             truncated,
-            self._extras(new_state, events, reason),
+            self._extras(new_state, events, reason, invalid),
             self.num_agents,
         )
         return new_state, timestep
 
     # --- interface ------------------------------------------------------------------
 
-    def _extras(self, state: FootballState, events: sim.Events | None, reason) -> dict[str, Array]:
+    def _extras(
+        self, state: FootballState, events: sim.Events | None, reason, invalid: Array
+    ) -> dict[str, Array]:
         match = state.match
-        team = jnp.asarray(self.statics.team)
-        owner_team = jnp.where(match.owner >= 0, team[jnp.maximum(match.owner, 0)], -1)
+        owner_team = sim.owner_team(match, self.statics)
         return {
             "goals": match.score[0].astype(jnp.float32),
             "goals_conceded": match.score[1].astype(jnp.float32),
@@ -258,6 +262,7 @@ class Football(MultiAgentEnv):
             "scorer": jnp.int32(-1) if events is None else events.scorer,
             "end_reason": jnp.int32(reason),
             "won": (match.score[0] > match.score[1]).astype(jnp.float32),
+            "invalid_actions": invalid,
         }
 
     def _action_mask(self, state: FootballState) -> Array:
@@ -288,8 +293,7 @@ class Football(MultiAgentEnv):
         left_pos, right_pos = padded(pos)
         left_vel, right_vel = padded(vel)
         ball = match.ball
-        team = jnp.asarray(self.statics.team)
-        owner_team = jnp.where(match.owner >= 0, team[jnp.maximum(match.owner, 0)], -1)
+        owner_team = sim.owner_team(match, self.statics)
         ball_block = jnp.stack([
             ball.x / X_SCALE, ball.y / Y_SCALE, ball.z,
             ball.vx * sim.STEP_SECONDS / X_SCALE, ball.vy * sim.STEP_SECONDS / Y_SCALE,
@@ -341,8 +345,7 @@ class Football(MultiAgentEnv):
             jnp.broadcast_to(ball.vy / 30.0, me_x.shape),
             jnp.broadcast_to(ball.vz / 10.0, me_x.shape),
         ], axis=1)  # fmt: skip
-        team = jnp.asarray(self.statics.team)
-        owner_team = jnp.where(match.owner >= 0, team[jnp.maximum(match.owner, 0)], -1)
+        owner_team = sim.owner_team(match, self.statics)
         mine = players == match.owner
         possession = jnp.stack([
             mine, (owner_team == 0) & ~mine, jnp.broadcast_to(owner_team == 1, mine.shape),

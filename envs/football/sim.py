@@ -273,6 +273,11 @@ def initial_match(scenario: Scenario, s: Statics) -> Match:
     )
 
 
+def owner_team(m: Match, s: Statics) -> Array:
+    """The team (0 left, 1 right) of the player with the ball; -1 when it is loose."""
+    return jnp.where(m.owner >= 0, jnp.asarray(s.team)[jnp.maximum(m.owner, 0)], -1)
+
+
 def wrap(angle: Array) -> Array:
     """An angle in ``(-pi, pi]``."""
     return jnp.arctan2(jnp.sin(angle), jnp.cos(angle))
@@ -428,10 +433,10 @@ def _contest(m: Match, s: Statics, u_control: Array, u_tackle: Array, dt: float)
     stretch = jnp.clip((reach - distance) / jnp.maximum(reach - REACH, 1e-3), 0.0, 1.0)
     controls = can_touch & (distance <= reach) & (u_control < _chance(per_step * stretch, dt))
     # An owned ball: opponents in reach tackle for it.
-    owner_team = jnp.where(m.owner >= 0, jnp.asarray(s.team)[jnp.maximum(m.owner, 0)], -1)
+    in_possession = owner_team(m, s)
     rate = jnp.where(lunging, SLIDE_TACKLE_RATE, TACKLE_RATE * s.stat)
     in_reach = can_touch & (distance <= with_slide(s.reach))
-    tackles = in_reach & (s.team != owner_team) & (u_tackle < 1.0 - jnp.exp(-rate * dt))
+    tackles = in_reach & (s.team != in_possession) & (u_tackle < 1.0 - jnp.exp(-rate * dt))
     winners = jnp.where(m.owner >= 0, tackles, controls)
     nearest = jnp.argmin(jnp.where(winners, distance, jnp.inf))
     return jnp.where(jnp.any(winners), nearest, m.owner).astype(jnp.int32)

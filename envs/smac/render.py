@@ -89,8 +89,8 @@ def unit_colours(unit_type: np.ndarray, team: np.ndarray) -> np.ndarray:
 
 def terrain_image(env: SMAC, cell: int) -> np.ndarray:
     """The map's terrain, ``uint8 [H * cell, W * cell, 3]`` with north (+y) up."""
-    walkable = np.asarray(env.walkable, bool)
-    level = np.asarray(env.cliff_level, np.int32)
+    walkable = np.asarray(env.generator.walkable, bool)
+    level = np.asarray(env.generator.cliff_level, np.int32)
     ground = np.asarray(GROUND_COLOUR, np.int32) + CLIFF_STEP * level[..., None]
     blocked = np.asarray(UNWALKABLE_COLOUR, np.int32) + 6 * level[..., None]
     grid = np.clip(np.where(walkable[..., None], ground, blocked), 0, 255).astype(np.uint8)
@@ -110,7 +110,7 @@ def _header_lines(env: SMAC, alive: np.ndarray, team: np.ndarray, step: int) -> 
         f"{name} {int((alive & (team == side)).sum())}/{int((team == side).sum())}"
         for side, name in enumerate(("agents", "enemies"))
     ]
-    return [f"{env.map.name}   step {step}/{env.time_limit}   " + "   ".join(counts)]
+    return [f"{env.generator.name}   step {step}/{env.time_limit}   " + "   ".join(counts)]
 
 
 def _legend(unit_type: np.ndarray, team: np.ndarray) -> list[tuple[list[Colour], str]]:
@@ -156,7 +156,7 @@ def render_frame(env: SMAC, state: SMACState, size: int = DEFAULT_SIZE) -> np.nd
     step = int(np.asarray(state.step_count))
     num_units = len(types)
 
-    width_cells, height_cells = np.asarray(env.walkable).shape
+    width_cells, height_cells = np.asarray(env.generator.walkable).shape
     cell = max(1, size // width_cells)
     colours = unit_colours(types, team)
     legend = _legend(types, team)

@@ -39,7 +39,9 @@ Deliberate differences from SMACv2 (documented in the README as well):
   been sighted yet (oxwhirl/smacv2 #50) is not reproduced. Conic field of view and the
   extended-partial-observability variants are not provided.
 
-Users add scenarios with :func:`register_scenario`.
+The environment is :class:`marl.envs.smac.env.SMAC` with a
+:class:`RandomTeamsGenerator` and SMACv2's interface flags: :func:`smacv2` builds
+it. Users add scenarios with :func:`register_scenario`.
 """
 
 from __future__ import annotations
@@ -49,21 +51,18 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jumanji.types import TimeStep
 
 from marl.envs.smac import sim
-from marl.envs.smac.env import (
-    DEATH_REWARD,
+from marl.envs.smac.env import SMAC
+from marl.envs.smac.generators import (
     DEFAULT_COOLDOWN_SCALE,
-    NUM_FIXED_ACTIONS,
-    SMAC,
     STATE_COOLDOWN_SCALE,
-    WIN_REWARD,
-    OpponentPolicy,
-    Roster,
-    SMACState,
+    spawn_offsets,
 )
 from marl.envs.smac.maps import MAP_SIZE
+from marl.envs.smac.observer import Roster
+from marl.envs.smac.opponent import OpponentPolicy
+from marl.envs.smac.rules import DEATH_REWARD, NUM_FIXED_ACTIONS, WIN_REWARD
 from marl.envs.smac.units import UNIT_INDEX, UNIT_TYPES, V2_MIN_SHOOT_RANGE
 from marl.types import Array, PRNGKey
 
@@ -104,8 +103,6 @@ class V2Scenario:
     start_positions: str = "surrounded_and_reflect"
     p_reflect: float = 0.5  # chance of "reflect" under surrounded_and_reflect
     episode_limit: int = 200
-    # What the environment's generic code reads from a map.
-    enemy_order: str = "attack_units"
 
     def __post_init__(self) -> None:
         where = f"scenario {self.name!r}"
@@ -134,10 +131,6 @@ class V2Scenario:
             raise ValueError(f"{where}: p_reflect must be in [0, 1]")
         if self.episode_limit < 1:
             raise ValueError(f"{where}: episode_limit must be positive")
-
-    @property
-    def map_type(self) -> str:
-        return f"{self.race}_gen"
 
     @property
     def unit_type_bits(self) -> int:
@@ -251,47 +244,35 @@ def _surrounded(key: PRNGKey, n: int, m: int) -> tuple[Array, Array]:
     return allies, group_points[group]
 
 
-# ---------------------------------------------------------------------- env
+# ---------------------------------------------------------------- generator
 def _type_table(values: dict[str, float], default: float) -> np.ndarray:
     return np.asarray([values.get(u.name, default) for u in UNIT_TYPES], np.float32)
 
 
-class SMACv2(SMAC):
-    """A SMACv2-style scenario on the JAX simulator; see the module docstring."""
+class RandomTeamsGenerator:
+    """A SMACv2-style scenario's battles: new teams and start positions every episode
+    on a flat 32 x 32 map; the per-unit facts are looked up from the unit types."""
 
-    def __init__(
-        self,
-        scenario: str | V2Scenario = "protoss_5_vs_5",
-        reward_sparse: bool = False,
-        reward_only_positive: bool = True,
-        substeps: int = 4,
-        difficulty: int = 7,
-        opponent_policy: OpponentPolicy | None = None,
-    ):
+    enemy_order = "attack_units"  # SMACv2's map trigger
+    enemy_target = None
+    enemy_target_segment = None
+
+    def __init__(self, scenario: str | V2Scenario):
         spec = get_scenario(scenario) if isinstance(scenario, str) else scenario
-        self.map = self.scenario = spec
-        self.reward_sparse = reward_sparse
-        self.reward_only_positive = reward_only_positive
-        self.substeps = substeps
+        self.scenario = spec
+        self.name = spec.name
         self.num_agents, self.num_enemies = spec.num_agents, spec.num_enemies
         self.teams = np.asarray([0] * self.num_agents + [1] * self.num_enemies, np.int32)
-        self.possible_types = np.asarray([UNIT_INDEX[u] for u in spec.unit_types], np.int32)
-        self.mechanics = sim.mechanics_for(self.possible_types)
-        self._set_opponent(difficulty, opponent_policy)
-        shielded = int(spec.race == "protoss")
-        self.ally_shield_bits = self.enemy_shield_bits = shielded
+        self.possible_unit_types = np.asarray([UNIT_INDEX[u] for u in spec.unit_types], np.int32)
+        self.ally_shield_bits = self.enemy_shield_bits = int(spec.race == "protoss")
         self.type_bits = spec.unit_type_bits
         self.walkable = np.ones((MAP_SIZE, MAP_SIZE), bool)
         self.cliff_level = np.zeros((MAP_SIZE, MAP_SIZE), np.int32)
         self.time_limit = spec.episode_limit
-        self.own_position = True
-        self.positive_reward = "clip"
         # Terran medivacs index their heal targets among the agents.
-        targets = self.num_enemies
+        self.num_targets = self.num_enemies
         if "medivac" in spec.unit_types:
-            targets = max(self.num_enemies, self.num_agents)
-        self._set_sizes(num_targets=targets)
-
+            self.num_targets = max(self.num_enemies, self.num_agents)
         slots = {name: slot for slot, name in enumerate(RACE_TYPE_SLOTS[spec.race])}
         self.type_tables = {
             "type_slot": np.asarray([slots.get(u.name, -1) for u in UNIT_TYPES], np.int32),
@@ -308,27 +289,11 @@ class SMACv2(SMAC):
         self.ally_rank = np.full(len(UNIT_TYPES), len(ALLY_TYPE_ORDER), np.int32)
         for rank, name in enumerate(ALLY_TYPE_ORDER):
             self.ally_rank[UNIT_INDEX[name]] = rank
-        super(SMAC, self).__init__()
 
     def __repr__(self) -> str:
-        return f"SMACv2({self.scenario.name!r})"
+        return f"RandomTeamsGenerator({self.name!r})"
 
-    def _roster(self, battle: sim.Battle) -> Roster:
-        tables = self.type_tables
-        return Roster(
-            **{field: jnp.asarray(tables[field])[battle.unit_type] for field in Roster._fields}
-        )
-
-    def _unit_data(self, battle: sim.Battle) -> dict[str, Array]:
-        return sim.unit_data(battle.unit_type)
-
-    def _max_reward(self, roster: Roster) -> Array:
-        # Per episode: the opponents' total health and shields change with every draw.
-        enemies = slice(self.num_agents, None)
-        stock = roster.max_health[enemies] + roster.full_shield[enemies]
-        return DEATH_REWARD * self.num_enemies + WIN_REWARD + jnp.sum(stock)
-
-    def reset(self, key: PRNGKey) -> tuple[SMACState, TimeStep]:
+    def reset(self, key: PRNGKey) -> tuple[sim.Battle, PRNGKey, PRNGKey]:
         key, team_key, position_key, spread_key = jax.random.split(key, 4)
         ally_types, enemy_types = draw_teams(team_key, self.scenario)
         ally_points, enemy_points = start_positions(position_key, self.scenario)
@@ -336,36 +301,59 @@ class SMACv2(SMAC):
         order = jnp.lexsort((ally_points[:, 1], ally_points[:, 0], rank))
         unit_types = jnp.concatenate([ally_types[order], enemy_types])
         points = jnp.concatenate([ally_points[order], enemy_points])
-        points = jnp.clip(points + self._spawn_offsets(spread_key), 0.0, MAP_SIZE - 1e-3)
+        points = points + spawn_offsets(spread_key, len(self.teams))
+        points = jnp.clip(points, 0.0, MAP_SIZE - 1e-3)
         battle = sim.new_battle(unit_types, jnp.asarray(self.teams), points)
-        battle = self._attack_closest_agent(battle)
-        return self._first_timestep(battle, key)
+        # The trigger's first orders (each opponent attacks its closest agent) draw
+        # nothing, so this key is never used.
+        return battle, key, jax.random.fold_in(key, 1)
 
-    def _mirror(self) -> SMACv2:
-        if self._mirror_env is None:
-            spec = dataclasses.replace(
+    def roster(self, battle: sim.Battle) -> Roster:
+        tables = self.type_tables
+        return Roster(
+            **{field: jnp.asarray(tables[field])[battle.unit_type] for field in Roster._fields}
+        )
+
+    def unit_data(self, battle: sim.Battle) -> dict[str, Array]:
+        return sim.unit_data(battle.unit_type)
+
+    def max_reward(self, roster: Roster) -> Array:
+        # Per episode: the opponents' total health and shields change with every draw.
+        enemies = slice(self.num_agents, None)
+        stock = roster.max_health[enemies] + roster.full_shield[enemies]
+        return DEATH_REWARD * self.num_enemies + WIN_REWARD + jnp.sum(stock)
+
+    def mirrored(self) -> RandomTeamsGenerator:
+        return RandomTeamsGenerator(
+            dataclasses.replace(
                 self.scenario,
                 name=f"{self.scenario.name}_mirrored",
                 num_agents=self.num_enemies,
                 num_enemies=self.num_agents,
             )
-            # Built on first use, possibly while tracing: its specs need concrete arrays.
-            with jax.ensure_compile_time_eval():
-                self._mirror_env = SMACv2(spec, self.reward_sparse, self.reward_only_positive)
-        return self._mirror_env
-
-    def _outcome(self, battle: sim.Battle, roster: Roster) -> tuple[Array, Array, Array]:
-        agents_alive = battle.alive[: self.num_agents]
-        enemies_alive = battle.alive[self.num_agents :]
-        if self.mechanics.heal:  # terran: medivacs alone cannot fight on
-            agents_alive = agents_alive & ~roster.is_medivac[: self.num_agents]
-            enemies_alive = enemies_alive & ~roster.is_medivac[self.num_agents :]
-        agents_left, enemies_left = agents_alive.any(), enemies_alive.any()
-        return (
-            agents_left & ~enemies_left,
-            ~agents_left & enemies_left,
-            ~agents_left & ~enemies_left,
         )
+
+
+def smacv2(
+    scenario: str | V2Scenario = "protoss_5_vs_5",
+    reward_sparse: bool = False,
+    reward_only_positive: bool = True,
+    substeps: int = 4,
+    difficulty: int = 7,
+    opponent_policy: OpponentPolicy | None = None,
+) -> SMAC:
+    """A SMACv2-style scenario: SMAC with random teams, the agent's own position in its
+    observation and the positive reward clipped at 0."""
+    return SMAC(
+        RandomTeamsGenerator(scenario),
+        reward_sparse,
+        reward_only_positive,
+        substeps,
+        difficulty,
+        opponent_policy,
+        own_position=True,
+        positive_reward="clip",
+    )
 
 
 SMACV2_PATTERN = "{race}_{n}_vs_{m} (" + ", ".join(sorted(SMACV2_SCENARIOS)) + ")"
@@ -375,17 +363,18 @@ def smacv2_accepts(task: str) -> bool:
     return task in SMACV2_SCENARIOS
 
 
-def make_smacv2(task: str, **kwargs) -> SMACv2:
-    return SMACv2(task, **kwargs)
+def make_smacv2(task: str, **kwargs) -> SMAC:
+    return smacv2(task, **kwargs)
 
 
 __all__ = [
     "NUM_FIXED_ACTIONS",
     "SMACV2_SCENARIOS",
-    "SMACv2",
+    "RandomTeamsGenerator",
     "V2Scenario",
     "draw_teams",
     "get_scenario",
     "register_scenario",
+    "smacv2",
     "start_positions",
 ]
