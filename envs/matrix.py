@@ -31,11 +31,11 @@ TWO_STEP_PAYOFF_2A = ((7.0, 7.0), (7.0, 7.0))
 TWO_STEP_PAYOFF_2B = ((0.0, 1.0), (1.0, 8.0))
 
 
-@struct.dataclass
 def _extras(won: Array) -> dict[str, Array]:
     return {"won": won, "invalid_actions": jnp.int32(0)}
 
 
+@struct.dataclass
 class MatrixState:
     game_state: Array  # int32 index of the current state of the game
     step_count: Array

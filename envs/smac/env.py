@@ -28,9 +28,8 @@ from jumanji.types import TimeStep, restart
 
 from marl.env import MultiAgentEnv, count_invalid, play_as_fallback, team_timestep
 from marl.envs.smac import rules, sim
-from marl.envs.smac.generators import Generator, MapGenerator
+from marl.envs.smac.generators import Generator, MapGenerator, observer_for
 from marl.envs.smac.maps import SMAC_MAPS, MapSpec
-from marl.envs.smac.observer import Layout, SMACObserver
 from marl.envs.smac.opponent import (
     BuiltInOpponent,
     Mirror,
@@ -101,19 +100,7 @@ class SMAC(MultiAgentEnv):
             # Policy-controlled opponents only act on orders, like the agents.
             stock_team=1 if opponent_policy is None else -1,
         )
-        self.observer = SMACObserver(
-            Layout(
-                num_agents=generator.num_agents,
-                num_enemies=generator.num_enemies,
-                num_targets=generator.num_targets,
-                ally_shield_bits=generator.ally_shield_bits,
-                enemy_shield_bits=generator.enemy_shield_bits,
-                type_bits=generator.type_bits,
-                heal=self.mechanics.heal,
-                own_position=own_position,
-            ),
-            generator.walkable,
-        )
+        self.observer = observer_for(generator, own_position)
         self.builtin = BuiltInOpponent(generator, difficulty)
         self.mirror = Mirror(generator, own_position, self.settings)
         layout = self.observer.layout

@@ -19,7 +19,7 @@ import numpy as np
 
 from marl.envs.smac import sim
 from marl.envs.smac.maps import MapSpec, cliff_grid, get_map, walkable_grid
-from marl.envs.smac.observer import Roster
+from marl.envs.smac.observer import Layout, Roster, SMACObserver
 from marl.envs.smac.rules import DEATH_REWARD, WIN_REWARD
 from marl.envs.smac.units import UNIT_INDEX, UNIT_TYPES
 from marl.types import Array, PRNGKey
@@ -208,3 +208,18 @@ class MapGenerator:
                 enemy_target_segment=None,
             )
         )
+
+
+def observer_for(generator: Generator, own_position: bool) -> SMACObserver:
+    """SMAC's observer of ``generator``'s agents (with SMACv2's own position if asked)."""
+    layout = Layout(
+        num_agents=generator.num_agents,
+        num_enemies=generator.num_enemies,
+        num_targets=generator.num_targets,
+        ally_shield_bits=generator.ally_shield_bits,
+        enemy_shield_bits=generator.enemy_shield_bits,
+        type_bits=generator.type_bits,
+        heal=sim.mechanics_for(generator.possible_unit_types).heal,
+        own_position=own_position,
+    )
+    return SMACObserver(layout, generator.walkable)

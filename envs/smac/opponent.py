@@ -22,8 +22,8 @@ import numpy as np
 
 from marl.env import play_as_fallback
 from marl.envs.smac import rules, sim
-from marl.envs.smac.generators import Generator
-from marl.envs.smac.observer import Layout, SMACObserver, gaps
+from marl.envs.smac.generators import Generator, observer_for
+from marl.envs.smac.observer import gaps
 from marl.types import Array, Observation, PRNGKey
 
 
@@ -195,20 +195,7 @@ class Mirror:
     def __init__(self, generator: Generator, own_position: bool, settings: rules.RewardSettings):
         self.num_agents = generator.num_agents  # of the side being mirrored
         self.generator = generator.mirrored()
-        mirrored = self.generator
-        self.observer = SMACObserver(
-            Layout(
-                num_agents=mirrored.num_agents,
-                num_enemies=mirrored.num_enemies,
-                num_targets=mirrored.num_targets,
-                ally_shield_bits=mirrored.ally_shield_bits,
-                enemy_shield_bits=mirrored.enemy_shield_bits,
-                type_bits=mirrored.type_bits,
-                heal=sim.mechanics_for(mirrored.possible_unit_types).heal,
-                own_position=own_position,
-            ),
-            mirrored.walkable,
-        )
+        self.observer = observer_for(self.generator, own_position)
         self.settings = settings
 
     def swap(self, battle: sim.Battle) -> sim.Battle:
