@@ -48,7 +48,9 @@ class Algorithm(Protocol):
 
     ``B`` is a batch of environments (``envs_per_device`` while training, the
     number of evaluation episodes while evaluating); ``update`` receives the
-    rollout time-major, ``[T, B]``, as the loop recorded it.
+    rollout time-major, ``[T, B]``, as the loop recorded it. A learner whose state
+    depends on ``B`` (a replay fed by ``B`` streams) may say what it was built for in
+    an ``envs_per_device`` attribute; the Runner then refuses any other size.
     """
 
     def init(self, key: PRNGKey) -> AlgorithmState:

@@ -21,12 +21,28 @@ an episode starts.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
 
 from marl.types import Array, PRNGKey
+
+
+class Exploration(Protocol):
+    """What a value-based learner is given to explore with."""
+
+    def epsilon(self, env_steps: Array) -> Array:
+        """The exploration rate after ``env_steps`` (logged)."""
+        ...
+
+    def initial_state(self, batch_size: int, num_agents: int) -> Any: ...
+
+    def episode_start(self, state: Any, starts: Array) -> Any: ...
+
+    def select(
+        self, state: Any, key: PRNGKey, greedy: Array, action_mask: Array, env_steps: Array
+    ) -> tuple[Array, Any]: ...
 
 
 @dataclasses.dataclass(frozen=True)

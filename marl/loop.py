@@ -133,6 +133,12 @@ class Runner:
                 f"algorithm must have init, initial_memory, act and update (marl.algorithm."
                 f"Algorithm), got {type(algorithm).__name__}; build one with marl.make_algorithm"
             )
+        built_for = getattr(algorithm, "envs_per_device", envs_per_device)
+        if built_for != envs_per_device:
+            raise ValueError(
+                f"the algorithm was built for envs_per_device={built_for}, the Runner was given "
+                f"{envs_per_device}; build both with the same number"
+            )
         check_num_devices(num_devices)
         self.env = env
         self.env_spec = read_env_spec(env)

@@ -148,6 +148,20 @@ def test_registry_errors_list_valid_names():
         marl.make_algorithm("qmix", spec, lr=1.0)
 
 
+def test_runner_refuses_what_is_not_an_algorithm_or_was_built_for_other_sizes():
+    from marl.loop import Runner
+
+    env = marl.make_env("matrix/two_step")
+    sizes = dict(rollout_length=2, iterations_per_chunk=1)
+    with pytest.raises(TypeError, match="must have init, initial_memory, act and update"):
+        Runner(env, "qmix", envs_per_device=4, **sizes)
+    qmix = marl.make_algorithm("qmix", marl.env_spec(env), envs_per_device=4)
+    with pytest.raises(ValueError, match="built for envs_per_device=4, the Runner was given 8"):
+        Runner(env, qmix, envs_per_device=8, **sizes)
+    with pytest.raises(ValueError, match="num_devices: 3 requested but only 2 local devices"):
+        Runner(env, qmix, envs_per_device=4, num_devices=3, **sizes)
+
+
 def test_mlp_layers_and_linear_output():
     from marl.networks import MLP
 

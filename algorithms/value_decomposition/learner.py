@@ -33,7 +33,7 @@ import optax
 from flax import struct
 
 from marl.algorithm import AlgorithmOptions, count_env_steps
-from marl.exploration import EpsilonGreedy, EpsilonZGreedy
+from marl.exploration import EpsilonGreedy, EpsilonZGreedy, Exploration
 from marl.networks import RecurrentQNetwork
 from marl.options import (
     OptionError,
@@ -106,7 +106,7 @@ class ValueDecompositionOptions(AlgorithmOptions):
             )
 
 
-def exploration_of(options: ValueDecompositionOptions, env_spec: EnvSpec) -> EpsilonGreedy:
+def exploration_of(options: ValueDecompositionOptions, env_spec: EnvSpec) -> Exploration:
     """The exploration ``options`` describe: epsilon-z-greedy when ``epsilon_repeat``
     is set (runs at most an episode long), else epsilon-greedy."""
     schedule = dict(
@@ -240,7 +240,7 @@ class ValueDecomposition:
         envs_per_device: int,
         options: ValueDecompositionOptions,
         objective: Objective,
-        exploration: EpsilonGreedy,
+        exploration: Exploration,
     ):
         self.options = options
         self.objective = objective
