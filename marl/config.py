@@ -137,25 +137,14 @@ class TrainConfig:
         the envs per device against the algorithm's options.
         """
         envs_per_device = None
-        try:
-            prefix = "algo"
-            if not isinstance(self.algo, AlgorithmOptions):
-                raise OptionError("name", f"expected an algorithm's options, got {self.algo!r}")
-            registry.algorithm_options_class(self.algo.name)
-            prefix = "env"
-            self.env.check()
-            prefix = "arch"
-            self.arch.check()
-            if local_devices is not None:
-                devices = self.arch.devices(local_devices)
-                check_num_devices(devices)
-                envs_per_device = self.arch.envs_per_device(devices)
-            prefix = "algo"
-            self.algo.check(envs_per_device)
-        except OptionError as error:
-            raise ConfigError(str(error.within(prefix))) from None
-        except ValueError as error:  # an unknown algorithm name
-            raise ConfigError(f"{prefix}.name: {error}") from None
+        _within("algo", _known_algorithm, self.algo)
+        _within("env", self.env.check)
+        _within("arch", self.arch.check)
+        if local_devices is not None:
+            devices = self.arch.devices(local_devices)
+            _within("arch", check_num_devices, devices)
+            envs_per_device = _within("arch", self.arch.envs_per_device, devices)
+        _within("algo", self.algo.check, envs_per_device)
 
     def seeds(self) -> list[int]:
         return [self.seed + i for i in range(self.arch.num_seeds)]
@@ -185,6 +174,23 @@ class TrainConfig:
             raise ConfigError(str(error.within("algo"))) from None
         except (KeyError, TypeError, ValueError) as error:
             raise ConfigError(f"not a config of this marl-lab version ({error})") from None
+
+
+def _within(prefix: str, check: Any, *args: Any) -> Any:
+    """``check(*args)``, its :class:`OptionError` a one-line :class:`ConfigError` whose
+    key sits under ``prefix``."""
+    try:
+        return check(*args)
+    except OptionError as error:
+        raise ConfigError(str(error.within(prefix))) from None
+
+
+def _known_algorithm(options: Any) -> None:
+    if not isinstance(options, AlgorithmOptions):
+        raise OptionError("name", f"expected an algorithm's options, got {options!r}")
+    if options.name not in registry.algorithm_names():
+        valid = ", ".join(registry.algorithm_names())
+        raise OptionError("name", f"unknown algorithm '{options.name}'; valid: {valid}")
 
 
 def register_schema() -> None:

@@ -254,3 +254,29 @@ def test_readme_library_example_runs():
     exec(block, namespace)
     assert namespace["returns"].shape == (2, 32)
     assert list(namespace["metrics"].env_steps) == [160, 160]
+
+
+def test_a_rule_reads_the_same_from_python_and_from_the_command_line(train_config):
+    import marl
+    from marl.config import TrainConfig
+    from marl.train import train
+
+    message = "td_lambda: must lie in [0, 1], got 1.5"
+    with pytest.raises(ConfigError, match=f"^algo.{message}$".replace("[", r"\[")):
+        preflight(["algo.td_lambda=1.5"])
+    with pytest.raises(ConfigError, match=f"^algo.{message}$".replace("[", r"\[")):
+        train(train_config(algo_options={"td_lambda": 1.5}))
+    spec = marl.env_spec(marl.make_env("matrix/two_step"))
+    with pytest.raises(ValueError, match=f"^{message}$".replace("[", r"\[")):
+        marl.make_algorithm("qmix", spec, td_lambda=1.5)
+    # The minibatch rule, for the envs of one device.
+    words = "num_minibatches: 3 does not divide the 8 envs of each device and seed"
+    with pytest.raises(ConfigError, match=f"^algo.{words}"):
+        train(train_config(algo="mappo", algo_options={"num_minibatches": 3}))
+    with pytest.raises(ValueError, match=f"^{words}"):
+        marl.make_algorithm("mappo", spec, envs_per_device=8, num_minibatches=3)
+    # A run directory's config of an earlier version (QMIX with a mixer option).
+    old = train_config().to_dict()
+    old["algo"]["mixer"] = "qmix"
+    with pytest.raises(ConfigError, match="^algo.mixer: unknown option for qmix; valid: "):
+        TrainConfig.from_dict(old)
