@@ -21,6 +21,8 @@ from typing import Any
 
 from common import machine_info, result_path, write_json
 
+from marl.checkpoint import read_config
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -53,7 +55,7 @@ def train(
         f"arch.eval_interval={eval_interval}",
         "logger=quiet",
         f"run_dir={run_dir}",
-        f"resume={'true' if (run_dir / 'config.json').exists() else 'false'}",
+        f"resume={'true' if (run_dir / 'config.yaml').exists() else 'false'}",
     ]
     print(" ".join(command[2:]), flush=True)
     subprocess.run(command, cwd=REPO, check=True)
@@ -138,9 +140,9 @@ def run(study: Study, runs: Path, argv: list[str] | None, description: str) -> d
                 print(f"{algo} {task}: no run in {run_dir}; left out", flush=True)
                 continue
             # The run's own budget: a report may cover runs made with other --steps.
-            config_path = run_dir / "config.json"
-            if config_path.exists():
-                arch = json.loads(config_path.read_text())["arch"]
+            saved = read_config(run_dir)
+            if saved is not None:
+                arch = saved["arch"]
                 settings[algo][task] = arch["total_timesteps"]
             curve = read_curve(run_dir)
             if not curve["evaluations"]:

@@ -10,6 +10,10 @@ renders every state from the reset to the end and writes them as an animated GIF
 (``N`` frames per second, default 6; the last frame is held longer), creating
 PATH's directory if needed. Replays need an environment whose ``render`` gives RGB
 frames (``smac/*``, ``smacv2/*``, ``football/*``).
+
+``marl-evaluate checkpoint=RUN_DIR export=PATH.msgpack`` writes the latest
+checkpoint's parameters (every seed) and metadata to one small file, which
+:func:`marl.checkpoint.load_exported` reads without the replay or orbax.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ import numpy as np
 
 USAGE = (
     "usage: marl-evaluate checkpoint=RUN_DIR [episodes=N] [json=true] "
-    "| checkpoint=RUN_DIR replay=PATH.gif [replay_fps=N] [replay_seed=S] [json=true]"
+    "| checkpoint=RUN_DIR replay=PATH.gif [replay_fps=N] [replay_seed=S] [json=true] "
+    "| checkpoint=RUN_DIR export=PATH.msgpack [json=true]"
 )
 DEFAULT_REPLAY_FPS = 6.0
 LAST_FRAME_SECONDS = 1.5  # how long a replay shows the end of the episode
@@ -31,7 +36,7 @@ LAST_FRAME_SECONDS = 1.5  # how long a replay shows the end of the episode
 
 def parse_args(argv: list[str]) -> dict[str, str]:
     """``key=value`` arguments; raises ValueError with one line on anything else."""
-    valid = {"checkpoint", "episodes", "json", "replay", "replay_fps", "replay_seed"}
+    valid = {"checkpoint", "episodes", "json", "replay", "replay_fps", "replay_seed", "export"}
     args = {}
     for arg in argv:
         key, sep, value = arg.partition("=")
@@ -40,8 +45,15 @@ def parse_args(argv: list[str]) -> dict[str, str]:
         args[key] = value
     if "checkpoint" not in args:
         raise ValueError(f"checkpoint is required; {USAGE}")
+    if "json" in args and args["json"].lower() not in ("true", "false"):
+        raise ValueError(f"json must be true or false, got '{args['json']}'")
     if "episodes" in args and (not args["episodes"].isdigit() or int(args["episodes"]) < 1):
         raise ValueError(f"episodes must be a positive integer, got '{args['episodes']}'")
+    if "export" in args:
+        if not args["export"].lower().endswith(".msgpack"):
+            raise ValueError(f"export must be a path ending in .msgpack, got '{args['export']}'")
+        if set(args) - {"checkpoint", "export", "json"}:
+            raise ValueError("export writes the parameters only; drop the other arguments")
     if "replay" in args:
         if not args["replay"].lower().endswith(".gif"):
             raise ValueError(f"replay must be a path ending in .gif, got '{args['replay']}'")
@@ -90,25 +102,75 @@ def write_gif(frames: Sequence[np.ndarray], path: str | pathlib.Path, fps: float
     )
 
 
-def _replay(args: dict[str, str]) -> None:
-    from marl.checkpoint import CheckpointLayoutError
+def _run_errors() -> tuple[type[BaseException], ...]:
+    """What a damaged, foreign or mismatched run raises: reported in one line."""
+    from marl.checkpoint import CheckpointDamagedError, CheckpointLayoutError
     from marl.config import ConfigError
-    from marl.train import NoRGBRenderError, NoSuchSeedError, replay_run
+    from marl.files import RunFileError
+    from marl.train import NoRGBRenderError, NoSuchSeedError, RunBuildError
 
-    seed = int(args["replay_seed"]) if "replay_seed" in args else None
-    try:
-        result = replay_run(args["checkpoint"], seed)
-    except (
+    return (
         FileNotFoundError,
         NoRGBRenderError,
         NoSuchSeedError,
         CheckpointLayoutError,
+        CheckpointDamagedError,
         ConfigError,
-    ) as error:
+        RunFileError,
+        RunBuildError,
+    )
+
+
+def check_output_path(path: pathlib.Path, key: str) -> None:
+    """Creates ``path``'s directory and proves a file can be written there, before
+    anything is loaded or played; raises ValueError with one line naming ``key``."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe = path.with_name(f".{path.name}.probe")
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise ValueError(
+            f"{key}: cannot write '{path}' ({error.strerror or type(error).__name__})"
+        ) from None
+    if path.is_dir():
+        raise ValueError(f"{key}: '{path}' is a directory")
+
+
+def _export(args: dict[str, str]) -> None:
+    from marl.checkpoint import export_params
+
+    path = pathlib.Path(args["export"])
+    try:
+        check_output_path(path, "export")
+        metadata = export_params(args["checkpoint"], path)
+    except (ValueError, *_run_errors()) as error:
         print(f"marl-evaluate: error: {error}", file=sys.stderr)
         sys.exit(2)
+    summary = {"export": str(path), "bytes": path.stat().st_size, **metadata}
+    if args.get("json", "false").lower() == "true":
+        print(json.dumps(summary))
+        return
+    env_steps = metadata.get("env_steps")
+    steps = f"{env_steps:,}" if isinstance(env_steps, int) else "?"
+    print(
+        f"wrote {path} ({summary['bytes']:,} bytes): the parameters of chunk "
+        f"{metadata.get('chunk')} ({steps} env steps), every seed; "
+        "load with marl.checkpoint.load_exported"
+    )
+
+
+def _replay(args: dict[str, str]) -> None:
+    from marl.train import replay_run
+
+    seed = int(args["replay_seed"]) if "replay_seed" in args else None
     path = pathlib.Path(args["replay"])
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        check_output_path(path, "replay")
+        result = replay_run(args["checkpoint"], seed)
+    except (ValueError, *_run_errors()) as error:
+        print(f"marl-evaluate: error: {error}", file=sys.stderr)
+        sys.exit(2)
     fps = float(args.get("replay_fps", DEFAULT_REPLAY_FPS))
     write_gif(result["frames"], path, fps)
     config = result["config"]
@@ -144,17 +206,21 @@ def main() -> None:
     except ValueError as error:
         print(f"marl-evaluate: error: {error}", file=sys.stderr)
         sys.exit(2)
+    from marl.compile_cache import enable_compile_cache
+
+    enable_compile_cache("marl-evaluate")
     if "replay" in args:
         _replay(args)
         return
-    from marl.checkpoint import CheckpointLayoutError
-    from marl.config import ConfigError
+    if "export" in args:
+        _export(args)
+        return
     from marl.train import evaluate_run
 
     episodes = int(args["episodes"]) if "episodes" in args else None
     try:
         result = evaluate_run(args["checkpoint"], episodes)
-    except (FileNotFoundError, CheckpointLayoutError, ConfigError) as error:
+    except _run_errors() as error:
         print(f"marl-evaluate: error: {error}", file=sys.stderr)
         sys.exit(2)
     returns, won = result["returns"], result["won"]
@@ -173,10 +239,10 @@ def main() -> None:
         print(json.dumps(summary))
         return
     print(f"{summary['algo']} on {summary['env']} (checkpoint of chunk {summary['chunk']}):")
-    for seed, (ret, win) in enumerate(
-        zip(summary["return_per_seed"], summary["win_rate_per_seed"], strict=True)
+    for seed, ret, win in zip(
+        config.seeds(), summary["return_per_seed"], summary["win_rate_per_seed"], strict=True
     ):
-        print(f"  seed {config.seed + seed}: mean return {ret:.3f}, win rate {win:.2f}")
+        print(f"  seed {seed}: mean return {ret:.3f}, win rate {win:.2f}")
     print(
         f"  all: mean return {summary['return_mean']:.3f}, win rate {summary['win_rate_mean']:.2f}"
         f" over {returns.size} greedy episodes"

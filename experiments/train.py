@@ -13,6 +13,7 @@ so a bad key or value stops the program with one line.
 from __future__ import annotations
 
 import itertools
+import json
 import pathlib
 import sys
 from typing import Any
@@ -21,6 +22,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from marl.config import ConfigError, TrainConfig, register_schema
+from marl.rundir import RunDirError, probe_run_dir
 
 CONFIG_MODULE = "marl.experiments.conf"
 CONFIG_PATH = str(pathlib.Path(__file__).resolve().parent / "conf")
@@ -95,6 +97,13 @@ def _user_overrides(argv: list[str]) -> list[str] | None:
     return overrides
 
 
+def addable_env_kwargs(overrides: list[str]) -> list[str]:
+    """``env.kwargs.<key>=v`` as ``++env.kwargs.<key>=v``: every keyword argument of
+    the chosen env can be set, not only those its YAML lists (the env's own
+    signature checks the key, :meth:`marl.config.EnvConfig.check`)."""
+    return ["++" + o if o.startswith("env.kwargs.") and "=" in o else o for o in overrides]
+
+
 def _combinations(overrides: list[str]) -> list[list[str]]:
     """Every override list a sweep of ``overrides`` would run (the first few hundred)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -139,6 +148,41 @@ def compose_config(cfg: DictConfig) -> TrainConfig:
     return config
 
 
+def tuned_config(algo: str, env: str, *overrides: str, **settings: Any) -> TrainConfig:
+    """The :class:`TrainConfig` ``marl-train algo=<algo> env=<env> ...`` would run:
+    the same YAML defaults and tuned settings (``conf/tuned/<env>/<algo>.yaml``,
+    ``conf/family_tuned/...``), checked the same way. ``overrides`` are
+    command-line words (``"arch.num_seeds=2"``); ``settings`` are dotted keys with
+    ``.`` written as ``__`` (``arch__total_timesteps=20_000``), for Python's syntax.
+    Raises :class:`marl.config.ConfigError` with one line."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    words = [f"algo={algo}", f"env={env}", *overrides]
+    words += [f"{key.replace('__', '.')}={_hydra_value(value)}" for key, value in settings.items()]
+    words = addable_env_kwargs(words)
+    register_schema()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=CONFIG_PATH, version_base=None):
+            try:
+                config = compose_config(compose(config_name="config", overrides=words))
+            except Exception as error:
+                raise ConfigError(_one_line(error, _chosen_defaults(words))) from None
+    finally:
+        GlobalHydra.instance().clear()
+    config.check()
+    return config
+
+
+def _hydra_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)  # numbers and lists read the same in Hydra's grammar
+
+
 def preflight(overrides: list[str]) -> None:
     """Composes and checks every combination; raises ConfigError with one line."""
     import jax
@@ -147,10 +191,11 @@ def preflight(overrides: list[str]) -> None:
 
     register_schema()
     try:
-        combos = _combinations(overrides)
+        combos = _combinations(addable_env_kwargs(overrides))
     except Exception as error:  # the override grammar's own errors
         raise ConfigError(_one_line(error)) from None
     GlobalHydra.instance().clear()
+    probed: set[str] = set()
     with initialize_config_dir(config_dir=CONFIG_PATH, version_base=None):
         for combo in combos:
             try:
@@ -160,30 +205,56 @@ def preflight(overrides: list[str]) -> None:
                 raise ConfigError(_one_line(error, _chosen_defaults(combo))) from None
             _check_bool_words(cfg, combo)
             config.check(local_devices=jax.local_device_count())
+            if config.run_dir not in probed and len(probed) < 16:
+                try:
+                    probe_run_dir(config.run_dir)
+                except RunDirError as error:
+                    raise ConfigError(str(error)) from None
+                probed.add(config.run_dir)
     GlobalHydra.instance().clear()
 
 
 def resolve_run_dir(config: TrainConfig) -> str:
     """Where this run writes: ``run_dir`` itself, or with ``resume=false`` and a run
     already there, the first free ``run_dir-N`` (nothing earlier is overwritten).
-    With ``resume=true`` the newest of ``run_dir`` and its ``-N`` siblings."""
+    With ``resume=true`` the newest of ``run_dir`` and its ``-N`` siblings that has a
+    finished checkpoint (a folder left without one, by a run killed while
+    compiling, is passed over), else the newest that holds a run at all."""
+    from marl.rundir import has_checkpoint, is_run
+
     base = pathlib.Path(config.run_dir)
-    taken = [base] if (base / "checkpoints").exists() else []
-    index = 1
-    while (pathlib.Path(f"{base}-{index}") / "checkpoints").exists():
-        taken.append(pathlib.Path(f"{base}-{index}"))
-        index += 1
+    siblings = [base]
+    while pathlib.Path(f"{base}-{len(siblings)}").exists():
+        siblings.append(pathlib.Path(f"{base}-{len(siblings)}"))
+    taken = [path for path in siblings if is_run(path)]
     if config.resume:
-        return str(taken[-1]) if taken else str(base)
+        resumable = [path for path in taken if has_checkpoint(path)] or taken
+        return str(resumable[-1]) if resumable else str(base)
     if not taken:
         return str(base)
-    return f"{base}-{index}"
+    return f"{base}-{siblings.index(taken[-1]) + 1}"
+
+
+def _resume_command(run_dir: str) -> str:
+    words = [arg for arg in sys.argv[1:] if not arg.startswith(("resume=", "run_dir="))]
+    return " ".join(["marl-train", *words, f"run_dir={run_dir}", "resume=true"])
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
-    """Hydra's task function: train (which checks the config), report."""
-    from marl.checkpoint import CheckpointLayoutError, ConfigMismatchError
-    from marl.train import RunBuildError, RunExistsError, train
+    """Hydra's task function: train (which checks the config), report. Every
+    failure the user can act on ends in one line: exit 2 for a config or a run
+    directory that cannot be used, 3 for a run that diverged, 128 + the signal's
+    number for a run stopped by SIGINT or SIGTERM (after writing a checkpoint)."""
+    from marl.checkpoint import CheckpointDamagedError, CheckpointLayoutError, ConfigMismatchError
+    from marl.files import RunFileError
+    from marl.rundir import RunDirError
+    from marl.train import (
+        RunBuildError,
+        RunExistsError,
+        TrainingDivergedError,
+        TrainingInterrupted,
+        train,
+    )
 
     config = compose_config(cfg)
     run_dir = resolve_run_dir(config)
@@ -196,11 +267,28 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         ConfigError,
         ConfigMismatchError,
         CheckpointLayoutError,
+        CheckpointDamagedError,
         RunExistsError,
         RunBuildError,
+        RunDirError,
+        RunFileError,
         ImportError,
     ) as error:
         print(f"marl-train: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except TrainingDivergedError as error:
+        print(f"marl-train: error: {error}", file=sys.stderr)
+        sys.exit(3)
+    except TrainingInterrupted as error:
+        print(f"marl-train: {error}; to resume: {_resume_command(run_dir)}", file=sys.stderr)
+        sys.exit(128 + error.signal_number)
+    except OSError as error:  # the disk filled up, a file system went read-only, ...
+        where = f" '{error.filename}'" if error.filename else ""
+        print(
+            f"marl-train: error: writing{where} in '{run_dir}' failed "
+            f"({error.strerror or error}); the last checkpoint is kept",
+            file=sys.stderr,
+        )
         sys.exit(2)
     returns, won = result["returns"], result["won"]
     print(
@@ -213,6 +301,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 def main() -> None:
     """Entry point of ``marl-train``."""
+    from marl.compile_cache import enable_compile_cache
+
+    enable_compile_cache("marl-train")
+    sys.argv[1:] = addable_env_kwargs(sys.argv[1:])
     overrides = _user_overrides(sys.argv[1:])
     if overrides is not None:
         try:

@@ -19,7 +19,18 @@ from marl.wrappers import AgentIDWrapper, EpisodeMetricsWrapper, VectorEnv
 
 __version__ = "0.1.0"
 
+
+def tuned(algo: str, env: str, *overrides: str, **settings):
+    """The config ``marl-train algo=<algo> env=<env>`` runs, with the same tuned
+    settings, as a :class:`marl.config.TrainConfig` for :func:`marl.train.train`
+    (see :func:`marl.experiments.train.tuned_config`)."""
+    from marl.experiments.train import tuned_config
+
+    return tuned_config(algo, env, *overrides, **settings)
+
+
 __all__ = [
+    "tuned",
     "AgentIDWrapper",
     "Algorithm",
     "AlgorithmOptions",

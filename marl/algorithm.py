@@ -50,7 +50,9 @@ class Algorithm(Protocol):
     number of evaluation episodes while evaluating); ``update`` receives the
     rollout time-major, ``[T, B]``, as the loop recorded it. A learner whose state
     depends on ``B`` (a replay fed by ``B`` streams) may say what it was built for in
-    an ``envs_per_device`` attribute; the Runner then refuses any other size.
+    an ``envs_per_device`` attribute; the Runner then refuses any other size. A
+    learner with a replay names its state's replay fields in a ``replay_fields``
+    attribute, so that checkpoints can leave them out (``arch.checkpoint_replay``).
     """
 
     def init(self, key: PRNGKey) -> AlgorithmState:

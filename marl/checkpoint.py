@@ -4,29 +4,45 @@ A checkpoint of chunk ``k`` is a directory ``checkpoints/<k>/`` with two items:
 
 * ``state``: every array of the loop's :class:`marl.loop.RunnerState`
   (parameters, optimiser, target network, replay, environment states, PRNG keys,
-  counters), leading axes ``[num_devices, num_seeds]``;
+  counters), leading axes ``[num_devices, num_seeds]``; without the replay
+  when the run was told not to keep it (``arch.checkpoint_replay=false``: much
+  smaller, but a resumed run refills its replay first, so it is not the run an
+  uninterrupted one would have been);
 * ``params``: the algorithm's ``params`` alone (the field the algorithm contract
-  declares), so that another run can start from them without reading the rest.
+  declares), so that another run can start from them without reading the rest;
+
+and orbax's step metadata (:meth:`Checkpointer.metadata`): env steps, chunk,
+marl-lab version, a hash of the training-relevant config, the ``[devices,
+seeds]`` layout, whether the replay is kept and a fingerprint of the state's
+structure. The fingerprint tells a checkpoint of another version or config
+(refused: :class:`CheckpointLayoutError`) from a damaged one (truncated or
+garbled files: :class:`CheckpointDamagedError`), and a damaged latest checkpoint
+is skipped for the newest intact one (:meth:`Checkpointer.restore_latest`).
 
 It is written synchronously so that a run killed at any moment leaves either the
 previous or the new checkpoint, never a half-written one. The config a run was
-started with is kept beside them; resuming under a different config is refused
+started with is kept beside them (``config.yaml``); resuming under a different config is refused
 with the keys that differ.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import logging
 import pathlib
+import shutil
+import time
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+import yaml
 
-from marl.files import atomic_write_text
-from marl.loop import RunnerState
+from marl.files import RunFileError, atomic_write, atomic_write_text
 
 # Keys that may change between a run and its resumption: they do not affect what
 # is learned (logging, how often to save or evaluate) or only extend the run.
@@ -35,9 +51,14 @@ RESUMABLE_KEYS = (
     "run_dir",
     "arch.total_timesteps",
     "arch.checkpoint_interval",
+    "arch.checkpoint_replay",
     "arch.eval_episodes",
     "logger.",
 )
+
+
+# Where orbax keeps a step's metadata (custom_metadata among it).
+STEP_METADATA_FILE = "_CHECKPOINT_METADATA"
 
 
 class ConfigMismatchError(ValueError):
@@ -47,6 +68,29 @@ class ConfigMismatchError(ValueError):
 class CheckpointLayoutError(ValueError):
     """A checkpoint's arrays do not fit this version's training state (e.g. it was
     written by a marl-lab version whose algorithm kept a different state)."""
+
+
+class CheckpointDamagedError(ValueError):
+    """A checkpoint's files are truncated or garbled (and no intact one is left)."""
+
+
+def state_fingerprint(state: Any) -> str:
+    """A short hash of a state's tree structure, shapes and dtypes: equal for two
+    states exactly when one can be restored into the other."""
+    leaves, treedef = jax.tree_util.tree_flatten(state)
+    described = [str(treedef)] + [f"{np.shape(x)}:{np.asarray(x).dtype}" for x in leaves]
+    return hashlib.sha256("\n".join(described).encode()).hexdigest()[:16]
+
+
+def config_hash(config: dict) -> str:
+    """A short hash of the training-relevant part of a config (``RESUMABLE_KEYS`` left out)."""
+    flat = _flatten(config)
+    kept = {k: v for k, v in flat.items() if not _resumable(k)}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _resumable(key: str) -> bool:
+    return any(key == r or (r.endswith(".") and key.startswith(r)) for r in RESUMABLE_KEYS)
 
 
 def _flatten(config: dict, prefix: str = "") -> dict[str, Any]:
@@ -63,64 +107,207 @@ def config_differences(saved: dict, current: dict) -> list[str]:
     """The dotted keys whose values differ, ignoring :data:`RESUMABLE_KEYS`."""
     a, b = _flatten(saved), _flatten(current)
     keys = sorted(set(a) | set(b))
-    return [
-        k
-        for k in keys
-        if a.get(k, "<missing>") != b.get(k, "<missing>")
-        and not any(k == r or (r.endswith(".") and k.startswith(r)) for r in RESUMABLE_KEYS)
-    ]
+    return [k for k in keys if a.get(k, "<missing>") != b.get(k, "<missing>") and not _resumable(k)]
+
+
+def _without(state: Any, replay_fields: Sequence[str]) -> Any:
+    """``state`` with the algorithm state's ``replay_fields`` emptied (``None``)."""
+    if not replay_fields:
+        return state
+    algo_state = state.algo_state.replace(**{name: None for name in replay_fields})
+    return state.replace(algo_state=algo_state)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0][:160]}" if text else type(error).__name__
 
 
 class Checkpointer:
-    """Keeps the latest ``max_to_keep`` checkpoints of a run in ``run_dir/checkpoints``."""
+    """Keeps the latest ``max_to_keep`` checkpoints of a run in ``run_dir/checkpoints``.
 
-    def __init__(self, run_dir: str | pathlib.Path, max_to_keep: int = 2):
+    ``create=False`` reads a run without creating ``checkpoints/`` where there is none.
+    """
+
+    def __init__(self, run_dir: str | pathlib.Path, max_to_keep: int = 2, create: bool = True):
         # orbax reports every step of its work at INFO through absl; keep the console
         # for the run's own output.
         logging.getLogger("absl").setLevel(logging.WARNING)
         self.run_dir = pathlib.Path(run_dir).absolute()
-        self.manager = ocp.CheckpointManager(
-            self.run_dir / "checkpoints",
-            options=ocp.CheckpointManagerOptions(
-                max_to_keep=max_to_keep, enable_async_checkpointing=False, create=True
-            ),
-        )
+        self.directory = self.run_dir / "checkpoints"
+        self.manager = None
+        if create or self.directory.is_dir():
+            self.manager = ocp.CheckpointManager(
+                self.directory,
+                options=ocp.CheckpointManagerOptions(
+                    max_to_keep=max_to_keep, enable_async_checkpointing=False, create=create
+                ),
+            )
+
+    def chunks(self) -> list[int]:
+        """The chunk indices of the complete checkpoints, oldest first."""
+        return sorted(self.manager.all_steps()) if self.manager is not None else []
 
     def latest_chunk(self) -> int | None:
         """The chunk index of the newest complete checkpoint, or ``None``."""
-        return self.manager.latest_step()
+        chunks = self.chunks()
+        return chunks[-1] if chunks else None
 
-    def save(self, chunk: int, state: RunnerState) -> None:
-        host_state = jax.tree_util.tree_map(np.asarray, state)
-        self.manager.save(
-            chunk,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardSave(host_state),
-                params=ocp.args.StandardSave(host_state.algo_state.params),
-            ),
-        )
+    def save(
+        self,
+        chunk: int,
+        state: Any,
+        metadata: dict[str, Any] | None = None,
+        replay_fields: Sequence[str] = (),
+        best: Any = None,
+    ) -> None:
+        """Saves ``state`` (without the algorithm state's ``replay_fields``) as chunk
+        ``chunk``'s checkpoint, with ``metadata`` and the state's fingerprint, and
+        ``best`` (a pytree of host arrays, e.g. each seed's best parameters) as an
+        item of its own."""
+        host_state = jax.tree_util.tree_map(np.asarray, _without(state, replay_fields))
+        custom = {
+            **(metadata or {}),
+            "chunk": int(chunk),
+            "replay_kept": not replay_fields,
+            "state_fingerprint": state_fingerprint(host_state),
+        }
+        items = {
+            "state": ocp.args.StandardSave(host_state),
+            "params": ocp.args.StandardSave(host_state.algo_state.params),
+        }
+        if best is not None:
+            items["best"] = ocp.args.StandardSave(jax.tree_util.tree_map(np.asarray, best))
+        self.manager.save(chunk, args=ocp.args.Composite(**items), custom_metadata=custom)
         self.manager.wait_until_finished()
 
-    def restore(self, chunk: int, like: RunnerState) -> RunnerState:
-        """Restores chunk ``chunk``'s state into the structure (and shapes) of ``like``."""
+    def metadata(self, chunk: int) -> dict[str, Any] | None:
+        """Chunk ``chunk``'s metadata (see the module docstring), None when unreadable."""
+        absl = logging.getLogger("absl")
+        level = absl.level
+        # orbax warns that it cannot restore items it was not asked to restore.
+        absl.setLevel(logging.ERROR)
+        try:
+            return dict(self.manager.metadata(chunk).custom_metadata or {}) or None
+        except Exception:
+            pass
+        finally:
+            absl.setLevel(level)
+        # Once the manager knows the items' handlers, its metadata() also parses each
+        # item's own metadata, which fails for a damaged item: read the step's file.
+        try:
+            step_file = self.directory / str(chunk) / STEP_METADATA_FILE
+            custom = json.loads(step_file.read_text()).get("custom_metadata")
+            return dict(custom) if isinstance(custom, dict) and custom else None
+        except (OSError, ValueError, AttributeError):
+            return None
+
+    def restore(self, chunk: int, like: Any, replay_fields: Sequence[str] = ()) -> Any:
+        """Restores chunk ``chunk``'s state into the structure (and shapes) of ``like``.
+
+        A checkpoint saved without the replay gets ``like``'s (fresh) replay back.
+        Raises :class:`CheckpointLayoutError` for a checkpoint of another layout and
+        :class:`CheckpointDamagedError` for one whose files are damaged, in one line.
+        """
+        metadata = self.metadata(chunk)
+        if metadata is not None and not metadata.get("replay_kept", True):
+            replay_fields = tuple(replay_fields)
+            if not replay_fields:
+                raise CheckpointLayoutError(
+                    f"checkpoint {chunk} in {self.run_dir} holds no replay, which this "
+                    "algorithm's state needs no separate slot for; resume with the "
+                    "version that wrote it"
+                )
+        elif metadata is not None:
+            replay_fields = ()
+        partial = _without(like, replay_fields)
         target = jax.tree_util.tree_map(
-            lambda x: np.zeros(x.shape, x.dtype) if hasattr(x, "shape") else x, like
+            lambda x: np.zeros(x.shape, x.dtype) if hasattr(x, "shape") else x, partial
         )
+        expected = state_fingerprint(target)
+        if metadata is not None and metadata.get("state_fingerprint") != expected:
+            version = metadata.get("marl_lab_version", "an unknown version")
+            raise CheckpointLayoutError(
+                f"checkpoint {chunk} in {self.run_dir} was written by marl-lab {version} "
+                "for another training state (another algorithm, env or layout, or another "
+                "version's state); start a new run or resume with the version and config "
+                "that wrote it"
+            )
         try:
             restored = self.manager.restore(
                 chunk, args=ocp.args.Composite(state=ocp.args.StandardRestore(target))
             )
-            return restored.state
-        except (ValueError, KeyError, TypeError, FileNotFoundError) as error:
-            reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
-            raise CheckpointLayoutError(
-                f"checkpoint {chunk} in {self.run_dir} does not fit this version's training "
-                "state (written by another marl-lab version?); start a new run or resume "
-                f"with the version that wrote it ({type(error).__name__}: {reason})"
+        except Exception as error:  # orbax and tensorstore raise many types for both cases
+            if metadata is None:
+                raise CheckpointLayoutError(
+                    f"checkpoint {chunk} in {self.run_dir} carries no marl-lab metadata and "
+                    "does not fit this version's training state (written by an earlier "
+                    f"marl-lab version, or damaged); {_first_line(error)}"
+                ) from None
+            raise CheckpointDamagedError(
+                f"checkpoint {chunk} in {self.run_dir} is damaged (truncated or garbled "
+                f"files; its metadata matches this run); {_first_line(error)}"
             ) from None
+        state = restored.state
+        if replay_fields:
+            fresh = {name: getattr(like.algo_state, name) for name in replay_fields}
+            state = state.replace(algo_state=state.algo_state.replace(**fresh))
+        return state
+
+    def restore_best(self, chunk: int, like: Any) -> Any:
+        """Chunk ``chunk``'s ``best`` item in the structure of ``like``, or None when the
+        checkpoint has none (or it does not fit)."""
+        target = jax.tree_util.tree_map(lambda x: np.zeros(np.shape(x), np.asarray(x).dtype), like)
+        try:
+            restored = self.manager.restore(
+                chunk, args=ocp.args.Composite(best=ocp.args.StandardRestore(target))
+            )
+        except Exception:
+            return None
+        return restored.best
+
+    def restore_latest(
+        self, like: Any, replay_fields: Sequence[str] = ()
+    ) -> tuple[Any, int, list[str]]:
+        """The newest intact checkpoint: ``(state, chunk, notes)``.
+
+        Damaged newer checkpoints are moved to ``run_dir/damaged_checkpoints/`` (kept,
+        not deleted, and out of the way of the chunks the run will save again) and
+        described in ``notes``. Raises :class:`CheckpointDamagedError` when no
+        checkpoint is intact, :class:`CheckpointLayoutError` at the first of another
+        layout, ``FileNotFoundError`` when there is none.
+        """
+        chunks = self.chunks()
+        if not chunks:
+            raise FileNotFoundError(f"no checkpoint in '{self.directory}'")
+        notes: list[str] = []
+        for chunk in reversed(chunks):
+            try:
+                state = self.restore(chunk, like, replay_fields)
+            except CheckpointDamagedError as error:
+                notes.append(str(error))
+                continue
+            for note_chunk in chunks:
+                if note_chunk > chunk:
+                    self._set_aside(note_chunk)
+            if notes:
+                notes.append(f"resuming from checkpoint {chunk}, the newest intact one")
+            return state, chunk, notes
+        raise CheckpointDamagedError(
+            f"every checkpoint in {self.directory} is damaged ({len(chunks)}: "
+            f"{', '.join(map(str, chunks))}); the newest says: {notes[0]}"
+        )
+
+    def _set_aside(self, chunk: int) -> None:
+        aside = self.run_dir / "damaged_checkpoints" / f"{chunk}-{time.strftime('%Y%m%d-%H%M%S')}"
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(self.directory / str(chunk)), str(aside))
+        self.manager.reload()
 
     def close(self) -> None:
-        self.manager.close()
+        if self.manager is not None:
+            with contextlib.suppress(Exception):
+                self.manager.close()
 
 
 def load_params(run_dir: str | pathlib.Path) -> Any:
@@ -151,12 +338,77 @@ def load_params(run_dir: str | pathlib.Path) -> Any:
     return jax.tree_util.tree_map(lambda x: np.asarray(x)[0, 0], saved.params)
 
 
+def export_params(run_dir: str | pathlib.Path, path: str | pathlib.Path) -> dict[str, Any]:
+    """Writes the latest checkpoint's parameters (device 0, every seed: leading axis
+    ``[num_seeds]``) and its metadata to ``path`` as one msgpack file, which
+    :func:`load_exported` reads without orbax, the replay or marl-lab's config.
+    Returns the metadata written."""
+    from flax import serialization
+
+    checkpointer = Checkpointer(run_dir, create=False)
+    try:
+        latest = checkpointer.latest_chunk()
+        if latest is None:
+            raise FileNotFoundError(f"no checkpoint in '{checkpointer.directory}'")
+        metadata = checkpointer.metadata(latest) or {"chunk": latest}
+        try:
+            saved = checkpointer.manager.restore(
+                latest, args=ocp.args.Composite(params=ocp.args.StandardRestore())
+            )
+        except Exception as error:
+            raise CheckpointDamagedError(
+                f"checkpoint {latest} in {checkpointer.run_dir}: its params cannot be read "
+                f"({_first_line(error)})"
+            ) from None
+    finally:
+        checkpointer.close()
+    params = jax.tree_util.tree_map(lambda x: np.asarray(x)[0], saved.params)
+    payload = {"params": params, "metadata": json.dumps(metadata, sort_keys=True)}
+    data = serialization.msgpack_serialize(serialization.to_state_dict(payload))
+
+    def write(tmp: pathlib.Path) -> None:
+        tmp.write_bytes(data)
+
+    atomic_write(path, write)
+    return metadata
+
+
+def load_exported(path: str | pathlib.Path) -> tuple[Any, dict[str, Any]]:
+    """``(params, metadata)`` of a file :func:`export_params` wrote; ``params`` leaves
+    have a leading ``[num_seeds]`` axis."""
+    from flax import serialization
+
+    payload = serialization.msgpack_restore(pathlib.Path(path).read_bytes())
+    return payload["params"], json.loads(payload["metadata"])
+
+
+#: The config a run was started with, beside its checkpoints. YAML, not JSON:
+#: marl-eval's tools read every ``*.json`` under a folder as results.
+CONFIG_FILE = "config.yaml"
+
+
 def write_config(run_dir: str | pathlib.Path, config: dict) -> None:
-    atomic_write_text(
-        pathlib.Path(run_dir) / "config.json", json.dumps(config, indent=2, sort_keys=True)
-    )
+    """Writes ``config`` (plain values) as the run's ``config.yaml``, atomically."""
+    text = yaml.safe_dump(config, sort_keys=True, default_flow_style=False)
+    atomic_write_text(pathlib.Path(run_dir) / CONFIG_FILE, text)
 
 
 def read_config(run_dir: str | pathlib.Path) -> dict | None:
-    path = pathlib.Path(run_dir) / "config.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    """The ``config.yaml`` of ``run_dir`` (None when there is none); raises
+    :class:`marl.files.RunFileError` in one line when it is damaged."""
+    path = pathlib.Path(run_dir) / CONFIG_FILE
+    if not path.exists():
+        return None
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        reason = _first_line(error).replace("\n", " ")
+        raise RunFileError(
+            f"'{path}' is damaged ({reason}): restore it from a copy, or start a new run_dir"
+        ) from None
+    if not isinstance(config, dict):
+        raise RunFileError(
+            f"'{path}' is damaged (it holds {type(config).__name__}, not a run's config): "
+            "restore it from a copy, or start a new run_dir"
+        )
+    return config

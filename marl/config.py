@@ -45,11 +45,16 @@ class EnvConfig:
             valid = ", ".join(registry.env_names())
             raise OptionError("name", f"unknown env '{self.name}'; valid: {valid}")
         if self.kwargs:
-            try:  # the environment checks its own options (cheap: nothing is compiled)
+            registry.check_env_kwargs(self.name, self.kwargs)
+            try:  # the environment checks its own values (cheap: nothing is compiled)
                 registry.make_raw_env(self.name, **self.kwargs)
             except (TypeError, ValueError) as error:
                 raise OptionError("kwargs", str(error)) from None
 
+
+# The loop counts env steps in int32 (per seed), and array sizes must fit an int32 too.
+MAX_TIMESTEPS = 2**31 - 1
+MAX_ENVS = 2**20
 
 _POSITIVE_ARCH = (
     "num_envs",
@@ -67,7 +72,8 @@ class ArchConfig:
     """How a run is laid out: ``num_envs`` environments per seed over ``num_devices``
     local devices (0: every local device), ``num_seeds`` vmapped seeds; one compiled
     chunk per ``eval_interval`` env-steps, a checkpoint every
-    ``checkpoint_interval`` chunks."""
+    ``checkpoint_interval`` chunks, with the replay (``checkpoint_replay``: exact
+    resumption) or without it (a fraction of the size; a resumed run refills it)."""
 
     num_devices: int = 0
     num_envs: int = 8
@@ -77,11 +83,31 @@ class ArchConfig:
     eval_interval: int = 10_000
     eval_episodes: int = 32
     checkpoint_interval: int = 1
+    checkpoint_replay: bool = True
 
     def check(self) -> None:
         for key in _POSITIVE_ARCH:
             if getattr(self, key) < 1:
                 raise OptionError(key, f"must be a positive integer, got {getattr(self, key)}")
+        if self.total_timesteps > MAX_TIMESTEPS:
+            raise OptionError(
+                "total_timesteps",
+                f"{self.total_timesteps:,} is beyond the {MAX_TIMESTEPS:,} env steps a run "
+                "counts (an int32 counter)",
+            )
+        if self.eval_interval > self.total_timesteps:
+            raise OptionError(
+                "eval_interval",
+                f"{self.eval_interval:,} is more than total_timesteps "
+                f"({self.total_timesteps:,}): a run trains in chunks of one evaluation "
+                "interval, so it must fit in the run",
+            )
+        if self.num_envs * self.num_seeds > MAX_ENVS:
+            raise OptionError(
+                "num_envs",
+                f"{self.num_envs:,} envs x {self.num_seeds} seeds is beyond the "
+                f"{MAX_ENVS:,} environments one run can hold",
+            )
         if self.num_devices < 0:
             raise OptionError(
                 "num_devices", f"must be 0 (all local devices) or positive, got {self.num_devices}"
@@ -137,6 +163,8 @@ class TrainConfig:
         the envs per device against the algorithm's options.
         """
         envs_per_device = None
+        if not self.run_dir.strip():
+            raise ConfigError("run_dir: must name a directory, got an empty string")
         _within("algo", _known_algorithm, self.algo)
         _within("env", self.env.check)
         _within("arch", self.arch.check)
@@ -150,12 +178,12 @@ class TrainConfig:
         return [self.seed + i for i in range(self.arch.num_seeds)]
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able values (what ``config.json`` holds)."""
+        """Plain JSON-able values (what ``config.yaml`` holds)."""
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, config: dict[str, Any]) -> TrainConfig:
-        """The config a ``config.json`` holds; unknown or missing keys raise
+        """The config a ``config.yaml`` holds; unknown or missing keys raise
         :class:`ConfigError` in one line."""
         try:
             algo = dict(config["algo"])
@@ -193,12 +221,20 @@ def _known_algorithm(options: Any) -> None:
         raise OptionError("name", f"unknown algorithm '{options.name}'; valid: {valid}")
 
 
+def seed_label(seed: int, num_seeds: int) -> str:
+    """How a run directory names its seeds: ``seed3``, or ``seeds0-3`` for 0, 1, 2, 3."""
+    seed, num_seeds = int(seed), int(num_seeds)
+    return f"seed{seed}" if num_seeds == 1 else f"seeds{seed}-{seed + num_seeds - 1}"
+
+
 def register_schema() -> None:
     """Registers the schema with Hydra: ``train_schema`` and, for every registered
     algorithm, its options as ``schema/algo/<name>`` (what ``conf/algo/<name>.yaml``
     extends)."""
     from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
 
+    OmegaConf.register_new_resolver("seed_label", seed_label, replace=True)
     store = ConfigStore.instance()
     store.store(name="train_schema", node=TrainConfig)
     for name in registry.algorithm_names():

@@ -9,6 +9,10 @@ import uuid
 from collections.abc import Callable
 
 
+class RunFileError(ValueError):
+    """A file of a run directory is damaged or cannot be read (one line)."""
+
+
 def _temp_path(path: pathlib.Path) -> pathlib.Path:
     """A fresh hidden file name next to ``path``.
 

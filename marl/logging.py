@@ -124,7 +124,7 @@ class JsonlOutput:
 class TensorBoardOutput:
     """One event-file directory per seed and one for the mean over seeds."""
 
-    def __init__(self, root: pathlib.Path, num_seeds: int, resume_step: int):
+    def __init__(self, root: pathlib.Path, seeds: list[int], resume_step: int):
         from tensorboardX import SummaryWriter
 
         # TensorBoard hides events at or after purge_step written before this
@@ -133,7 +133,7 @@ class TensorBoardOutput:
         purge_step = resume_step + 1 if resume_step > 0 else 0
         self._writers = [
             SummaryWriter(logdir=str(root / f"seed_{seed}"), purge_step=purge_step)
-            for seed in range(num_seeds)
+            for seed in seeds
         ]
         self._mean = SummaryWriter(logdir=str(root / "mean"), purge_step=purge_step)
 
@@ -166,11 +166,12 @@ class ResultsOutput:
         env_name: str,
         task_name: str,
         algo_name: str,
-        num_seeds: int,
+        seeds: list[int],
         resume_step: int,
     ):
         self.path = path
-        self.num_seeds = num_seeds
+        self.seeds = list(seeds)
+        num_seeds = len(self.seeds)
         self.metric_names: set[str] = set()  # the extra metrics logged so far
         data: dict[str, Any] = {}
         if resume_step > 0 and path.exists():
@@ -195,14 +196,15 @@ class ResultsOutput:
                 algo[key] = layout.trim_run(run, resume_step)
                 for entry in layout.step_entries(algo[key]):
                     self.metric_names.update(set(entry) - layout.RESERVED_EVAL)
-        for seed in range(num_seeds):
+        for seed in self.seeds:
             algo.setdefault(f"seed_{seed}", {})
         self._data = data
         self._algo = algo
         self.write()
 
-    def seed(self, seed: int) -> dict[str, Any]:
-        return self._algo[f"seed_{seed}"]
+    def seed(self, index: int) -> dict[str, Any]:
+        """The entries of the run's ``index``-th seed (keyed by the seed itself)."""
+        return self._algo[f"seed_{self.seeds[index]}"]
 
     def has_evaluations(self) -> bool:
         return any(layout.step_entries(run) for run in self._algo.values())
@@ -323,11 +325,19 @@ class ConsoleOutput:
                 f"return {self._shown['ret']} | win {self._shown['win']}"
             )
 
+    def note(self, message: str) -> None:
+        """A line about the run (not a metric), shown with the progress."""
+        if self._live or self._plain_status:
+            self._print(message)
+
     def evaluation(self, step: int, returns: np.ndarray, win_rates: np.ndarray) -> None:
         if self._live or self._plain_status:
+            spread = ""
+            if returns.size > 1:  # a spread over one seed says nothing
+                spread = f" ± {_fmt(_std(returns))} over {returns.size} seeds"
             self._print(
-                f"eval @ step {step:,}: return {_fmt(nanmean(returns))} ± {_fmt(_std(returns))} "
-                f"over {returns.size} seed(s), win rate {_fmt(nanmean(win_rates), '.2f')}"
+                f"eval @ step {step:,}: return {_fmt(nanmean(returns))}{spread}, "
+                f"win rate {_fmt(nanmean(win_rates), '.2f')}"
             )
 
     def summary(
@@ -377,6 +387,9 @@ class RunLogger:
             stdout is not an interactive terminal (CI, pytest, a log file) a plain
             status line is printed every ``status_interval`` seconds instead of the
             bar. False silences both; the summary of :meth:`close` is always printed.
+        first_seed: the run's first seed; seed ``i`` of the arrays is labelled
+            ``first_seed + i`` in every file (``seed_<label>`` in ``results.json``
+            and TensorBoard, ``"seed"`` in JSONL, the summary table).
         resume_step: the environment step of the checkpoint the run resumes from,
             0 for a fresh run. A fresh run replaces any ``results.json`` and
             ``metrics.jsonl`` in ``run_dir``; a resumed one keeps what they hold up
@@ -396,6 +409,7 @@ class RunLogger:
         use_tensorboard: bool = True,
         progress_bar: bool = True,
         resume_step: int = 0,
+        first_seed: int = 0,
     ) -> None:
         if num_seeds < 1:
             raise ValueError(f"num_seeds must be at least 1, got {num_seeds}")
@@ -407,6 +421,7 @@ class RunLogger:
         self.task_name = task_name
         self.algo_name = algo_name
         self.num_seeds = int(num_seeds)
+        self.seeds = [int(first_seed) + index for index in range(self.num_seeds)]
         self.total_timesteps = int(total_timesteps)
         self.resume_step = int(resume_step)
         self.results_path = self.run_dir / layout.RESULTS_FILE
@@ -415,11 +430,11 @@ class RunLogger:
         self._last_step = self.resume_step
 
         self.results = ResultsOutput(
-            self.results_path, env_name, task_name, algo_name, self.num_seeds, self.resume_step
+            self.results_path, env_name, task_name, algo_name, self.seeds, self.resume_step
         )
         self.jsonl = JsonlOutput(self.metrics_path, self.resume_step)
         self.tensorboard = (
-            TensorBoardOutput(self.run_dir / TENSORBOARD_DIR, self.num_seeds, self.resume_step)
+            TensorBoardOutput(self.run_dir / TENSORBOARD_DIR, self.seeds, self.resume_step)
             if use_tensorboard
             else None
         )
@@ -475,14 +490,18 @@ class RunLogger:
         self.jsonl.write(
             [
                 {"kind": "train", "step": step, "seed": seed, "wall_time": wall_time}
-                | {name: json_number(arr[seed]) for name, arr in arrays.items()}
-                for seed in range(self.num_seeds)
+                | {name: json_number(arr[index]) for name, arr in arrays.items()}
+                for index, seed in enumerate(self.seeds)
             ]
         )
         for name, arr in arrays.items():
             self._scalar(f"train/{name}", arr.astype(np.float64), step)
         self._last_step = max(self._last_step, step)
         self.console.train(step, arrays)
+
+    def note(self, message: str) -> None:
+        """Shows ``message`` on the console with the progress (not with a quiet console)."""
+        self.console.note(message)
 
     def log_eval(
         self,
@@ -517,7 +536,8 @@ class RunLogger:
         extra_names = sorted(set(entries[0]) - layout.RESERVED_EVAL)
         wall_time = round(time.time(), 3)
         records = []
-        for seed, entry in enumerate(entries):
+        for position, entry in enumerate(entries):
+            seed = self.seeds[position]
             episodes = np.asarray(none_to_nan(entry["return"]), dtype=np.float64)
             record: dict[str, Any] = {
                 "kind": "eval",
@@ -526,9 +546,9 @@ class RunLogger:
                 "wall_time": wall_time,
                 "eval_index": index,
                 "num_episodes": int(episodes.size),
-                "return_mean": json_number(returns[seed]),
+                "return_mean": json_number(returns[position]),
                 "return_std": json_number(_episode_std(episodes)),
-                "win_rate": json_number(win_rates[seed]),
+                "win_rate": json_number(win_rates[position]),
             }
             for name in extra_names:
                 record[name] = json_number(nanmean(none_to_nan(entry[name])))
@@ -548,6 +568,7 @@ class RunLogger:
         final_eval: tuple[np.ndarray, np.ndarray]
         | tuple[np.ndarray, np.ndarray, Mapping[str, np.ndarray]]
         | None = None,
+        final_source: str | None = None,
     ) -> None:
         """Finish the run: absolute metrics, summary, learning curve.
 
@@ -557,7 +578,8 @@ class RunLogger:
                 :meth:`log_eval`; marl-eval's protocol uses 10 times the episodes of a
                 regular evaluation. An optional third element holds extra metrics as
                 in :meth:`log_eval`, so that ``absolute_metrics`` carries the same
-                metric names as the evaluation points. Without it, the last
+                metric names as the evaluation points. ``final_source`` says in the
+                summary what was evaluated (default: "final evaluation"). Without it, the last
                 evaluation (of this session or a resumed one) is used.
 
         Writes ``absolute_metrics`` to every seed of ``results.json``, prints a
@@ -577,7 +599,7 @@ class RunLogger:
         self._closed = True
         try:
             self.console.close()
-            source = self._write_absolute_metrics(final_entries)
+            source = self._write_absolute_metrics(final_entries, final_source)
             self.console.summary(
                 self._summary_table(source is not None),
                 source,
@@ -591,11 +613,15 @@ class RunLogger:
                 self.tensorboard.close()
             self.jsonl.close()
 
-    def _write_absolute_metrics(self, final_entries: list[dict[str, Any]] | None) -> str | None:
+    def _write_absolute_metrics(
+        self, final_entries: list[dict[str, Any]] | None, final_source: str | None = None
+    ) -> str | None:
         """Fill ``absolute_metrics``; return a description of where it came from."""
         if final_entries is not None:
             entries = final_entries
-            source = f"final evaluation, {len(entries[0]['return'])} episodes per seed"
+            source = final_source or (
+                f"final evaluation, {len(entries[0]['return'])} episodes per seed"
+            )
         else:
             history = [layout.step_entries(self.results.seed(s)) for s in range(self.num_seeds)]
             if not all(history):
@@ -606,7 +632,7 @@ class RunLogger:
             source = f"last evaluation, at step {history[0][-1]['step_count']:,}"
         self.results.set_absolute(entries)
         records = []
-        for seed, entry in enumerate(entries):
+        for seed, entry in zip(self.seeds, entries, strict=True):
             record: dict[str, Any] = {"kind": "absolute", "step": self._last_step, "seed": seed}
             for name, values in entry.items():
                 key = "return_mean" if name == "return" else name
@@ -624,15 +650,16 @@ class RunLogger:
             absolute = [self.results.seed(s)[layout.ABSOLUTE_KEY] for s in range(self.num_seeds)]
             returns = np.array([nanmean(none_to_nan(a["return"])) for a in absolute])
             wins = np.array([nanmean(none_to_nan(a["win_rate"])) for a in absolute])
-            for seed in range(self.num_seeds):
-                table.add_row(str(seed), _fmt(returns[seed]), _fmt(wins[seed]))
-            table.add_section()
-            table.add_row(
-                "mean ± std",
-                f"{_fmt(nanmean(returns))} ± {_fmt(_std(returns))}",
-                f"{_fmt(nanmean(wins))} ± {_fmt(_std(wins))}",
-                style="bold",
-            )
+            for index, seed in enumerate(self.seeds):
+                table.add_row(str(seed), _fmt(returns[index]), _fmt(wins[index]))
+            if self.num_seeds > 1:  # a spread over one seed says nothing
+                table.add_section()
+                table.add_row(
+                    "mean ± std",
+                    f"{_fmt(nanmean(returns))} ± {_fmt(_std(returns))}",
+                    f"{_fmt(nanmean(wins))} ± {_fmt(_std(wins))}",
+                    style="bold",
+                )
         return table
 
     def __enter__(self) -> RunLogger:

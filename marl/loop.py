@@ -339,10 +339,16 @@ class Runner:
         return jax.vmap(evaluate_one)(algo_state, keys)
 
     def evaluate(
-        self, state: RunnerState, num_episodes: int, key: Array
+        self, state: RunnerState, num_episodes: int, key: Array, params: Any = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Greedy episodes with device 0's parameters: ``(returns, won)``, each ``[S, E]``."""
+        """Greedy episodes with device 0's parameters: ``(returns, won)``, each ``[S, E]``.
+
+        ``params`` (leaves ``[S, ...]``), when given, are played instead of device 0's
+        (e.g. each seed's best parameters so far, kept on the host).
+        """
         algo_state = jax.tree_util.tree_map(lambda x: x[0], state.algo_state)
+        if params is not None:
+            algo_state = algo_state.replace(params=jax.tree_util.tree_map(jnp.asarray, params))
         returns, won = self._evaluate(algo_state, key, num_episodes)
         return np.asarray(returns), np.asarray(won)
 

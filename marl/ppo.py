@@ -3,7 +3,7 @@
 The PPO learner itself (epochs, minibatches, GAE targets) lives with the
 learners built on it, in :mod:`marl.algorithms.policy_gradient`.
 
-* :func:`masked_categorical`: a categorical over the available actions (distrax);
+* :func:`masked_categorical`: a categorical over the available actions;
 * :func:`valid_agent_steps`: an agent's step counts when it had more than one
   action to choose from (a dead SMAC unit has only no-op);
 * value normalisation, MAPPO's ``ValueNorm``: debiased running mean and mean
@@ -14,7 +14,8 @@ learners built on it, in :mod:`marl.algorithms.policy_gradient`.
 
 from __future__ import annotations
 
-import distrax
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -25,9 +26,34 @@ from marl.types import Array
 MASKED_LOGIT = -1e9
 
 
-def masked_categorical(logits: Array, action_mask: Array) -> distrax.Categorical:
+class MaskedCategorical(NamedTuple):
+    """A categorical policy over ``[..., num_actions]``, held as normalised log-probabilities.
+
+    Our own few lines rather than a distributions library: this is all PPO needs,
+    and distrax pulled in tensorflow-probability, whose releases break on new jax.
+    """
+
+    log_probs: Array
+
+    def mode(self) -> Array:
+        return jnp.argmax(self.log_probs, axis=-1)
+
+    def sample(self, seed: Array) -> Array:
+        # A leading axis of one, as distrax drew it, so that runs keep their numbers.
+        shape = (1, *self.log_probs.shape[:-1])
+        return jax.random.categorical(seed, self.log_probs, axis=-1, shape=shape)[0]
+
+    def log_prob(self, actions: Array) -> Array:
+        return jnp.take_along_axis(self.log_probs, actions[..., None].astype(jnp.int32), -1)[..., 0]
+
+    def entropy(self) -> Array:
+        # A masked action's probability underflows to exactly 0, so its term is 0.
+        return -jnp.sum(jnp.exp(self.log_probs) * self.log_probs, axis=-1)
+
+
+def masked_categorical(logits: Array, action_mask: Array) -> MaskedCategorical:
     """A categorical over the available actions only (unavailable ones get ~0 mass)."""
-    return distrax.Categorical(logits=jnp.where(action_mask, logits, MASKED_LOGIT))
+    return MaskedCategorical(jax.nn.log_softmax(jnp.where(action_mask, logits, MASKED_LOGIT)))
 
 
 def valid_agent_steps(action_mask: Array) -> Array:
@@ -136,6 +162,7 @@ def ppo_loss(
 
 
 __all__ = [
+    "MaskedCategorical",
     "ValueNormState",
     "masked_categorical",
     "masked_mean",

@@ -12,8 +12,12 @@ trains any object that satisfies :class:`marl.algorithm.Algorithm`.
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import importlib
+import inspect
+import types
+import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -109,6 +113,102 @@ def is_env_name(name: str) -> bool:
         return True
     family, _, task = name.partition("/")
     return family in _ENV_FAMILIES and _ENV_FAMILIES[family][0](task)
+
+
+def _constructor(name: str) -> Callable[..., Any]:
+    """What builds ``name``'s env from keyword arguments: an exact name's factory, or
+    the class a family's factory returns (it passes its keywords on)."""
+    if name in _ENVS:
+        factory = _ENVS[name]
+        return factory.__init__ if isinstance(factory, type) else factory
+    family, _, _ = name.partition("/")
+    factory = _ENV_FAMILIES[family][1]
+    built = typing.get_type_hints(factory).get("return")
+    return built.__init__ if isinstance(built, type) else factory
+
+
+def _command_line_type(annotation: Any) -> bool:
+    """Whether values of ``annotation`` can be written on a command line."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return all(_command_line_type(arg) for arg in typing.get_args(annotation))
+    if origin in (list, tuple, collections.abc.Sequence):
+        return True
+    return annotation in (bool, int, float, str, type(None))
+
+
+def env_parameters(name: str) -> dict[str, Any]:
+    """The keyword arguments ``env.kwargs`` may set for env ``name``: parameter name
+    -> its type annotation. Parameters of other types (an opponent policy, a map
+    object) are for Python only."""
+    _load(_ENV_MODULES)
+    constructor = _constructor(name)
+    try:
+        hints = typing.get_type_hints(constructor)
+    except Exception:  # unresolvable annotations: take the parameters untyped
+        hints = {}
+    parameters = {}
+    for parameter in inspect.signature(constructor).parameters.values():
+        if parameter.name == "self" or parameter.kind in (
+            inspect.Parameter.VAR_POSITIONAL,
+            inspect.Parameter.VAR_KEYWORD,
+        ):
+            continue
+        annotation = hints.get(parameter.name, Any)
+        if annotation is Any or _command_line_type(annotation):
+            parameters[parameter.name] = annotation
+    return parameters
+
+
+def _matches(value: Any, annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if annotation is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, arg) for arg in typing.get_args(annotation))
+    if origin in (list, tuple, collections.abc.Sequence):
+        return isinstance(value, list | tuple)
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if annotation is type(None):
+        return value is None
+    return isinstance(value, annotation)
+
+
+def _type_name(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(arg) for arg in typing.get_args(annotation))
+    if origin is not None:
+        return "a list"
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    return names.get(annotation, "null" if annotation is type(None) else str(annotation))
+
+
+def check_env_kwargs(name: str, kwargs: dict[str, Any]) -> None:
+    """Raises :class:`OptionError` (key ``kwargs.<key>``) for a keyword argument that
+    env ``name`` does not take or whose value has the wrong type, naming the env's
+    own keyword arguments."""
+    parameters = env_parameters(name)
+    passes_on = any(
+        p.kind is inspect.Parameter.VAR_KEYWORD
+        for p in inspect.signature(_constructor(name)).parameters.values()
+    )  # e.g. SMAX hands other keywords to JaxMARL's env
+    for key, value in kwargs.items():
+        if key not in parameters and passes_on:
+            continue
+        if key not in parameters:
+            valid = ", ".join(sorted(parameters)) or "none"
+            raise OptionError(f"kwargs.{key}", f"unknown option for {name}; valid: {valid}")
+        if not _matches(value, parameters[key]):
+            raise OptionError(
+                f"kwargs.{key}",
+                f"expected {_type_name(parameters[key])}, got {value!r}",
+            )
 
 
 def make_raw_env(name: str, **kwargs: Any) -> jumanji.Environment:

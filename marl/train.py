@@ -10,6 +10,9 @@ of :class:`marl.loop.Runner`.
 from __future__ import annotations
 
 import pathlib
+import signal
+import sys
+import threading
 import time
 import typing
 from typing import Any
@@ -17,18 +20,23 @@ from typing import Any
 import jax
 import numpy as np
 
+from marl import __version__ as marl_version
 from marl.checkpoint import (
     Checkpointer,
     ConfigMismatchError,
     config_differences,
+    config_hash,
     read_config,
     write_config,
 )
 from marl.config import ConfigError, TrainConfig
 from marl.env import env_spec
+from marl.files import RunFileError
 from marl.logging import RunLogger
 from marl.loop import Runner, RunnerState
+from marl.options import OptionError
 from marl.registry import build_algorithm, make_env, make_raw_env
+from marl.rundir import RunLock, check_writable_run_dir, is_run
 
 
 class RunExistsError(ValueError):
@@ -39,13 +47,34 @@ class RunBuildError(ValueError):
     """The environment or the algorithm refused the config (one line)."""
 
 
+class TrainingDivergedError(RuntimeError):
+    """The loss or the parameters became non-finite; the last good checkpoint is kept."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """SIGINT or SIGTERM stopped the run after a checkpoint was written."""
+
+    def __init__(self, message: str, signal_number: int):
+        super().__init__(message)
+        self.signal_number = signal_number
+
+
 def build_runner(config: TrainConfig) -> Runner:
-    """The :class:`Runner` a (checked) config describes: its env and algorithm."""
+    """The :class:`Runner` a (checked) config describes: its env and algorithm.
+
+    Raises :class:`RunBuildError` in one line when the env or the algorithm
+    refuses the config (an algorithm's option under ``algo.``).
+    """
     arch = config.arch
-    env = make_env(config.env.name, add_agent_id=config.env.add_agent_id, **config.env.kwargs)
-    num_devices = arch.devices(jax.local_device_count())
-    envs_per_device = arch.envs_per_device(num_devices)
-    algorithm = build_algorithm(config.algo, env_spec(env), envs_per_device)
+    try:
+        env = make_env(config.env.name, add_agent_id=config.env.add_agent_id, **config.env.kwargs)
+        num_devices = arch.devices(jax.local_device_count())
+        envs_per_device = arch.envs_per_device(num_devices)
+        algorithm = build_algorithm(config.algo, env_spec(env), envs_per_device)
+    except OptionError as error:
+        raise RunBuildError(str(error.within("algo"))) from None
+    except ValueError as error:
+        raise RunBuildError(str(error)) from None
     iterations, _ = arch.chunk_layout()
     return Runner(
         env,
@@ -58,60 +87,214 @@ def build_runner(config: TrainConfig) -> Runner:
     )
 
 
+def replay_fields(runner: Runner) -> tuple[str, ...]:
+    """The algorithm state's replay fields (none for on-policy learners)."""
+    return tuple(getattr(runner.algorithm, "replay_fields", ()))
+
+
 def evaluation_key(config: TrainConfig, chunk: int) -> jax.Array:
     # Evaluation draws from its own stream so that evaluating (or not) never
     # changes what training does.
     return jax.random.fold_in(jax.random.PRNGKey(config.seed + 7919), chunk)
 
 
-def restore_state(runner: Runner, checkpointer: Checkpointer, chunk: int, like: RunnerState):
-    host_state = checkpointer.restore(chunk, like)
-    return jax.device_put(host_state, runner.sharding)
+def _warn(message: str) -> None:
+    print(f"marl-lab: warning: {message}", file=sys.stderr)
+
+
+def _non_finite(metrics: dict[str, np.ndarray], host_params: Any) -> str | None:
+    """The first of the losses, the gradient norm and the parameters (host copies)
+    that is not finite (for any seed), or None."""
+    for name, value in metrics.items():
+        if ("loss" in name or name == "grad_norm") and not np.all(np.isfinite(value)):
+            return f"the metric '{name}'"
+    for leaf in jax.tree_util.tree_leaves(host_params):
+        if np.issubdtype(leaf.dtype, np.inexact) and not np.all(np.isfinite(leaf)):
+            return "a parameter"
+    return None
+
+
+class _StopSignals:
+    """Turns the first SIGINT or SIGTERM into a request to stop after the current
+    chunk (with a checkpoint); a second one stops at once."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def _handle(self, number: int, frame: Any) -> None:
+        self.received = number
+        for restored, handler in self._previous.items():
+            signal.signal(restored, handler)
+        print(
+            f"\nmarl-lab: {signal.Signals(number).name} received: stopping after this chunk "
+            "with a checkpoint (send it again to stop at once, without one)",
+            file=sys.stderr,
+        )
+
+    def __exit__(self, *exc: Any) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+
+def _resume_checks(config: TrainConfig, run_dir: pathlib.Path, chunks: list[int]) -> None:
+    if not config.resume:
+        raise RunExistsError(
+            f"run_dir '{run_dir}' already holds a run (checkpoint at chunk {chunks[-1]}); "
+            "pass resume=true to continue it or choose another run_dir"
+        )
+    saved = read_config(run_dir)
+    if saved is None:
+        raise RunFileError(
+            f"'{run_dir}' holds checkpoints but no config.yaml, so they cannot be checked "
+            "against this config: restore config.yaml, or start a new run_dir"
+        )
+    differences = config_differences(saved, config.to_dict())
+    if differences:
+        raise ConfigMismatchError(
+            f"checkpoint in '{run_dir}' was made under a different config; "
+            f"differing keys: {', '.join(differences)}"
+        )
+
+
+def _layout_notes(config: TrainConfig, steps_per_chunk: int, num_chunks: int) -> list[str]:
+    arch = config.arch
+    notes = []
+    if steps_per_chunk != arch.eval_interval:
+        notes.append(
+            f"arch.eval_interval={arch.eval_interval:,} runs as {steps_per_chunk:,} env steps "
+            f"per chunk: whole iterations of rollout_length x num_envs "
+            f"({arch.rollout_length} x {arch.num_envs})"
+        )
+    if num_chunks * steps_per_chunk != arch.total_timesteps:
+        notes.append(
+            f"arch.total_timesteps={arch.total_timesteps:,} runs as "
+            f"{num_chunks * steps_per_chunk:,} env steps: {num_chunks} whole chunks"
+        )
+    return notes
+
+
+class BestPolicy:
+    """Each seed's parameters at its best greedy evaluation so far (on the host).
+
+    marl-eval's absolute metric is the best policy's score, evaluated again with
+    ten times the episodes of a regular evaluation (Gorsane et al., 2022).
+    """
+
+    def __init__(self, params: Any, num_seeds: int):
+        self.params = params  # leaves [num_seeds, ...]
+        self.score = np.full(num_seeds, -np.inf)
+        self.step = np.zeros(num_seeds, np.int64)
+
+    def update(self, returns: np.ndarray, params: Any, step: int) -> None:
+        score = np.nanmean(returns, axis=1) if returns.size else np.full_like(self.score, np.nan)
+        better = np.nan_to_num(score, nan=-np.inf) > self.score
+
+        def pick(new: np.ndarray, old: np.ndarray) -> np.ndarray:
+            return np.where(better.reshape(-1, *[1] * (np.ndim(new) - 1)), new, old)
+
+        self.params = jax.tree_util.tree_map(pick, params, self.params)
+        self.score = np.where(better, score, self.score)
+        self.step = np.where(better, step, self.step)
+
+    def tree(self) -> dict[str, Any]:
+        return {"params": self.params, "score": self.score, "step": self.step}
+
+    def load(self, tree: dict[str, Any]) -> None:
+        self.params, self.score, self.step = tree["params"], tree["score"], tree["step"]
+
+
+def _host_params(state: RunnerState) -> Any:
+    """Device 0's parameters, leaves ``[num_seeds, ...]``, on the host."""
+    return jax.tree_util.tree_map(lambda x: np.asarray(x)[0], state.algo_state.params)
+
+
+def _checkpoint_metadata(config: TrainConfig, runner: Runner, env_steps: int) -> dict[str, Any]:
+    return {
+        "env_steps": int(env_steps),
+        "marl_lab_version": marl_version,
+        "config_hash": config_hash(config.to_dict()),
+        "layout": {"num_devices": runner.num_devices, "num_seeds": runner.num_seeds},
+        "algo": config.algo.name,
+        "env": config.env.name,
+    }
 
 
 def train(config: TrainConfig) -> dict[str, Any]:
     """Trains as ``config`` says and returns the final greedy evaluation.
 
     The config is checked first (:meth:`TrainConfig.check`, raising
-    :class:`marl.config.ConfigError`). Returns a dict with ``returns`` and ``won``
+    :class:`marl.config.ConfigError`), then the run directory (created, writable,
+    not someone else's, not in use: :class:`marl.rundir.RunDirError`). With
+    ``resume`` the newest intact checkpoint is restored (a damaged newer one is set
+    aside, with a warning). A run whose loss or parameters turn non-finite stops
+    with :class:`TrainingDivergedError`, keeping the last good checkpoint; SIGINT
+    or SIGTERM stop it after the current chunk, with a checkpoint, raising
+    :class:`TrainingInterrupted`. Returns a dict with ``returns`` and ``won``
     (``[num_seeds, eval_episodes]``), ``env_steps``, ``run_dir``, ``params``
     (device 0's parameters, per seed) and ``chunks``.
     """
     config.check(jax.local_device_count())
-    run_dir = pathlib.Path(config.run_dir)
+    run_dir = check_writable_run_dir(config.run_dir)
+    with RunLock(run_dir):
+        return _train_locked(config, run_dir)
+
+
+def _train_locked(config: TrainConfig, run_dir: pathlib.Path) -> dict[str, Any]:
     arch = config.arch
     checkpointer = Checkpointer(run_dir)
-    latest = checkpointer.latest_chunk()
-    if latest is not None:
-        problem = None
-        if not config.resume:
-            problem = RunExistsError(
-                f"run_dir '{run_dir}' already holds a run (checkpoint at chunk {latest}); "
-                "pass resume=true to continue it or choose another run_dir"
-            )
-        else:
-            differences = config_differences(read_config(run_dir) or {}, config.to_dict())
-            if differences:
-                problem = ConfigMismatchError(
-                    f"checkpoint in '{run_dir}' was made under a different config; "
-                    f"differing keys: {', '.join(differences)}"
-                )
-        if problem is not None:
-            checkpointer.close()
-            raise problem
     try:
+        chunks = checkpointer.chunks()
+        if chunks:
+            _resume_checks(config, run_dir, chunks)
+        elif config.resume and is_run(run_dir):
+            _warn(f"'{run_dir}' holds no finished checkpoint; starting the run from scratch")
         runner = build_runner(config)
-    except ValueError as error:
+        iterations, num_chunks = arch.chunk_layout()
+        steps_per_chunk = runner.steps_per_chunk
+        state = runner.init(config.seeds())
+        replay = () if arch.checkpoint_replay else replay_fields(runner)
+        start_chunk = 0
+        if chunks:
+            host_state, latest, notes = checkpointer.restore_latest(state, replay_fields(runner))
+            for note in notes:
+                _warn(note)
+            done = (latest + 1) * steps_per_chunk
+            if done > num_chunks * steps_per_chunk:
+                raise ConfigError(
+                    f"arch.total_timesteps: the run in '{run_dir}' has trained {done:,} env "
+                    f"steps already; ask for at least that many to resume it"
+                )
+            state = jax.device_put(host_state, runner.sharding)
+            start_chunk = latest + 1
+        for note in _layout_notes(config, steps_per_chunk, num_chunks):
+            print(f"marl-train: {note}")
+        write_config(run_dir, config.to_dict())
+        return _run_chunks(
+            config, runner, state, checkpointer, start_chunk, num_chunks, replay, iterations
+        )
+    finally:
         checkpointer.close()
-        raise RunBuildError(str(error)) from None
-    iterations, num_chunks = arch.chunk_layout()
-    state = runner.init(config.seeds())
-    start_chunk = 0
-    if latest is not None:
-        state = restore_state(runner, checkpointer, latest, state)
-        start_chunk = latest + 1
-    write_config(run_dir, config.to_dict())
 
+
+def _run_chunks(
+    config: TrainConfig,
+    runner: Runner,
+    state: RunnerState,
+    checkpointer: Checkpointer,
+    start_chunk: int,
+    num_chunks: int,
+    replay: tuple[str, ...],
+    iterations: int,
+) -> dict[str, Any]:
+    arch = config.arch
+    run_dir = checkpointer.run_dir
     env_name, _, task_name = config.env.name.partition("/")
     steps_per_chunk = runner.steps_per_chunk
     logger = RunLogger(
@@ -124,28 +307,82 @@ def train(config: TrainConfig) -> dict[str, Any]:
         use_tensorboard=config.logger.tensorboard,
         progress_bar=config.logger.progress_bar,
         resume_step=start_chunk * steps_per_chunk,
+        first_seed=config.seed,
     )
+
+    best = BestPolicy(_host_params(state), arch.num_seeds)
+    if start_chunk > 0:
+        saved_best = checkpointer.restore_best(start_chunk - 1, best.tree())
+        if saved_best is not None:
+            best.load(saved_best)
+
+    def save(chunk: int) -> None:
+        metadata = _checkpoint_metadata(config, runner, (chunk + 1) * steps_per_chunk)
+        checkpointer.save(chunk, state, metadata, replay_fields=replay, best=best.tree())
+
     returns = won = None
-    try:
+    saved_chunk = start_chunk - 1
+    with _StopSignals() as stop:
         for chunk in range(start_chunk, num_chunks):
+            if chunk == start_chunk:
+                logger.note(
+                    f"compiling the training chunk ({steps_per_chunk:,} env steps per seed); "
+                    "a compile already in the compilation cache loads in seconds"
+                )
             started = time.perf_counter()
-            state, metrics = runner.run_chunk(state)
+            new_state, metrics = runner.run_chunk(state)
             seconds = time.perf_counter() - started
             step = (chunk + 1) * steps_per_chunk
-            logger.log_train(step, {**metrics.as_dict(), "sps": steps_per_chunk / seconds})
+            if chunk == start_chunk:
+                logger.note(f"first chunk done in {seconds:.1f} s, compilation included")
+            metric_arrays = metrics.as_dict()
+            params = _host_params(new_state)  # identical on every device (pmean)
+            problem = _non_finite(metric_arrays, params)
+            if problem is not None:
+                logger.close()
+                kept = (
+                    f"the last good checkpoint (chunk {saved_chunk}, "
+                    f"{(saved_chunk + 1) * steps_per_chunk:,} env steps) is kept"
+                    if saved_chunk >= 0
+                    else "no checkpoint was written"
+                )
+                raise TrainingDivergedError(
+                    f"training diverged in the chunk ending at env step {step:,}: {problem} is "
+                    f"not finite; {kept} in '{run_dir}'; lower algo.learning_rate or check "
+                    "the env's rewards"
+                )
+            state = new_state
+            logger.log_train(step, {**metric_arrays, "sps": steps_per_chunk / seconds})
             returns, won = runner.evaluate(state, arch.eval_episodes, evaluation_key(config, chunk))
             logger.log_eval(step, returns, won)
+            best.update(returns, params, step)
             last = chunk == num_chunks - 1
-            if last or (chunk + 1) % arch.checkpoint_interval == 0:
-                checkpointer.save(chunk, state)
-        if returns is None:  # resumed a finished run: evaluate once more for the report
-            returns, won = runner.evaluate(
-                state, arch.eval_episodes, evaluation_key(config, num_chunks - 1)
-            )
-        logger.close(final_eval=(returns, won))
-    finally:
-        checkpointer.close()
-    params = jax.tree_util.tree_map(lambda x: np.asarray(x)[0], state.algo_state.params)
+            if last or (chunk + 1) % arch.checkpoint_interval == 0 or stop.received:
+                save(chunk)
+                saved_chunk = chunk
+            if stop.received and not last:
+                logger.close()
+                name = signal.Signals(stop.received).name
+                raise TrainingInterrupted(
+                    f"stopped by {name} at env step {step:,} of {num_chunks * steps_per_chunk:,}"
+                    f"; checkpoint of chunk {chunk} written in '{run_dir}'",
+                    stop.received,
+                )
+    if returns is None:  # resumed a finished run: evaluate once more for the report
+        returns, won = runner.evaluate(
+            state, arch.eval_episodes, evaluation_key(config, num_chunks - 1)
+        )
+    # The absolute metric: each seed's best parameters, ten times the episodes.
+    key = evaluation_key(config, 2 * 10**6)
+    if np.all(np.isfinite(best.score)):
+        absolute = runner.evaluate(state, 10 * arch.eval_episodes, key, params=best.params)
+        steps = ", ".join(f"{int(s):,}" for s in best.step)
+        source = f"best policy (at step {steps}), {10 * arch.eval_episodes} episodes per seed"
+    else:  # no evaluation finished an episode: the final parameters instead
+        absolute = runner.evaluate(state, 10 * arch.eval_episodes, key)
+        source = f"final policy, {10 * arch.eval_episodes} episodes per seed"
+    logger.close(final_eval=absolute, final_source=source)
+    params = _host_params(state)
     return {
         "returns": returns,
         "won": won,
@@ -179,25 +416,28 @@ def read_run_config(run_dir: pathlib.Path) -> TrainConfig:
     none and :class:`marl.config.ConfigError` when it is not this version's."""
     config = read_config(run_dir)
     if config is None:
-        raise FileNotFoundError(f"no config.json in '{run_dir}': not a marl-lab run directory")
+        raise FileNotFoundError(f"no config.yaml in '{run_dir}': not a marl-lab run directory")
     try:
         return TrainConfig.from_dict(config)
     except ConfigError as error:
-        raise ConfigError(f"config.json in '{run_dir}': {error}") from None
+        raise ConfigError(f"config.yaml in '{run_dir}': {error}") from None
 
 
 def restore_run(run_dir: pathlib.Path, config: TrainConfig) -> tuple[Runner, RunnerState, int]:
     """The run's :class:`Runner`, its latest checkpoint's state and that chunk's index."""
-    checkpointer = Checkpointer(run_dir)
+    checkpointer = Checkpointer(run_dir, create=False)
     try:
-        latest = checkpointer.latest_chunk()
-        if latest is None:
+        if checkpointer.latest_chunk() is None:
             raise FileNotFoundError(f"no checkpoint in '{run_dir / 'checkpoints'}'")
         runner = build_runner(config)
-        state = restore_state(runner, checkpointer, latest, runner.init(config.seeds()))
+        host_state, latest, notes = checkpointer.restore_latest(
+            runner.init(config.seeds()), replay_fields(runner)
+        )
+        for note in notes:
+            _warn(note)
     finally:
         checkpointer.close()
-    return runner, state, latest
+    return runner, jax.device_put(host_state, runner.sharding), latest
 
 
 def evaluate_run(run_dir: str | pathlib.Path, num_episodes: int | None = None) -> dict[str, Any]:

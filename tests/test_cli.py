@@ -5,6 +5,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import sysconfig
 import zipfile
 
 import pytest
@@ -50,7 +51,38 @@ BIN = pathlib.Path(sys.executable).parent
         (["algo=qplex", "algo.attention_heads=0"], "algo.attention_heads: must be at least 1"),
         (["algo=qtran", "algo.mixer=qmix"], "unknown config key 'algo.mixer'; valid keys here:"),
         (["env.kwargs.difficulty=11"], "env.kwargs: difficulty must be one of [1, 2, 3"),
-        (["+env.kwargs.colour=red"], "env.kwargs: SMAC.__init__() got an unexpected keyword"),
+        (
+            ["+env.kwargs.colour=red"],
+            "env.kwargs.colour: unknown option for smac/3m; valid: difficulty, own_position, "
+            "positive_reward, reward_only_positive, reward_sparse, substeps",
+        ),
+        # The chosen env's own keyword arguments, not SMAC's; settable without '+'.
+        (
+            ["env=lbf/8x8-2p-2f", "env.kwargs.x=1"],
+            "env.kwargs.x: unknown option for lbf/8x8-2p-2f; valid: force_coop, fov, grid_size,",
+        ),
+        (["env=matrix/one_step", "env.kwargs.payoff=7"], "env.kwargs.payoff: expected a list"),
+        # Env options are typed: a quoted 'false' or a 'maybe' is not a bool.
+        (["env.kwargs.reward_sparse='false'"], "env.kwargs.reward_sparse: expected true or false"),
+        (["env.kwargs.reward_sparse=maybe"], "env.kwargs.reward_sparse: expected true or false"),
+        (["env.kwargs.substeps=2.5"], "env.kwargs.substeps: expected an integer, got 2.5"),
+        (
+            ["algo=mappo", "algo.lr=3"],
+            "unknown config key 'algo.lr'; valid keys here: adam_eps, clip_epsilon,",
+        ),
+        (["algo.max_grad_norm=0"], "algo.max_grad_norm: must be positive, got 0.0"),
+        (["algo=mappo", "algo.max_grad_norm=0"], "algo.max_grad_norm: must be positive"),
+        (
+            ["arch.eval_interval=100000", "arch.total_timesteps=1600"],
+            "arch.eval_interval: 100,000 is more than total_timesteps (1,600)",
+        ),
+        (["arch.total_timesteps=100000000000000000000"], "arch.total_timesteps: 100,000,000,"),
+        (["arch.num_envs=1000000000"], "arch.num_envs: 1,000,000,000 envs x 1 seeds is beyond"),
+        (["run_dir="], "run_dir: must name a directory, got an empty string"),
+        (["run_dir=/proc/marl-run"], "run_dir: cannot create '/proc/marl-run'"),
+        (["run_dir=/sys/marl-run"], "run_dir: cannot create '/sys/marl-run'"),
+        (["run_dir=/etc/hostname"], "run_dir: '/etc/hostname' is a file, not a directory"),
+        (["run_dir=/etc/hostname/run"], "run_dir: cannot create '/etc/hostname/run': '/etc/"),
         (["env=smacv2/zerg_5_vs_5", "env.kwargs.difficulty=0"], "env.kwargs: difficulty must"),
         (["env=smacv2/zerg_3_vs_3"], "env: unknown option 'smacv2/zerg_3_vs_3'; valid:"),
         (["algo=mappo", "algo.td_lambda=0.5"], "unknown config key 'algo.td_lambda'; valid keys"),
@@ -182,7 +214,7 @@ def test_sweep_then_evaluate(tmp_path):
 
 
 @pytest.mark.slow
-def test_wheel_contains_and_imports_every_module(tmp_path):
+def test_wheel_contains_every_module_and_trains_when_installed_outside_the_repo(tmp_path):
     _run(
         [
             sys.executable,
@@ -200,6 +232,8 @@ def test_wheel_contains_and_imports_every_module(tmp_path):
     (wheel,) = (tmp_path / "dist").glob("marl_lab-*.whl")
     unpacked = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(unpacked)
+    licenses = [p for p in unpacked.glob("marl_lab-*.dist-info/**/LICENSE")]
+    assert licenses and "Apache License" in licenses[0].read_text()
     sources = {
         "marl": ROOT / "marl",
         "marl/envs": ROOT / "envs",
@@ -228,6 +262,22 @@ def test_wheel_contains_and_imports_every_module(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
 
+    # Installed in a new venv, the wheel trains and evaluates outside the repo. The
+    # venv borrows this one's dependencies through a .pth file (a path list, so the
+    # editable install's import hook is not loaded): marl itself comes from the wheel.
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    (site_packages,) = venv.glob("lib/python*/site-packages")
+    (site_packages / "_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    _run([str(venv / "bin" / "pip"), "install", "--quiet", "--no-deps", str(wheel)], tmp_path)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    result = _run([str(venv / "bin" / "python"), str(ROOT / ".ci" / "smoke.py"), "--quick"],
+                  outside, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert f"from {site_packages / 'marl'}" in result.stdout
+    assert "marl-train qmix on matrix/one_step and marl-evaluate ran" in result.stdout
+
 
 def test_new_runs_never_overwrite_and_resume_finds_the_newest(tmp_path, train_config):
     import dataclasses
@@ -236,24 +286,39 @@ def test_new_runs_never_overwrite_and_resume_finds_the_newest(tmp_path, train_co
 
     base = tmp_path / "run"
     config = train_config(run_dir=base)
+    resume = dataclasses.replace(config, resume=True)
     assert resolve_run_dir(config) == str(base)
-    (base / "checkpoints").mkdir(parents=True)
+    (base / "checkpoints" / "4").mkdir(parents=True)
     assert resolve_run_dir(config) == f"{base}-1"
+    # A run killed while compiling leaves its config and an empty checkpoints/: it
+    # is taken (never overwritten) but not what resume=true continues.
     (tmp_path / "run-1" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "run-1" / "config.yaml").write_text("{}")
     assert resolve_run_dir(config) == f"{base}-2"
-    assert resolve_run_dir(dataclasses.replace(config, resume=True)) == f"{base}-1"
+    assert resolve_run_dir(resume) == str(base)
+    (tmp_path / "run-1" / "checkpoints" / "0").mkdir()
+    assert resolve_run_dir(resume) == f"{base}-1"
 
 
-def test_readme_library_example_runs():
+def test_readme_library_examples_run_as_written(tmp_path, monkeypatch, capsys):
     import re
 
     readme = (ROOT / "README.md").read_text()
-    block = re.search(r"### Use as a library\n```python\n(.*?)```", readme, re.S).group(1)
-    block = block.replace("iterations_per_chunk=500", "iterations_per_chunk=5")
-    namespace: dict = {}
-    exec(block, namespace)
-    assert namespace["returns"].shape == (2, 32)
-    assert list(namespace["metrics"].env_steps) == [160, 160]
+    section = readme.split("### Use as a library\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 2
+    monkeypatch.chdir(tmp_path)  # the first writes runs/library-example where it runs
+    first: dict = {}
+    exec(blocks[0], first)
+    assert first["config"].algo.batch_size == 32  # LBF's tuned QMIX, not the generic 128
+    assert first["result"]["env_steps"] == 16_000
+    assert (tmp_path / "runs" / "library-example" / "results.json").exists()
+    second: dict = {}
+    exec(blocks[1], second)
+    assert second["returns"].shape == (2, 32)
+    assert list(second["metrics"].env_steps) == [1_600, 1_600]
+    printed = capsys.readouterr().out
+    assert "QMIX on LBF: greedy return" in printed and "1,600 env steps per seed" in printed
 
 
 def test_a_rule_reads_the_same_from_python_and_from_the_command_line(train_config):

@@ -167,7 +167,7 @@ def test_replay_of_a_trained_smac_run(tmp_path):
         "arch.eval_episodes=1",
         "arch.num_seeds=2",
         "algo.batch_size=2",
-        "algo.buffer_size=8",
+        "algo.buffer_size=124",  # a window of 62 steps for each of the 2 envs
         "algo.hidden_dim=8",
         "logger=quiet",
         f"run_dir={run_dir}",

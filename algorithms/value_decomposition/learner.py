@@ -106,6 +106,33 @@ class ValueDecompositionOptions(AlgorithmOptions):
             )
 
 
+def _check_sizes(
+    options: ValueDecompositionOptions, env_spec: EnvSpec, envs_per_device: int, window: int
+) -> None:
+    """The sizes that depend on the env and the envs per device: a window fits an
+    episode, the replay holds a window per env, a batch fits the replay."""
+    longest = env_spec.time_limit + 1
+    if options.sequence_length > longest:
+        raise OptionError(
+            "sequence_length",
+            f"{options.sequence_length} is longer than this env's longest episode plus its "
+            f"successor step ({longest}); use at most {longest}, or 0 for whole episodes",
+        )
+    least = envs_per_device * (window + 1)
+    if options.buffer_size < least:
+        raise OptionError(
+            "buffer_size",
+            f"{options.buffer_size} env steps cannot hold one window of {window + 1} steps for "
+            f"each of the {envs_per_device} envs per device; use at least {least}",
+        )
+    if options.batch_size * window > options.buffer_size:
+        raise OptionError(
+            "batch_size",
+            f"{options.batch_size} windows of {window} steps exceed the replay's "
+            f"{options.buffer_size} env steps (algo.buffer_size)",
+        )
+
+
 def exploration_of(options: ValueDecompositionOptions, env_spec: EnvSpec) -> Exploration:
     """The exploration ``options`` describe: epsilon-z-greedy when ``epsilon_repeat``
     is set (runs at most an episode long), else epsilon-greedy."""
@@ -234,6 +261,9 @@ class ValueDecomposition:
     """The shared off-policy learner: recurrent agent networks, an objective and an
     exploration. Implements :class:`marl.algorithm.Algorithm`."""
 
+    #: The state's replay, which a checkpoint may leave out (``arch.checkpoint_replay``).
+    replay_fields = ("buffer_state",)
+
     def __init__(
         self,
         env_spec: EnvSpec,
@@ -252,6 +282,7 @@ class ValueDecomposition:
             **objective.networks,
         }
         self.sequence_length = options.sequence_length or env_spec.time_limit + 1
+        _check_sizes(options, env_spec, envs_per_device, self.sequence_length)
         self.buffer = make_sequence_buffer(
             envs_per_device, options.buffer_size, options.batch_size, self.sequence_length
         )
