@@ -104,6 +104,27 @@ def test_absolute_metrics_are_the_best_policy_over_ten_times_the_episodes(traine
     assert "best policy (at step" in (trained_run / "summary.txt").read_text()
 
 
+def test_checkpoints_without_the_replay_resume_with_a_fresh_one(
+    trained_run, tmp_path, train_config
+):
+    lean = train_config(run_dir=tmp_path / "lean", algo_options=ALGO,
+                        **{**TWO_CHUNKS, "arch.checkpoint_replay": False})  # fmt: skip
+    train(lean)
+    checkpointer = Checkpointer(lean.run_dir, create=False)
+    assert checkpointer.metadata(1)["replay_kept"] is False
+    checkpointer.close()
+
+    def size(run_dir):
+        return sum(p.stat().st_size for p in (run_dir / "checkpoints" / "1").rglob("*"))
+
+    assert size(tmp_path / "lean") < size(trained_run)  # the same run, with its replay
+    longer = train_config(run_dir=tmp_path / "lean", algo_options=ALGO, resume=True,
+                          **{**TWO_CHUNKS, "arch.total_timesteps": 3_072,
+                             "arch.checkpoint_replay": False})  # fmt: skip
+    result = train(longer)
+    assert result["env_steps"] == 3_072 and np.isfinite(result["returns"]).all()
+
+
 def test_parameters_export_to_one_file_that_loads_without_the_run(trained_run, tmp_path):
     import jax
 
@@ -284,3 +305,19 @@ def test_sigterm_and_sigint_write_a_checkpoint_and_say_how_to_resume(tmp_path):
         checkpointer = Checkpointer(run_dir, create=False)
         assert checkpointer.chunks(), "no checkpoint was written on the signal"
         checkpointer.close()
+
+
+def test_a_rounded_budget_is_said_at_the_start(train_config):
+    from marl.train import _layout_notes
+
+    config = train_config(**{"arch.total_timesteps": 5_000, "arch.eval_interval": 1_000})
+    iterations, num_chunks = config.arch.chunk_layout()
+    steps_per_chunk = iterations * config.arch.rollout_length * config.arch.num_envs
+    notes = _layout_notes(config, steps_per_chunk, num_chunks)
+    assert notes == [
+        "arch.eval_interval=1,000 runs as 992 env steps per chunk: whole iterations of "
+        "rollout_length x num_envs (4 x 8)",
+        "arch.total_timesteps=5,000 runs as 5,952 env steps: 6 whole chunks",
+    ]
+    exact = train_config(**{"arch.total_timesteps": 4_096, "arch.eval_interval": 1_024})
+    assert _layout_notes(exact, 1_024, 4) == []
