@@ -286,7 +286,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         where = f" '{error.filename}'" if error.filename else ""
         print(
             f"marl-train: error: writing{where} in '{run_dir}' failed "
-            f"({error.strerror or error}); the last checkpoint is kept",
+            f"({error.strerror or error}); checkpoints written before are kept",
             file=sys.stderr,
         )
         sys.exit(2)

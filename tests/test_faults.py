@@ -321,3 +321,37 @@ def test_a_rounded_budget_is_said_at_the_start(train_config):
     ]
     exact = train_config(**{"arch.total_timesteps": 4_096, "arch.eval_interval": 1_024})
     assert _layout_notes(exact, 1_024, 4) == []
+
+
+@pytest.fixture
+def small_file_systems(tmp_path):
+    """A nearly full and a read-only tmpfs (needs root and mount, as on CI's machines)."""
+    full, read_only = tmp_path / "full", tmp_path / "read-only"
+    full.mkdir()
+    read_only.mkdir()
+    mounted = []
+    for path, options in ((full, "size=200k"), (read_only, "size=1m,ro")):
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+                              capture_output=True, text=True)  # fmt: skip
+        if done.returncode != 0:
+            for other in mounted:
+                subprocess.run(["umount", str(other)], check=False)
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounted.append(path)
+    (full / "filler").write_bytes(b"\0" * 190 * 1024)
+    yield full, read_only
+    for path in mounted:
+        subprocess.run(["umount", str(path)], check=False)
+
+
+def test_a_full_or_read_only_file_system_ends_in_one_line(small_file_systems, tmp_path):
+    full, read_only = small_file_systems
+    common = [str(BIN / "marl-train"), "env=matrix/one_step", "arch.total_timesteps=2048",
+              "arch.eval_interval=1024", "arch.rollout_length=2", "algo.batch_size=16",
+              "algo.buffer_size=512", "logger=quiet"]  # fmt: skip
+    result = _cli([*common, f"run_dir={read_only}/run"], tmp_path)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "cannot create" in result.stderr and "read-only file system" in result.stderr
+    result = _cli([*common, f"run_dir={full}/run"], tmp_path)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "No space left on device" in result.stderr and "Traceback" not in result.stderr
