@@ -107,10 +107,12 @@ def _run_errors() -> tuple[type[BaseException], ...]:
     from marl.checkpoint import CheckpointDamagedError, CheckpointLayoutError
     from marl.config import ConfigError
     from marl.files import RunFileError
+    from marl.plugins import PluginError
     from marl.train import NoRGBRenderError, NoSuchSeedError, RunBuildError
 
     return (
         FileNotFoundError,
+        PluginError,
         NoRGBRenderError,
         NoSuchSeedError,
         CheckpointLayoutError,

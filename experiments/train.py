@@ -22,6 +22,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from marl.config import ConfigError, TrainConfig, register_schema
+from marl.plugins import PluginError
 from marl.rundir import RunDirError, probe_run_dir
 
 CONFIG_MODULE = "marl.experiments.conf"
@@ -46,8 +47,29 @@ _INFO_FLAGS = (
 
 
 def _group_options(group: str) -> list[str]:
-    root = pathlib.Path(CONFIG_PATH) / group
-    return sorted(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml"))
+    """The options of a config group: YAMLs in marl-lab's and the plugins' config
+    dirs, and the names registered without one (:func:`marl.config.register_schema`)."""
+    from marl import registry
+    from marl.config import config_dirs
+
+    options = set()
+    for directory in config_dirs():
+        root = directory / group
+        options.update(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml"))
+    if group == "algo":
+        options.update(registry.algorithm_names())
+    if group == "env":
+        options.update(registry.exact_env_names())
+    return sorted(options)
+
+
+def plugin_search_path() -> list[str]:
+    """The override that puts installed plugins' config packages on Hydra's search
+    path (none without plugins)."""
+    from marl.plugins import config_search_path
+
+    entries = config_search_path()
+    return [f"hydra.searchpath=[{','.join(entries)}]"] if entries else []
 
 
 def _valid_keys(defaults: dict[str, Any], dotted: str) -> list[str]:
@@ -129,7 +151,9 @@ def _chosen_defaults(combo: list[str]) -> dict[str, Any]:
 
     choices = [o for o in combo if o.split("=", 1)[0].split("@")[0] in _GROUPS]
     try:
-        return OmegaConf.to_container(compose(config_name="config", overrides=choices))
+        return OmegaConf.to_container(
+            compose(config_name="config", overrides=plugin_search_path() + choices)
+        )
     except Exception:  # a bad group choice: its own error is reported
         return {}
 
@@ -160,7 +184,7 @@ def tuned_config(algo: str, env: str, *overrides: str, **settings: Any) -> Train
 
     words = [f"algo={algo}", f"env={env}", *overrides]
     words += [f"{key.replace('__', '.')}={_hydra_value(value)}" for key, value in settings.items()]
-    words = addable_env_kwargs(words)
+    words = plugin_search_path() + addable_env_kwargs(words)
     register_schema()
     GlobalHydra.instance().clear()
     try:
@@ -199,7 +223,7 @@ def preflight(overrides: list[str]) -> None:
     with initialize_config_dir(config_dir=CONFIG_PATH, version_base=None):
         for combo in combos:
             try:
-                cfg = compose(config_name="config", overrides=combo)
+                cfg = compose(config_name="config", overrides=plugin_search_path() + combo)
                 config = compose_config(cfg)
             except Exception as error:
                 raise ConfigError(_one_line(error, _chosen_defaults(combo))) from None
@@ -236,7 +260,11 @@ def resolve_run_dir(config: TrainConfig) -> str:
 
 
 def _resume_command(run_dir: str) -> str:
-    words = [arg for arg in sys.argv[1:] if not arg.startswith(("resume=", "run_dir="))]
+    words = [
+        arg
+        for arg in sys.argv[1:]
+        if not arg.startswith(("resume=", "run_dir=", "hydra.searchpath="))
+    ]
     return " ".join(["marl-train", *words, f"run_dir={run_dir}", "resume=true"])
 
 
@@ -306,13 +334,16 @@ def main() -> None:
     enable_compile_cache("marl-train")
     sys.argv[1:] = addable_env_kwargs(sys.argv[1:])
     overrides = _user_overrides(sys.argv[1:])
-    if overrides is not None:
-        try:
+    try:
+        if overrides is not None:
             preflight(overrides)
-        except ConfigError as error:
-            print(f"marl-train: error: {error}", file=sys.stderr)
-            sys.exit(2)
-    register_schema()
+        register_schema()
+        search_path = plugin_search_path()
+    except (ConfigError, PluginError) as error:
+        print(f"marl-train: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    # After the user's words: the resume command printed on a stop leaves it out.
+    sys.argv[1:] = sys.argv[1:] + search_path
     hydra.main(config_path="conf", config_name="config", version_base=None)(run)()
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from omegaconf import MISSING
 
-from marl import registry
+from marl import plugins, registry
 from marl.algorithm import AlgorithmOptions
 from marl.loop import check_num_devices
 from marl.options import OptionError
@@ -168,6 +168,7 @@ class TrainConfig:
         _within("algo", _known_algorithm, self.algo)
         _within("env", self.env.check)
         _within("arch", self.arch.check)
+        _within("logger", self.logger.check)
         if local_devices is not None:
             devices = self.arch.devices(local_devices)
             _within("arch", check_num_devices, devices)
@@ -227,15 +228,44 @@ def seed_label(seed: int, num_seeds: int) -> str:
     return f"seed{seed}" if num_seeds == 1 else f"seeds{seed}-{seed + num_seeds - 1}"
 
 
+def config_dirs() -> list[Any]:
+    """Where ``marl-train``'s YAML groups live: marl-lab's own ``conf`` and every
+    installed plugin's config package (:mod:`marl.plugins`)."""
+    import importlib.resources
+    import pathlib
+
+    own = pathlib.Path(str(importlib.resources.files("marl.experiments.conf")))
+    return [own, *plugins.config_dirs()]
+
+
 def register_schema() -> None:
     """Registers the schema with Hydra: ``train_schema`` and, for every registered
     algorithm, its options as ``schema/algo/<name>`` (what ``conf/algo/<name>.yaml``
-    extends)."""
+    extends).
+
+    An algorithm or exact env name registered without a YAML of its own (from
+    Python, or by a plugin that ships none) gets a node built from its defaults
+    (``algo/<name>``, ``env/<family>/<task>``), so ``algo=<name>`` and
+    ``env=<name>`` work for it on the command line too.
+    """
     from hydra.core.config_store import ConfigStore
     from omegaconf import OmegaConf
 
     OmegaConf.register_new_resolver("seed_label", seed_label, replace=True)
     store = ConfigStore.instance()
     store.store(name="train_schema", node=TrainConfig)
+    directories = config_dirs()
+
+    def has_yaml(group: str, name: str) -> bool:
+        return any((directory / group / f"{name}.yaml").is_file() for directory in directories)
+
     for name in registry.algorithm_names():
-        store.store(group="schema/algo", name=name, node=registry.algorithm_options_class(name))
+        options_class = registry.algorithm_options_class(name)
+        store.store(group="schema/algo", name=name, node=options_class)
+        if not has_yaml("algo", name):
+            store.store(group="algo", name=name, node=options_class)
+    for name in registry.exact_env_names():
+        if not has_yaml("env", name):
+            group, _, task = f"env/{name}".rpartition("/")
+            node = {"name": name, "add_agent_id": True, "kwargs": {}}
+            store.store(group=group, name=task, node=node)

@@ -23,6 +23,7 @@ from typing import Any
 
 import jumanji
 
+from marl import plugins
 from marl.algorithm import Algorithm, AlgorithmOptions
 from marl.options import OptionError
 from marl.types import EnvSpec
@@ -36,13 +37,27 @@ _ENVS: dict[str, EnvFactory] = {}
 _ENV_FAMILIES: dict[str, tuple[Callable[[str], bool], Callable[..., jumanji.Environment], str]] = {}
 _ALGORITHMS: dict[str, tuple[AlgorithmFactory, type[AlgorithmOptions]]] = {}
 
-# Modules that register their environments and algorithms when imported.
+# Modules that register their environments and algorithms when imported; then the
+# installed plugins' entry points (marl.plugins).
 _ENV_MODULES = ("marl.envs",)
 _ALGORITHM_MODULES = ("marl.algorithms",)
+_PLUGIN_GROUPS = {_ENV_MODULES: plugins.ENV_GROUP, _ALGORITHM_MODULES: plugins.ALGORITHM_GROUP}
+
+
+def _refuse_taken(kind: str, name: str, taken: bool, same: bool) -> None:
+    if taken and not same:
+        raise ValueError(f"{kind} '{name}' is already registered; choose another name")
 
 
 def register_env(name: str, factory: EnvFactory) -> None:
-    """Registers an environment under an exact name such as ``"matrix/two_step"``."""
+    """Registers an environment under an exact name such as ``"matrix/two_step"``.
+
+    A name already taken (by marl-lab or another plugin) is refused.
+    """
+    family = name.partition("/")[0]
+    if family in _ENV_FAMILIES and _ENV_FAMILIES[family][0](name.partition("/")[2]):
+        raise ValueError(f"env '{name}' is already a task of the '{family}' family")
+    _refuse_taken("env", name, name in _ENVS, _ENVS.get(name) is factory)
     _ENVS[name] = factory
 
 
@@ -55,8 +70,10 @@ def register_env_family(
     """Registers a family whose tasks are parsed: ``factory(task, **kwargs)`` builds one.
 
     ``accepts(task)`` says whether a task name is valid; ``pattern`` describes the
-    valid names in error messages.
+    valid names in error messages. A family already registered is refused.
     """
+    taken = _ENV_FAMILIES.get(family)
+    _refuse_taken("env family", family, taken is not None, taken == (accepts, factory, pattern))
     _ENV_FAMILIES[family] = (accepts, factory, pattern)
 
 
@@ -66,12 +83,14 @@ def register_algorithm(
     """Registers ``factory(options, env_spec, envs_per_device)`` under ``name``.
 
     ``options_class`` is the algorithm's options dataclass; its ``name`` field
-    defaults to ``name``.
+    defaults to ``name``. A name already taken is refused.
     """
     if options_class().name != name:
         raise ValueError(
             f"{options_class.__name__}.name defaults to {options_class().name!r}, not {name!r}"
         )
+    taken = _ALGORITHMS.get(name)
+    _refuse_taken("algorithm", name, taken is not None, taken == (factory, options_class))
     _ALGORITHMS[name] = (factory, options_class)
 
 
@@ -99,12 +118,19 @@ def algorithm_options(name: str, **overrides: Any) -> AlgorithmOptions:
 def _load(modules: tuple[str, ...]) -> None:
     for module in modules:
         importlib.import_module(module)
+    plugins.load_plugins(_PLUGIN_GROUPS[modules])
 
 
 def env_names() -> list[str]:
     """The registered exact names and the families' patterns."""
     _load(_ENV_MODULES)
     return sorted(_ENVS) + sorted(f"{fam}/{pat}" for fam, (_, _, pat) in _ENV_FAMILIES.items())
+
+
+def exact_env_names() -> list[str]:
+    """The names registered with :func:`register_env` (not the families' patterns)."""
+    _load(_ENV_MODULES)
+    return sorted(_ENVS)
 
 
 def is_env_name(name: str) -> bool:
