@@ -275,6 +275,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     number for a run stopped by SIGINT or SIGTERM (after writing a checkpoint)."""
     from marl.checkpoint import CheckpointDamagedError, CheckpointLayoutError, ConfigMismatchError
     from marl.files import RunFileError
+    from marl.logging import WandbError
     from marl.rundir import RunDirError
     from marl.train import (
         RunBuildError,
@@ -300,6 +301,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         RunBuildError,
         RunDirError,
         RunFileError,
+        PluginError,
+        WandbError,
         ImportError,
     ) as error:
         print(f"marl-train: error: {error}", file=sys.stderr)

@@ -16,6 +16,7 @@ dataclass's field, and the learner reads ``options.gamma``.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -133,10 +134,37 @@ class ArchConfig:
         return iterations, num_chunks
 
 
+WANDB_MODES = ("offline", "online")
+
+
 @dataclass
 class LoggerConfig:
+    """Where a run's metrics go besides ``metrics.jsonl`` and ``results.json``.
+
+    ``wandb`` adds one Weights & Biases run per seed (``pip install
+    'marl-lab[wandb]'``), grouped under ``wandb_group`` (default: the run dir).
+    ``wandb_mode=offline`` writes under ``run_dir/wandb`` without a network, for
+    ``wandb sync`` later; ``online`` streams to ``wandb_entity``/``wandb_project``.
+    """
+
     tensorboard: bool = True
     progress_bar: bool = True
+    wandb: bool = False
+    wandb_project: str = "marl-lab"
+    wandb_entity: str = ""
+    wandb_group: str = ""
+    wandb_mode: str = "offline"
+
+    def check(self) -> None:
+        if self.wandb_mode not in WANDB_MODES:
+            raise OptionError(
+                "wandb_mode", f"must be one of {', '.join(WANDB_MODES)}, got '{self.wandb_mode}'"
+            )
+        if self.wandb:
+            if not self.wandb_project.strip():
+                raise OptionError("wandb_project", "must name a W&B project, got an empty string")
+            if importlib.util.find_spec("wandb") is None:
+                raise OptionError("wandb", "needs the wandb package: pip install 'marl-lab[wandb]'")
 
 
 @dataclass

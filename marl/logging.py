@@ -14,6 +14,9 @@ outputs, which write inside ``run_dir``:
   one TensorBoard run per seed plus one for the mean over seeds, all with the same
   tags (``train/<name>``, ``eval/return``, ``eval/win_rate``, ``eval/<extra>``), so
   TensorBoard draws the seeds of one metric on one chart.
+* :class:`WandbOutput` (optional, ``pip install 'marl-lab[wandb]'``): one Weights &
+  Biases run per seed, grouped, with the same ``train/`` and ``eval/`` names keyed
+  by ``env_steps``; offline mode writes ``wandb/`` for a later ``wandb sync``.
 * :class:`ConsoleOutput`: a progress bar (or a plain status line when stdout is
   not a terminal), a line per evaluation, and at the end a summary table, also
   saved as ``summary.txt``; :meth:`RunLogger.close` adds ``learning_curve.png``.
@@ -24,6 +27,8 @@ step and drops what came after it, since the resumed run will log those steps ag
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import io
 import json
 import logging as std_logging
@@ -50,12 +55,16 @@ __all__ = [
     "ResultsOutput",
     "RunLogger",
     "TensorBoardOutput",
+    "WandbError",
+    "WandbOutput",
+    "WandbSettings",
 ]
 
 _log = std_logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"
+WANDB_DIR = "wandb"
 SUMMARY_FILE = "summary.txt"
 CURVE_FILE = "learning_curve.png"
 
@@ -151,6 +160,92 @@ class TensorBoardOutput:
     def close(self) -> None:
         for writer in [*self._writers, self._mean]:
             writer.close()
+
+
+class WandbError(RuntimeError):
+    """W&B could not start or write a run (one line, with what to do instead)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class WandbSettings:
+    """Where :class:`WandbOutput` logs: ``project``, ``entity`` (empty: the user's
+    default), ``group`` (empty: the run dir), ``mode`` (``offline`` or ``online``)
+    and the run's ``config`` (shown in W&B's table; each run adds its ``seed``)."""
+
+    project: str = "marl-lab"
+    entity: str = ""
+    group: str = ""
+    mode: str = "offline"
+    config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def wandb_run_id(run_dir: pathlib.Path, seed: int) -> str:
+    """A W&B run id fixed by the run dir and seed, so a resumed run continues its
+    W&B runs instead of starting new ones."""
+    text = f"{pathlib.Path(run_dir).resolve()}:{seed}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class WandbOutput:
+    """One W&B run per seed, grouped, keyed by ``env_steps`` like the other outputs.
+
+    W&B cannot drop history, so when a killed run resumes, the points its last
+    session logged after the checkpoint appear twice; ``metrics.jsonl`` and
+    TensorBoard are the record without duplicates.
+    """
+
+    def __init__(
+        self, run_dir: pathlib.Path, seeds: list[int], label: str, settings: WandbSettings
+    ) -> None:
+        import wandb
+
+        group = settings.group or str(run_dir)
+        self._runs = []
+        try:
+            for seed in seeds:
+                run = wandb.init(
+                    project=settings.project,
+                    entity=settings.entity or None,
+                    dir=str(run_dir),
+                    mode=settings.mode,
+                    group=group,
+                    name=f"{label} seed {seed}",
+                    id=wandb_run_id(run_dir, seed),
+                    resume="allow",
+                    reinit="create_new",
+                    config={**settings.config, "seed": seed},
+                    settings=wandb.Settings(silent=True, console="off"),
+                )
+                run.define_metric("env_steps")
+                run.define_metric("*", step_metric="env_steps")
+                self._runs.append(run)
+        except Exception as error:
+            self.close()
+            message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            hint = "; logger.wandb_mode=offline logs without a network" * (
+                settings.mode == "online"
+            )
+            raise WandbError(
+                f"logger.wandb: W&B could not start a run ({type(error).__name__}: {message}){hint}"
+            ) from None
+
+    def log(self, step: int, values: Mapping[str, np.ndarray]) -> None:
+        """``values``: name -> one number per seed; non-finite ones are left out."""
+        for index, run in enumerate(self._runs):
+            row = {name: float(arr[index]) for name, arr in values.items()}
+            run.log({"env_steps": step} | {k: v for k, v in row.items() if math.isfinite(v)})
+
+    def summarise(self, values: Mapping[str, np.ndarray]) -> None:
+        """Sets each seed's run summary (the absolute metrics)."""
+        for index, run in enumerate(self._runs):
+            for name, arr in values.items():
+                value = float(arr[index])
+                run.summary[name] = value if math.isfinite(value) else None
+
+    def close(self) -> None:
+        for run in self._runs:
+            run.finish()
+        self._runs = []
 
 
 class ResultsOutput:
@@ -394,6 +489,7 @@ class RunLogger:
             0 for a fresh run. A fresh run replaces any ``results.json`` and
             ``metrics.jsonl`` in ``run_dir``; a resumed one keeps what they hold up
             to ``resume_step`` (inclusive) and drops the rest.
+        wandb: log to Weights & Biases too (:class:`WandbOutput`); None: not.
     """
 
     status_interval: float = 30.0
@@ -410,6 +506,7 @@ class RunLogger:
         progress_bar: bool = True,
         resume_step: int = 0,
         first_seed: int = 0,
+        wandb: WandbSettings | None = None,
     ) -> None:
         if num_seeds < 1:
             raise ValueError(f"num_seeds must be at least 1, got {num_seeds}")
@@ -429,6 +526,11 @@ class RunLogger:
         self._closed = False
         self._last_step = self.resume_step
 
+        label = f"{algo_name} {env_name}/{task_name}"
+        # First: a W&B run that cannot start leaves no file of this session open.
+        self.wandb = (
+            WandbOutput(self.run_dir, self.seeds, label, wandb) if wandb is not None else None
+        )
         self.results = ResultsOutput(
             self.results_path, env_name, task_name, algo_name, self.seeds, self.resume_step
         )
@@ -439,7 +541,7 @@ class RunLogger:
             else None
         )
         self.console = ConsoleOutput(
-            f"{algo_name} {env_name}/{task_name}",
+            label,
             self.total_timesteps,
             self.resume_step,
             progress_bar,
@@ -496,6 +598,10 @@ class RunLogger:
         )
         for name, arr in arrays.items():
             self._scalar(f"train/{name}", arr.astype(np.float64), step)
+        if self.wandb is not None:
+            self.wandb.log(
+                step, {f"train/{name}": arr.astype(np.float64) for name, arr in arrays.items()}
+            )
         self._last_step = max(self._last_step, step)
         self.console.train(step, arrays)
 
@@ -555,11 +661,13 @@ class RunLogger:
             records.append(record)
         self.jsonl.write(records)
 
-        self._scalar("eval/return", returns, step)
-        self._scalar("eval/win_rate", win_rates, step)
+        scalars = {"eval/return": returns, "eval/win_rate": win_rates}
         for name in extra_names:
-            values = np.array([nanmean(none_to_nan(e[name])) for e in entries])
-            self._scalar(f"eval/{name}", values, step)
+            scalars[f"eval/{name}"] = np.array([nanmean(none_to_nan(e[name])) for e in entries])
+        for tag, values in scalars.items():
+            self._scalar(tag, values, step)
+        if self.wandb is not None:
+            self.wandb.log(step, scalars)
         self._last_step = max(self._last_step, step)
         self.console.evaluation(step, returns, win_rates)
 
@@ -611,6 +719,8 @@ class RunLogger:
         finally:
             if self.tensorboard is not None:
                 self.tensorboard.close()
+            if self.wandb is not None:
+                self.wandb.close()
             self.jsonl.close()
 
     def _write_absolute_metrics(
@@ -639,6 +749,16 @@ class RunLogger:
                 record[key] = json_number(nanmean(none_to_nan(values)))
             records.append(record)
         self.jsonl.write(records)
+        if self.wandb is not None:
+            # The absolute metrics under the evaluation's names (absolute/return, ...).
+            self.wandb.summarise(
+                {
+                    f"absolute/{name}": np.array(
+                        [nanmean(none_to_nan(entry[name])) for entry in entries], dtype=np.float64
+                    )
+                    for name in entries[0]
+                }
+            )
         return source
 
     def _summary_table(self, with_results: bool) -> Table:

@@ -33,6 +33,7 @@ RUN_ENTRIES = frozenset(
         "summary.txt",
         "learning_curve.png",
         "tensorboard",
+        "wandb",
     }
 )
 # A chunk's finished checkpoint: orbax names it by the step; unfinished ones carry a

@@ -32,7 +32,7 @@ from marl.checkpoint import (
 from marl.config import ConfigError, TrainConfig
 from marl.env import env_spec
 from marl.files import RunFileError
-from marl.logging import RunLogger
+from marl.logging import RunLogger, WandbSettings
 from marl.loop import Runner, RunnerState
 from marl.options import OptionError
 from marl.registry import build_algorithm, make_env, make_raw_env
@@ -283,6 +283,19 @@ def _train_locked(config: TrainConfig, run_dir: pathlib.Path) -> dict[str, Any]:
         checkpointer.close()
 
 
+def _wandb_settings(config: TrainConfig) -> WandbSettings | None:
+    logger = config.logger
+    if not logger.wandb:
+        return None
+    return WandbSettings(
+        project=logger.wandb_project,
+        entity=logger.wandb_entity,
+        group=logger.wandb_group,
+        mode=logger.wandb_mode,
+        config=config.to_dict(),
+    )
+
+
 def _run_chunks(
     config: TrainConfig,
     runner: Runner,
@@ -308,6 +321,7 @@ def _run_chunks(
         progress_bar=config.logger.progress_bar,
         resume_step=start_chunk * steps_per_chunk,
         first_seed=config.seed,
+        wandb=_wandb_settings(config),
     )
 
     best = BestPolicy(_host_params(state), arch.num_seeds)

@@ -94,6 +94,9 @@ BIN = pathlib.Path(sys.executable).parent
         ),
         (["algo=mat", "algo.num_heads=3"], "algo.num_heads: 3 does not divide dim=64"),
         (["algo=cmat", "algo.finetune=all"], "algo.finetune: 'all' is unknown; valid: none,"),
+        (["logger.wandb_mode=cloud"], "logger.wandb_mode: must be one of offline, online"),
+        (["logger=wandb", "logger.wandb_project= "], "logger.wandb_project: must name a W&B"),
+        (["logger=banana"], "logger: unknown option 'banana'; valid: default, quiet, wandb"),
     ],
 )
 def test_bad_configs_fail_with_one_clear_line(overrides, message):
@@ -193,6 +196,7 @@ def test_sweep_then_evaluate(tmp_path):
         "arch.rollout_length=2",
         "arch.eval_episodes=4",
         "logger=quiet",
+        "logger.wandb=true",
         "algo.batch_size=16",
         "algo.epsilon_anneal_steps=1000",
         f"run_dir={tmp_path}/runs/${{algo.name}}",
@@ -203,6 +207,10 @@ def test_sweep_then_evaluate(tmp_path):
         results = json.loads((tmp_path / "runs" / algo / "results.json").read_text())
         assert "absolute_metrics" in results["matrix"]["one_step"][algo]["seed_0"]
         assert (tmp_path / "runs" / algo / "learning_curve.png").stat().st_size > 1000
+        # Both jobs of the one sweep process got their own offline W&B run
+        # (tests/test_logging.py reads what those files hold).
+        (wandb_file,) = (tmp_path / "runs" / algo / "wandb").glob("offline-run-*/run-*.wandb")
+        assert wandb_file.stat().st_size > 1000
     result = _run(
         [str(BIN / "marl-evaluate"), f"checkpoint={tmp_path}/runs/vdn", "episodes=5", "json=true"],
         tmp_path,

@@ -358,3 +358,132 @@ def test_plot_learning_curves_several_algorithms(tmp_path: pathlib.Path) -> None
     empty.write_text(json.dumps({ENV: {TASK: {ALGO: {"seed_0": {}}}}}))
     with pytest.raises(ValueError, match="no evaluation"):
         plot_learning_curves(empty, tmp_path / "never.png")
+
+
+def wandb_offline_runs(run_dir: pathlib.Path) -> list[dict]:
+    """Each offline W&B run file under ``run_dir/wandb``, read back: its run record
+    (id, group, name, config), history rows and summary, in writing order.
+
+    The file is a LevelDB-style log (a 7-byte ``:W&B`` header, then 32 KiB blocks of
+    records framed by CRC, length and a full/first/middle/last type) of protobuf
+    ``Record`` messages; W&B ships no reader for it.
+    """
+    from wandb.proto.wandb_internal_pb2 import Record
+
+    def payloads(data: bytes):
+        block, pos, pending = 32 * 1024, 7, b""
+        while pos + 7 <= len(data):
+            room = block - pos % block
+            if room < 7:  # a block's tail too short for a header is padding
+                pos += room
+                continue
+            _, length, kind = struct.unpack_from("<IHB", data, pos)
+            if (length, kind) == (0, 0):
+                pos += room
+                continue
+            chunk = data[pos + 7 : pos + 7 + length]
+            pos += 7 + length
+            if kind == 1:
+                yield chunk
+            elif kind == 2:
+                pending = chunk
+            elif kind == 3:
+                pending += chunk
+            elif kind == 4:
+                yield pending + chunk
+
+    def items(entries) -> dict:
+        return {e.key or "/".join(e.nested_key): json.loads(e.value_json) for e in entries}
+
+    runs = []
+    for path in sorted((run_dir / "wandb").glob("offline-run-*/run-*.wandb")):
+        data = path.read_bytes()
+        assert data[:4] == b":W&B"
+        run: dict = {"history": [], "summary": {}, "exited": False}
+        for payload in payloads(data):
+            record = Record.FromString(payload)
+            kind = record.WhichOneof("record_type")
+            if kind == "run":
+                run |= {
+                    "id": record.run.run_id,
+                    "group": record.run.run_group,
+                    "name": record.run.display_name,
+                    "project": record.run.project,
+                    "config": items(record.run.config.update),
+                }
+            elif kind == "history":
+                run["history"].append(items(record.history.item))
+            elif kind == "summary":
+                run["summary"] |= items(record.summary.update)
+            elif kind == "exit":
+                run["exited"] = True
+        runs.append(run)
+    return runs
+
+
+def _points(run: dict, tag: str) -> list[tuple[int, float]]:
+    return [(row["env_steps"], row[tag]) for row in run["history"] if tag in row]
+
+
+def test_wandb_offline_writes_one_run_per_seed_with_the_same_points(tmp_path) -> None:
+    pytest.importorskip("wandb")
+    from marl.logging import WandbSettings, wandb_run_id
+
+    settings = WandbSettings(project="p", group="sweep-a", config={"algo": {"lr": 0.5}})
+    run_full(tmp_path, first_seed=5, wandb=settings)
+
+    runs = {run["config"]["seed"]: run for run in wandb_offline_runs(tmp_path)}
+    assert sorted(runs) == [5, 6]
+    for seed, run in runs.items():
+        assert run["id"] == wandb_run_id(tmp_path, seed)
+        assert (run["group"], run["project"], run["name"]) == (
+            "sweep-a",
+            "p",
+            f"{ALGO} {ENV}/{TASK} seed {seed}",
+        )
+        assert run["config"]["algo"] == {"lr": 0.5}
+        assert run["exited"]
+    assert _points(runs[5], "train/episode_return") == [(100, 1.0), (200, 2.0), (300, 3.0)]
+    assert _points(runs[6], "train/episode_return") == []  # NaN points are left out
+    assert _points(runs[6], "train/loss") == [(100, 0.5), (200, 0.5), (300, 0.5)]
+    assert _points(runs[5], "eval/return") == [(150, 2.0), (300, 4.0)]
+    assert _points(runs[6], "eval/win_rate") == [(150, pytest.approx(2 / 3)), (300, 1.0)]
+    # Without a final evaluation the absolute metrics are the last evaluation's.
+    assert runs[5]["summary"]["absolute/return"] == 4.0
+    assert runs[6]["summary"]["absolute/win_rate"] == 1.0
+
+
+def test_wandb_resumed_run_continues_the_same_runs_and_group_defaults_to_run_dir(
+    tmp_path,
+) -> None:
+    pytest.importorskip("wandb")
+    from marl.logging import WandbSettings
+
+    logger = make_logger(tmp_path, num_seeds=1, wandb=WandbSettings())
+    logger.log_train(100, {"loss": np.array([1.0])})
+    logger.close()
+    resumed = make_logger(tmp_path, num_seeds=1, resume_step=100, wandb=WandbSettings())
+    resumed.log_train(200, {"loss": np.array([2.0])})
+    resumed.close()
+
+    first, second = wandb_offline_runs(tmp_path)
+    assert first["id"] == second["id"] and first["group"] == str(tmp_path)
+    assert _points(first, "train/loss") == [(100, 1.0)]
+    assert _points(second, "train/loss") == [(200, 2.0)]
+
+
+def test_wandb_without_the_package_is_refused_in_one_line(monkeypatch) -> None:
+    import importlib.util
+
+    from marl.config import LoggerConfig
+    from marl.options import OptionError
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "wandb" else real_find_spec(name, *args),
+    )
+    LoggerConfig(wandb=False).check()  # not asked for: not needed
+    with pytest.raises(OptionError, match=r"pip install 'marl-lab\[wandb\]'"):
+        LoggerConfig(wandb=True).check()
