@@ -33,6 +33,7 @@ import json
 import logging
 import pathlib
 import shutil
+import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -123,6 +124,30 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text.splitlines()[0][:160]}" if text else type(error).__name__
 
 
+def _drop_closed_loop_callbacks() -> None:
+    """Installs (once) an unraisable-exception hook that drops orbax's closed-loop noise.
+
+    orbax restores in an event loop that it closes as soon as one read fails (a
+    truncated file, say); tensorstore's reads still in flight then call back into the
+    closed loop, and Python prints each ``RuntimeError('Event loop is closed')`` as an
+    unraisable exception: dozens of tracebacks that bury the one-line message about
+    the damage, which is raised normally. Only those are dropped; every other
+    unraisable exception goes to the previous hook.
+    """
+    previous = sys.unraisablehook
+    if getattr(previous, "_marl_lab_closed_loop_filter", False):
+        return
+
+    def hook(unraisable: Any) -> None:
+        error = unraisable.exc_value
+        if isinstance(error, RuntimeError) and str(error) == "Event loop is closed":
+            return
+        previous(unraisable)
+
+    hook._marl_lab_closed_loop_filter = True  # type: ignore[attr-defined]
+    sys.unraisablehook = hook
+
+
 class Checkpointer:
     """Keeps the latest ``max_to_keep`` checkpoints of a run in ``run_dir/checkpoints``.
 
@@ -130,9 +155,11 @@ class Checkpointer:
     """
 
     def __init__(self, run_dir: str | pathlib.Path, max_to_keep: int = 2, create: bool = True):
-        # orbax reports every step of its work at INFO through absl; keep the console
-        # for the run's own output.
-        logging.getLogger("absl").setLevel(logging.WARNING)
+        # orbax reports every step of its work at INFO through absl, and logs as
+        # warnings and errors what it then raises or what marl-lab reports in one line
+        # itself (unreadable metadata, damaged items): keep the console for those lines.
+        logging.getLogger("absl").setLevel(logging.CRITICAL)
+        _drop_closed_loop_callbacks()
         self.run_dir = pathlib.Path(run_dir).absolute()
         self.directory = self.run_dir / "checkpoints"
         self.manager = None
@@ -183,16 +210,10 @@ class Checkpointer:
 
     def metadata(self, chunk: int) -> dict[str, Any] | None:
         """Chunk ``chunk``'s metadata (see the module docstring), None when unreadable."""
-        absl = logging.getLogger("absl")
-        level = absl.level
-        # orbax warns that it cannot restore items it was not asked to restore.
-        absl.setLevel(logging.ERROR)
         try:
             return dict(self.manager.metadata(chunk).custom_metadata or {}) or None
         except Exception:
             pass
-        finally:
-            absl.setLevel(level)
         # Once the manager knows the items' handlers, its metadata() also parses each
         # item's own metadata, which fails for a damaged item: read the step's file.
         try:
@@ -238,6 +259,13 @@ class Checkpointer:
                 chunk, args=ocp.args.Composite(state=ocp.args.StandardRestore(target))
             )
         except Exception as error:  # orbax and tensorstore raise many types for both cases
+            if metadata is None and self._others_carry_metadata(chunk):
+                # This version writes metadata into every checkpoint: its loss is damage.
+                raise CheckpointDamagedError(
+                    f"checkpoint {chunk} in {self.run_dir} is damaged (its metadata file is "
+                    "missing or garbled, where the run's other checkpoints carry theirs); "
+                    f"{_first_line(error)}"
+                ) from None
             if metadata is None:
                 raise CheckpointLayoutError(
                     f"checkpoint {chunk} in {self.run_dir} carries no marl-lab metadata and "
@@ -253,6 +281,9 @@ class Checkpointer:
             fresh = {name: getattr(like.algo_state, name) for name in replay_fields}
             state = state.replace(algo_state=state.algo_state.replace(**fresh))
         return state
+
+    def _others_carry_metadata(self, chunk: int) -> bool:
+        return any(self.metadata(other) is not None for other in self.chunks() if other != chunk)
 
     def restore_best(self, chunk: int, like: Any) -> Any:
         """Chunk ``chunk``'s ``best`` item in the structure of ``like``, or None when the
@@ -318,7 +349,8 @@ def load_params(run_dir: str | pathlib.Path) -> Any:
     line when ``run_dir`` holds no checkpoint of this layout.
     """
     checkpoints = pathlib.Path(run_dir).absolute() / "checkpoints"
-    logging.getLogger("absl").setLevel(logging.ERROR)
+    logging.getLogger("absl").setLevel(logging.CRITICAL)  # as in Checkpointer
+    _drop_closed_loop_callbacks()
     manager = None
     if checkpoints.is_dir():
         options = ocp.CheckpointManagerOptions(create=False)
