@@ -9,6 +9,7 @@ import importlib.metadata
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -30,9 +31,16 @@ SMALL = [
 @pytest.fixture(scope="module")
 def plugin_path(tmp_path_factory):
     target = tmp_path_factory.mktemp("plugin_site")
+    # Built from a copy: pip leaves build/ and *.egg-info beside the sources.
+    source = tmp_path_factory.mktemp("plugin_source") / "plugin"
+    shutil.copytree(
+        ROOT / "examples" / "plugin",
+        source,
+        ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"),
+    )
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
-        + ["--target", str(target), str(ROOT / "examples" / "plugin")],
+        + ["--target", str(target), str(source)],
         check=True,
         capture_output=True,
     )
