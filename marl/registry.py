@@ -141,14 +141,24 @@ def is_env_name(name: str) -> bool:
     return family in _ENV_FAMILIES and _ENV_FAMILIES[family][0](task)
 
 
+def _passes_keywords_on(function: Callable[..., Any]) -> bool:
+    return any(
+        p.kind is inspect.Parameter.VAR_KEYWORD
+        for p in inspect.signature(function).parameters.values()
+    )
+
+
 def _constructor(name: str) -> Callable[..., Any]:
-    """What builds ``name``'s env from keyword arguments: an exact name's factory, or
-    the class a family's factory returns (it passes its keywords on)."""
+    """What builds ``name``'s env from keyword arguments: an exact name's factory; a
+    family's factory that names its keywords; or the class a family's factory returns
+    when it passes its keywords on (``make_smac(task, **kwargs) -> SMAC``)."""
     if name in _ENVS:
         factory = _ENVS[name]
         return factory.__init__ if isinstance(factory, type) else factory
     family, _, _ = name.partition("/")
     factory = _ENV_FAMILIES[family][1]
+    if not _passes_keywords_on(factory):
+        return factory
     built = typing.get_type_hints(factory).get("return")
     return built.__init__ if isinstance(built, type) else factory
 
@@ -220,10 +230,7 @@ def check_env_kwargs(name: str, kwargs: dict[str, Any]) -> None:
     env ``name`` does not take or whose value has the wrong type, naming the env's
     own keyword arguments."""
     parameters = env_parameters(name)
-    passes_on = any(
-        p.kind is inspect.Parameter.VAR_KEYWORD
-        for p in inspect.signature(_constructor(name)).parameters.values()
-    )  # e.g. SMAX hands other keywords to JaxMARL's env
+    passes_on = _passes_keywords_on(_constructor(name))  # SMAX hands others to JaxMARL
     for key, value in kwargs.items():
         if key not in parameters and passes_on:
             continue

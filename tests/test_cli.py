@@ -54,7 +54,8 @@ BIN = pathlib.Path(sys.executable).parent
         (
             ["+env.kwargs.colour=red"],
             "env.kwargs.colour: unknown option for smac/3m; valid: difficulty, own_position, "
-            "positive_reward, reward_only_positive, reward_sparse, substeps",
+            "positive_reward, reward_only_positive, reward_sparse, spawn_jitter, substeps, "
+            "weapon_delay",
         ),
         # The chosen env's own keyword arguments, not SMAC's; settable without '+'.
         (
@@ -94,6 +95,13 @@ BIN = pathlib.Path(sys.executable).parent
         ),
         (["algo=mat", "algo.num_heads=3"], "algo.num_heads: 3 does not divide dim=64"),
         (["algo=cmat", "algo.finetune=all"], "algo.finetune: 'all' is unknown; valid: none,"),
+        (["env.kwargs.spawn_jitter=-1"], "env.kwargs: spawn_jitter must not be negative"),
+        (
+            ["env=smacv2/zerg_5_vs_5", "env.kwargs.spawn_jitter=0.5"],
+            "env.kwargs.spawn_jitter: unknown option for smacv2/zerg_5_vs_5; valid: difficulty, "
+            "reward_only_positive, reward_sparse, substeps, weapon_delay",
+        ),
+        (["env.kwargs.weapon_delay=maybe"], "env.kwargs.weapon_delay: expected true or false"),
         (["logger.wandb_mode=cloud"], "logger.wandb_mode: must be one of offline, online"),
         (["logger=wandb", "logger.wandb_project= "], "logger.wandb_project: must name a W&B"),
         (["logger=banana"], "logger: unknown option 'banana'; valid: default, quiet, wandb"),

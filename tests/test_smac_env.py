@@ -125,7 +125,11 @@ def test_same_key_same_episode(three_m):
         return np.stack(observations)
 
     np.testing.assert_array_equal(episode(jax.random.PRNGKey(1)), episode(jax.random.PRNGKey(1)))
-    assert not np.array_equal(episode(jax.random.PRNGKey(1)), episode(jax.random.PRNGKey(2)))
+    # Another key starts from the same positions, as SMAC does; fights then differ by
+    # SC2's weapon delays (tests/test_smac_placement.py).
+    np.testing.assert_array_equal(
+        episode(jax.random.PRNGKey(1))[0], episode(jax.random.PRNGKey(2))[0]
+    )
 
 
 # Every SMAC map and one SMACv2 scenario per race.

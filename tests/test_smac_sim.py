@@ -109,6 +109,34 @@ def test_fire_rate_matches_the_weapon_period_in_expectation(step, fine_step):
         np.testing.assert_allclose(hits, np.floor(30.0 / stalker.cooldown) + 1, atol=0.05)
 
 
+def test_weapon_delays_lengthen_each_period_by_the_delay_drawn_for_it():
+    stalker = UNIT_TYPES[UNIT_INDEX["stalker"]]
+    crawler = UNIT_TYPES[UNIT_INDEX["spine_crawler"]]
+    terrain = sim.open_terrain()
+    fine = jax.jit(lambda b, delay: sim.advance(b, terrain, substeps=16, weapon_delay=delay))
+    battle = battle_of(["stalker", "spine_crawler"], [(10.0, 16.0), (14.0, 16.0)], [0, 1])
+    battle = order(battle, 0, sim.ORDER_ATTACK, target=1)
+    battle = battle.replace(cooldown=battle.cooldown.at[1].set(1e9))
+    # The largest delay SC2 draws, +2 game loops, on every shot.
+    longest = jnp.full((16, 2), 2.0 / sim.LOOPS_PER_SECOND)
+    for _ in range(60):  # 30 game s
+        battle, _, _ = fine(battle, longest)
+    damage = crawler.health - float(battle.health[1]) + crawler.health_regen * 30.0
+    hits = damage / (stalker.damage + stalker.bonus_damage - crawler.armor)
+    period = stalker.cooldown + 2.0 / sim.LOOPS_PER_SECOND
+    # 17 shots without delays (the test above), 16 with every period 0.125 s longer.
+    assert np.floor(30.0 / period) + 1 == 16
+    np.testing.assert_allclose(hits, np.floor(30.0 / period) + 1, atol=0.05)
+
+
+def test_weapon_delays_are_uniform_between_minus_one_and_plus_two_game_loops():
+    delays = np.asarray(sim.weapon_delays(jax.random.PRNGKey(0), 4, 5000)) * sim.LOOPS_PER_SECOND
+    assert delays.shape == (4, 5000)
+    assert delays.min() >= -1.0 and delays.max() <= 2.0
+    np.testing.assert_allclose(delays.mean(), 0.5, atol=0.02)
+    np.testing.assert_allclose(np.mean(delays < 0.0), 1.0 / 3.0, atol=0.01)
+
+
 def test_shields_regenerate_after_ten_quiet_seconds(step):
     battle = battle_of(["stalker"], [(10.0, 16.0)], [0])
     battle = battle.replace(shield=jnp.array([0.0]))

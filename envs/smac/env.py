@@ -66,6 +66,13 @@ class SMAC(MultiAgentEnv):
         own_position: the agent's own ``x, y`` in its observation (SMACv2).
         positive_reward: ``"abs"`` (SMAC v1) or ``"clip"`` (SMACv2) of a step's
             shaped total with ``reward_only_positive``.
+        weapon_delay: SC2's random delay of -1 to +2 game loops on every shot's
+            cooldown (its main source of randomness in a fight); False fires on exact
+            cooldowns, so a SMAC episode against the built-in opponent at a difficulty
+            without random orders is fully determined by the actions.
+        spawn_jitter: on SMAC's fixed maps, a random offset of up to this radius added
+            to every unit's start position each episode (0: SC2's placement, the same
+            every episode, as in SMAC).
     """
 
     def __init__(
@@ -79,9 +86,13 @@ class SMAC(MultiAgentEnv):
         *,
         own_position: bool = False,
         positive_reward: str = "abs",
+        weapon_delay: bool = True,
+        spawn_jitter: float = 0.0,
     ):
         if isinstance(scenario, (str, MapSpec)):
-            scenario = MapGenerator(scenario)
+            scenario = MapGenerator(scenario, spawn_jitter)
+        elif spawn_jitter:
+            raise ValueError("spawn_jitter applies to SMAC's fixed maps, not to this generator")
         if opponent_policy is not None and not callable(opponent_policy):
             raise ValueError("opponent_policy must be a function (observation, key) -> actions")
         if positive_reward not in rules.POSITIVE_REWARDS:
@@ -90,6 +101,7 @@ class SMAC(MultiAgentEnv):
             )
         self.generator = generator = scenario
         self.substeps = substeps
+        self.weapon_delay = bool(weapon_delay)
         self.opponent_policy = opponent_policy
         self.settings = RewardSettings(reward_sparse, reward_only_positive, positive_reward)
         self.num_agents, self.num_enemies = generator.num_agents, generator.num_enemies
@@ -173,6 +185,11 @@ class SMAC(MultiAgentEnv):
         else:
             battle, held = self.builtin.orders(battle, opponent_key, generator.unit_data(battle))
         before = battle
+        delays = None
+        if self.weapon_delay:
+            # From a key of its own, so the opponent's draws stay as they were.
+            delay_key = jax.random.fold_in(opponent_key, 1)
+            delays = sim.weapon_delays(delay_key, self.substeps, battle.unit_type.shape[0])
         battle, _, _ = sim.advance(
             battle,
             sim.Terrain(
@@ -181,6 +198,7 @@ class SMAC(MultiAgentEnv):
             self.substeps,
             data=generator.unit_data(battle),
             mechanics=self.mechanics,
+            weapon_delay=delays,
         )
         if held is not None:  # one step's hold or focus-fire order ends with the step
             battle = self.builtin.end_step(battle, held)

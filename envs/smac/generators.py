@@ -20,13 +20,13 @@ import numpy as np
 from marl.envs.smac import sim
 from marl.envs.smac.maps import MapSpec, cliff_grid, get_map, walkable_grid
 from marl.envs.smac.observer import Layout, Roster, SMACObserver
+from marl.envs.smac.placement import place_units
 from marl.envs.smac.rules import DEATH_REWARD, WIN_REWARD
 from marl.envs.smac.units import UNIT_INDEX, UNIT_TYPES
 from marl.types import Array, PRNGKey
 
 SIGHT_RANGE = 9.0
 SHOOT_RANGE = 6.0
-SPAWN_SPREAD = 0.5  # the radius of the cluster SC2 places a spawned group in
 
 # Weapon-cooldown normalisers of SMAC's state (in game loops; medivac: energy).
 STATE_COOLDOWN_SCALE = {
@@ -96,11 +96,10 @@ class Generator(Protocol):
         ...
 
 
-def spawn_offsets(key: PRNGKey, num_units: int) -> Array:
-    """Uniform points in a disc of radius SPAWN_SPREAD, one per unit ``[U, 2]``: SC2
-    places a group spawned on one point in a small cluster."""
+def spawn_offsets(key: PRNGKey, num_units: int, spread: float) -> Array:
+    """Uniform points in a disc of radius ``spread``, one per unit ``[U, 2]``."""
     angle = jax.random.uniform(key, (num_units,), maxval=2 * jnp.pi)
-    radius = SPAWN_SPREAD * jnp.sqrt(jax.random.uniform(jax.random.fold_in(key, 1), (num_units,)))
+    radius = spread * jnp.sqrt(jax.random.uniform(jax.random.fold_in(key, 1), (num_units,)))
     return radius[:, None] * jnp.stack([jnp.cos(angle), jnp.sin(angle)], -1)
 
 
@@ -113,12 +112,20 @@ def _expand(groups: tuple[tuple[str, int], ...], spawns: tuple) -> tuple[list[st
 
 
 class MapGenerator:
-    """One of SMAC's fixed maps: the same teams every episode, each group spawned in a
-    small cluster around its map point."""
+    """One of SMAC's fixed maps: the same teams and start positions every episode, as
+    SC2 places each group around its map point (:mod:`marl.envs.smac.placement`).
 
-    def __init__(self, map_spec: str | MapSpec):
+    ``spawn_jitter`` > 0 moves every unit by a uniform random offset within that
+    radius each episode, a departure from SMAC for those who want varied starts
+    (SMACv2 is the benchmark built for that).
+    """
+
+    def __init__(self, map_spec: str | MapSpec, spawn_jitter: float = 0.0):
         spec = get_map(map_spec) if isinstance(map_spec, str) else map_spec
+        if not spawn_jitter >= 0.0:
+            raise ValueError(f"spawn_jitter must not be negative, got {spawn_jitter}")
         self.spec = spec
+        self.spawn_jitter = float(spawn_jitter)
         self.name = spec.name
         ally_names, ally_points = _expand(spec.ally_units, spec.ally_spawns)
         enemy_names, enemy_points = _expand(spec.enemy_units, spec.enemy_spawns)
@@ -128,18 +135,27 @@ class MapGenerator:
         self.unit_types = np.asarray([UNIT_INDEX[n] for n in self.unit_names], np.int32)
         self.possible_unit_types = self.unit_types
         self.teams = np.asarray([0] * self.num_agents + [1] * self.num_enemies, np.int32)
-        self.spawns = np.asarray(ally_points + enemy_points, np.float32)
+        #: Each group's map point, per unit; the start positions SC2 gives them follow.
+        self.spawn_points = np.asarray(ally_points + enemy_points, np.float32)
         self.ally_shield_bits = int(spec.ally_race == "P")
         self.enemy_shield_bits = int(spec.enemy_race == "P")
         self.type_bits = spec.unit_type_bits
         self.time_limit = spec.episode_limit
         self.walkable = walkable_grid(spec)
         self.cliff_level = cliff_grid(spec)
+        types = [UNIT_TYPES[t] for t in self.unit_types]
+        #: Every unit's start position ``[U, 2]``, the same each episode.
+        self.spawns = place_units(
+            self.spawn_points,
+            np.asarray([t.radius for t in types]),
+            np.asarray([t.air for t in types]),
+            self.walkable,
+            self.cliff_level,
+        )
         self.enemy_order = spec.enemy_order
         self.enemy_target = spec.enemy_target
         self.enemy_target_segment = spec.enemy_target_segment
         self._unit_data = sim.unit_data(self.unit_types)
-        types = [UNIT_TYPES[t] for t in self.unit_types]
         num_units = len(self.unit_names)
         self._roster = Roster(
             type_slot=np.asarray(
@@ -175,11 +191,10 @@ class MapGenerator:
 
     def reset(self, key: PRNGKey) -> tuple[sim.Battle, PRNGKey, PRNGKey]:
         key, spread_key, order_key = jax.random.split(key, 3)
-        battle = sim.new_battle(
-            jnp.asarray(self.unit_types),
-            jnp.asarray(self.teams),
-            jnp.asarray(self.spawns) + spawn_offsets(spread_key, len(self.teams)),
-        )
+        positions = jnp.asarray(self.spawns)
+        if self.spawn_jitter > 0.0:
+            positions = positions + spawn_offsets(spread_key, len(self.teams), self.spawn_jitter)
+        battle = sim.new_battle(jnp.asarray(self.unit_types), jnp.asarray(self.teams), positions)
         return battle, key, order_key
 
     def roster(self, battle: sim.Battle) -> Roster:
@@ -193,7 +208,7 @@ class MapGenerator:
 
     def mirrored(self) -> MapGenerator:
         spec = self.spec
-        return MapGenerator(
+        mirror = MapGenerator(
             dataclasses.replace(
                 spec,
                 name=f"{spec.name}_mirrored",
@@ -206,8 +221,13 @@ class MapGenerator:
                 enemy_order="none",
                 enemy_target=None,
                 enemy_target_segment=None,
-            )
+            ),
+            self.spawn_jitter,
         )
+        # The same battle from the other side: the same start positions, enemies first.
+        n = self.num_agents
+        mirror.spawns = np.concatenate([self.spawns[n:], self.spawns[:n]])
+        return mirror
 
 
 def observer_for(generator: Generator, own_position: bool) -> SMACObserver:

@@ -7,6 +7,9 @@ Model:
   Weapon cooldowns count down continuously and carry their remainder over when a
   unit fires, so the fire rate (and damage per second) equals SC2's in expectation
   whatever the sub-step; a shot is only delayed to the next sub-step boundary.
+  SC2 adds a random delay of -1 to +2 game loops to each shot's cooldown (PySC2's
+  docs, "Determinism and Randomness": it is why a fair 1v1 has a random outcome);
+  :func:`advance` takes those delays when given (:func:`weapon_delays`).
 * Orders persist until replaced: stop, hold (no move, no fire), move to a point,
   attack a unit (approach to weapon range, then fire at every cooldown), attack-move
   (walk to a point, engage the closest opponent in sight on the way) and heal a unit
@@ -34,7 +37,7 @@ Model:
 
 Deviations from SC2: no pathfinding, acceleration, turning or attack animation (a shot
 lands when the cooldown allows, at most one sub-step late), no projectile travel time,
-no random cooldown jitter, no high-ground vision rule, and a simple separation push.
+no high-ground vision rule, no random update order, and a simple separation push.
 The numerical layout is tuned for XLA:CPU: coordinates are handled as separate x and y
 arrays, per-unit lookups are gathers, and the mechanics a roster lacks are left out.
 """
@@ -50,11 +53,13 @@ import numpy as np
 from flax import struct
 
 from marl.envs.smac.units import unit_table
-from marl.types import Array
+from marl.types import Array, PRNGKey
 
 LOOPS_PER_SECOND = 16.0
 STEP_LOOPS = 8  # SMAC's step_mul
 STEP_SECONDS = STEP_LOOPS / LOOPS_PER_SECOND
+#: The random delay SC2 adds to a shot's cooldown, in game loops (PySC2's docs).
+WEAPON_DELAY_LOOPS = (-1.0, 2.0)
 UNROLLED_SUBSTEPS = 4  # ``advance`` unrolls up to this many sub-steps and loops over more
 
 ORDER_STOP, ORDER_MOVE, ORDER_ATTACK, ORDER_ATTACK_MOVE, ORDER_HEAL, ORDER_HOLD = range(6)
@@ -255,12 +260,15 @@ def substep(
     dt: float,
     data: dict[str, Array] | None = None,
     mechanics: Mechanics = ALL_MECHANICS,
+    weapon_delay: Array | None = None,
 ) -> tuple[Battle, Array, Array]:
     """Advances the battle by ``dt`` game seconds.
 
     ``data`` is :func:`unit_data` of the battle's unit types (looked up when omitted);
-    ``mechanics`` may leave out mechanics no unit of the battle has. Returns the new
-    battle and the health and shield damage each unit took ``[U]``.
+    ``mechanics`` may leave out mechanics no unit of the battle has; ``weapon_delay``
+    ``[U]`` (game seconds) is added to the cooldown of each unit that fires (none:
+    no delay). Returns the new battle and the health and shield damage each unit took
+    ``[U]``.
     """
     if data is None:
         data = unit_data(battle.unit_type)
@@ -359,7 +367,8 @@ def substep(
     # Fire.
     cooldown = jnp.maximum(battle.cooldown - dt, -dt)
     fires = in_range & (cooldown <= 0.0) & alive & (data["cooldown"] > 0)
-    cooldown = jnp.where(fires, cooldown + data["cooldown"], cooldown)
+    reload = data["cooldown"] if weapon_delay is None else data["cooldown"] + weapon_delay
+    cooldown = jnp.where(fires, cooldown + reload, cooldown)
     per_hit = hit_damage_matrix(data, data)
     aimed = (target[:, None] == index[None]) & fires[:, None]
     hit_count = jnp.where(aimed, data["hits"][:, None], 0)
@@ -497,6 +506,15 @@ def _separate(
     return push_x, push_y
 
 
+def weapon_delays(key: PRNGKey, substeps: int, num_units: int) -> Array:
+    """SC2's random delays of each shot ``[substeps, U]``, in game seconds: uniform in
+    -1 to +2 game loops (PySC2's docs; SMAX draws the same range)."""
+    low, high = WEAPON_DELAY_LOOPS
+    return jax.random.uniform(
+        key, (substeps, num_units), minval=low / LOOPS_PER_SECOND, maxval=high / LOOPS_PER_SECOND
+    )
+
+
 def advance(
     battle: Battle,
     terrain: Terrain,
@@ -504,12 +522,14 @@ def advance(
     seconds: float = STEP_SECONDS,
     data: dict[str, Array] | None = None,
     mechanics: Mechanics = ALL_MECHANICS,
+    weapon_delay: Array | None = None,
 ) -> tuple[Battle, Array, Array]:
     """One agent step (``seconds`` of game time in ``substeps`` sub-steps): the new battle and
     the health and shield damage every unit took over the step.
 
     ``data`` and ``mechanics`` are as in :func:`substep`; the unit data is looked up once
-    per call when omitted.
+    per call when omitted. ``weapon_delay`` ``[substeps, U]`` gives each sub-step's
+    delays (:func:`weapon_delays`); None fires with SC2's cooldowns exactly.
     """
     dt = seconds / substeps
     if data is None:
@@ -517,9 +537,10 @@ def advance(
     health_damage = shield_damage = jnp.zeros(battle.health.shape, jnp.float32)
     battle = battle.replace(acted_on=jnp.full_like(battle.acted_on, NO_TARGET))
 
-    def one_substep(_, carry):
+    def one_substep(index, carry):
         battle, health_damage, shield_damage = carry
-        battle, step_health, step_shield = substep(battle, terrain, dt, data, mechanics)
+        delay = None if weapon_delay is None else weapon_delay[index]
+        battle, step_health, step_shield = substep(battle, terrain, dt, data, mechanics, delay)
         return battle, health_damage + step_health, shield_damage + step_shield
 
     carry = (battle, health_damage, shield_damage)

@@ -87,6 +87,10 @@ ALLY_TYPE_ORDER = (
 START_POSITIONS = ("surrounded_and_reflect", "surrounded", "reflect")
 CORNERS = ((0.0, 0.0), (0.0, 32.0), (32.0, 32.0), (32.0, 0.0))
 CENTRE_OFFSET = 2.0  # a surrounding group stands at least this far off the centre, per axis
+# SMACv2 creates many units on one point (all agents at the centre when surrounded),
+# which SC2 spreads out. Until placement runs under jit (marl.envs.smac.placement is
+# host-side), a random disc of this radius stands in for it.
+V2_SPAWN_SPREAD = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -301,7 +305,7 @@ class RandomTeamsGenerator:
         order = jnp.lexsort((ally_points[:, 1], ally_points[:, 0], rank))
         unit_types = jnp.concatenate([ally_types[order], enemy_types])
         points = jnp.concatenate([ally_points[order], enemy_points])
-        points = points + spawn_offsets(spread_key, len(self.teams))
+        points = points + spawn_offsets(spread_key, len(self.teams), V2_SPAWN_SPREAD)
         points = jnp.clip(points, 0.0, MAP_SIZE - 1e-3)
         battle = sim.new_battle(unit_types, jnp.asarray(self.teams), points)
         # The trigger's first orders (each opponent attacks its closest agent) draw
@@ -341,9 +345,11 @@ def smacv2(
     substeps: int = 4,
     difficulty: int = 7,
     opponent_policy: OpponentPolicy | None = None,
+    weapon_delay: bool = True,
 ) -> SMAC:
     """A SMACv2-style scenario: SMAC with random teams, the agent's own position in its
-    observation and the positive reward clipped at 0."""
+    observation and the positive reward clipped at 0 (``weapon_delay`` as in
+    :class:`marl.envs.smac.env.SMAC`)."""
     return SMAC(
         RandomTeamsGenerator(scenario),
         reward_sparse,
@@ -353,6 +359,7 @@ def smacv2(
         opponent_policy,
         own_position=True,
         positive_reward="clip",
+        weapon_delay=weapon_delay,
     )
 
 
@@ -363,8 +370,8 @@ def smacv2_accepts(task: str) -> bool:
     return task in SMACV2_SCENARIOS
 
 
-def make_smacv2(task: str, **kwargs) -> SMAC:
-    return smacv2(task, **kwargs)
+#: The family's factory: ``smacv2(task, **kwargs)`` names its own keywords.
+make_smacv2 = smacv2
 
 
 __all__ = [
