@@ -6,7 +6,9 @@ inside the scan, auto-reset on; env-steps/s = ``N * S / time``. Variants:
 
 * ``ours``: ``marl.VectorEnv(marl.make_env("smac/<map>"), N)``, SMAC v1's observation,
   state, mask and shaped reward on our simulator, the episode-metrics and agent-id
-  wrappers, and the selective auto-reset.
+  wrappers, and the selective auto-reset; SC2's weapon delays drawn every step.
+* ``ours_exact``: the same with ``weapon_delay=False`` (exact cooldowns), so the cost
+  of drawing the delays shows beside the rest.
 * ``smax`` (the anchor): ``jax.vmap`` of JaxMARL's ``HeuristicEnemySMAX.step`` on the
   same map, its own built-in auto-reset (under ``vmap`` a select that computes a reset
   every step), with its observations, world state and ``get_avail_actions`` computed
@@ -50,7 +52,8 @@ TARGET_NUM_ENVS = 1024
 TARGET_MAPS = ("3m", "2s3z")
 VARIANTS = {
     "ours": "marl.VectorEnv(marl.make_env('smac/{map}'), N): SMAC v1 obs/state/mask/"
-    "reward, metrics and agent-id wrappers, selective auto-reset",
+    "reward, metrics and agent-id wrappers, selective auto-reset, SC2's weapon delays",
+    "ours_exact": "the same with weapon_delay=False (exact cooldowns)",
     ANCHOR: "jax.vmap(jaxmarl HeuristicEnemySMAX(map_name_to_scenario('{map}')).step), "
     "JaxMARL's built-in auto-reset; obs, world state and get_avail_actions every step",
 }
@@ -106,8 +109,9 @@ def smax_batched(map_name: str, num_envs: int) -> Batched:
 
 
 def make_batched(name: str, num_envs: int, map_name: str) -> Batched:
-    if name == "ours":
-        vec = marl.VectorEnv(marl.make_env(f"smac/{map_name}"), num_envs)
+    if name in ("ours", "ours_exact"):
+        env = marl.make_env(f"smac/{map_name}", weapon_delay=name == "ours")
+        vec = marl.VectorEnv(env, num_envs)
         return Batched(vec.reset, vec.step)
     if name == ANCHOR:
         return smax_batched(map_name, num_envs)
@@ -181,10 +185,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             )
             row["map"] = map_name
             results.append(row)
-            ours = row["variants"]["ours"]["env_steps_per_s"]["median"]
-            anchor = row["variants"][ANCHOR]["env_steps_per_s"]["median"]
+            rates = {name: row["variants"][name]["env_steps_per_s"]["median"] for name in variants}
             ratio = row["ratio_vs_anchor"]["ours"]["median"]
-            print(f"  ours {ours:,.0f}  smax {anchor:,.0f}  ratio {ratio:.2f}x", flush=True)
+            shown = "  ".join(f"{name} {rate:,.0f}" for name, rate in rates.items())
+            print(f"  {shown}  ratio ours/smax {ratio:.2f}x", flush=True)
     scaling = []
     for map_name in scaling_maps:
         print(f"scaling {map_name} N={scaling_envs} ...", flush=True)

@@ -111,11 +111,12 @@ def _check_smac_throughput(payload: dict) -> None:
     assert payload["settings"]["anchor"] == "smax"
     assert [(row["map"], row["num_envs"]) for row in payload["results"]] == [("3m", 1), ("3m", 8)]
     for row in payload["results"]:
-        for name in ("ours", "smax"):
+        for name in ("ours", "ours_exact", "smax"):
             result = row["variants"][name]
             assert result["env_steps_per_s"]["median"] > 0
             assert len(result["env_steps_per_s_reps"]) == payload["settings"]["reps"]
         assert row["ratio_vs_anchor"]["ours"]["median"] > 0
+        assert row["ratio_vs_anchor"]["ours_exact"]["median"] > 0
     (scaling,) = payload["scaling"]
     assert scaling["map"] == "3m" and scaling["num_units"] == 6
     assert scaling["unit_steps_per_s"] == pytest.approx(6 * scaling["env_steps_per_s"]["median"])
