@@ -495,5 +495,9 @@ def replay_run(run_dir: str | pathlib.Path, seed: int | None = None) -> dict[str
     runner, state, latest = restore_run(run_dir, config)
     key = evaluation_key(config, 10**6 + latest)
     episode = runner.greedy_episode(state, key, seeds.index(seed))
-    frames = [runner.env.render(env_state) for env_state in episode.pop("states")]
+    states = episode.pop("states")
+    if hasattr(runner.env, "render_episode"):  # one view for the whole episode (SMAC)
+        frames = runner.env.render_episode(states)
+    else:
+        frames = [runner.env.render(env_state) for env_state in states]
     return {**episode, "frames": frames, "seed": seed, "chunk": latest, "config": config}

@@ -107,6 +107,15 @@ class EpisodeMetricsWrapper(Wrapper):
         """The inner environment's rendering of ``state.env_state``."""
         return self._env.render(state.env_state)
 
+    def render_episode(self, states: list[MetricsState]) -> list[Any]:
+        """The inner environment's frames of an episode (one per state): its own
+        ``render_episode`` where it has one (one view for the whole episode), else
+        ``render`` of each state."""
+        inner = [state.env_state for state in states]
+        if hasattr(self._env, "render_episode"):
+            return self._env.render_episode(inner)
+        return [self._env.render(state) for state in inner]
+
 
 class VecState(NamedTuple):
     env_state: Any

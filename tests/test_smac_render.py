@@ -184,7 +184,11 @@ def test_replay_of_a_trained_smac_run(tmp_path):
     assert abs(summary["return_per_seed"][1] - replay_return) < 1e-3
     with Image.open(gif) as image:
         assert image.n_frames == length + 1
-        assert image.size == (384, 384 + render.LINE_HEIGHT)
+        # Framed on the fight: 3m's units span less than the map, so the frame is as
+        # wide as asked (to within one cell) and less tall than the whole map's.
+        width, height = image.size
+        assert 384 - 384 // 8 < width <= 384
+        assert height < 384 + render.LINE_HEIGHT
         assert image.info["loop"] == 0
 
 
@@ -230,3 +234,80 @@ def test_replay_errors_are_one_line(tmp_path):
     ]:
         result = _run([evaluate, f"checkpoint={tmp_path}", *args], tmp_path, check=False)
         assert (result.returncode, result.stderr) == (2, f"marl-evaluate: error: {message}\n")
+
+
+def _episode_states(env, state, shifts):
+    """States of a made-up episode: the units of ``state`` moved by each of ``shifts``."""
+    position = np.asarray(state.battle.position)
+    return [_with(state, position=position + np.asarray(shift, np.float32)) for shift in shifts]
+
+
+def test_an_episode_is_framed_on_its_units_with_one_view(env, state):
+    # The units span x 6-26 and y 12-20 over the episode (one step moves them 1 north).
+    states = _episode_states(env, state, [(0.0, 0.0), (0.0, 1.0)])
+    view = render.episode_view(env, states)
+    margin = render.VIEW_MARGIN
+    assert view.x0 <= 6.0 - margin and view.x0 + view.width >= 26.0 + margin
+    assert view.y0 <= 12.0 - margin and view.y0 + view.height >= 21.0 + margin
+    assert view.width <= 20 + 2 * margin + 1 and view.height <= 9 + 2 * margin + 1
+    frames = env.render_episode(states)
+    assert len(frames) == 2 and frames[0].shape == frames[1].shape
+    cell = 384 // view.width
+    assert cell > 384 // 32  # zoomed in
+    assert frames[0].shape[:2] == (render.LINE_HEIGHT + view.height * cell, view.width * cell)
+    # The same unit sits where the view puts it: agent 0 at (6, 20) in the first frame.
+    x, y = POSITIONS[0]
+    row = int(round(render.LINE_HEIGHT + (view.y0 + view.height - y) * cell))
+    col = int(round((x - view.x0) * cell))
+    # (its circle, around the letter drawn on its centre)
+    window = frames[0][row - 5 : row + 6, col - 5 : col + 6].reshape(-1, 3)
+    assert sum(tuple(pixel) == render.AGENT_COLOUR for pixel in window) > 10
+    # A unit dead all episode long does not widen the view.
+    alive = np.asarray(state.battle.alive).copy()
+    alive[3:5] = False  # the enemies at x = 26
+    narrower = render.episode_view(env, [_with(s, alive=alive) for s in states])
+    assert narrower.x0 + narrower.width < view.x0 + view.width
+
+
+def test_zoomed_units_carry_their_type_letter_and_thicker_bars():
+    from marl.envs.smac.units import UNIT_INDEX
+
+    env = SMAC("MMM")
+    state, _ = jax.jit(env.reset)(jax.random.PRNGKey(0))
+    # All 20 units on a 5 x 4 grid 3 cells apart: a view of about 16 x 13 cells.
+    grid = [(8.0 + 3.0 * (i % 5), 10.0 + 3.0 * (i // 5)) for i in range(20)]
+    state = _with(state, position=grid)
+    view = render.episode_view(env, [state])
+    frame = render.render_frame(env, state, 384, view)
+    cell = 384 // view.width
+    header = frame.shape[0] - view.height * cell
+
+    def centre(unit):
+        x, y = grid[unit]
+        return int(round(header + (view.y0 + view.height - y) * cell)), int(
+            round((x - view.x0) * cell)
+        )
+
+    medivac = int(np.flatnonzero(np.asarray(state.battle.unit_type) == UNIT_INDEX["medivac"])[0])
+    row, col = centre(medivac)
+    half = int(0.75 * cell / 2)
+    near = frame[row - half : row + half, col - half : col + half]
+    assert np.all(near == np.asarray(render.MARK_COLOUR, np.uint8), axis=-1).sum() >= 5  # a V
+    # The health bar above the medivac: as many rows as the zoom gives it.
+    bar = max(render.BAR_HEIGHT, int(round(render.BAR_CELLS * cell)))
+    assert bar > render.BAR_HEIGHT
+    top = row - int(round(0.75 * cell)) - 2 - bar
+    column = frame[top - 3 : top + bar + 3, col]
+    green = np.all(column == np.asarray(render.HEALTH_COLOUR, np.uint8), axis=-1)
+    assert green.sum() == bar
+    # The whole map's frame: a marine (radius 0.375) is too small for a letter.
+    whole = render.render_frame(env, state)
+    small = 384 // 32
+    assert 0.375 * small < render.MARK_MIN_RADIUS
+    marine = int(np.flatnonzero(np.asarray(state.battle.unit_type) == UNIT_INDEX["marine"])[0])
+    x, y = grid[marine]
+    whole_header = whole.shape[0] - 32 * small
+    row, col = int(round(whole_header + (32 - y) * small)), int(round(x * small))
+    assert tuple(whole[row, col]) != tuple(render.GROUND_COLOUR)  # on the marine
+    near = whole[row - 4 : row + 5, col - 4 : col + 5]
+    assert np.all(near == np.asarray(render.MARK_COLOUR, np.uint8), axis=-1).sum() == 0

@@ -240,6 +240,13 @@ class SMAC(MultiAgentEnv):
 
         return render_frame(self, state)
 
+    def render_episode(self, states: list[SMACState]) -> list[np.ndarray]:
+        """RGB frames of an episode's states, all framed on the box around the units that
+        fought in it (the same view in every frame); see :mod:`marl.envs.smac.render`."""
+        from marl.envs.smac.render import render_episode
+
+        return render_episode(self, [jax.device_get(state) for state in states])
+
 
 SMAC_PATTERN = "{" + ",".join(sorted(SMAC_MAPS)) + "}"
 

@@ -18,12 +18,21 @@ seen from above with north (+y) up, at ``size // 32`` pixels per map cell:
   healed (:data:`HEAL_COLOUR`) during the last agent step (``battle.acted_on``);
 * a header with the map name, the step count over the step limit and the living
   units of each team, and, on maps where a team has several unit types, a legend
-  of the shades.
+  of the shades;
+* where a unit is drawn at least :data:`MARK_MIN_RADIUS` pixels wide, its type's
+  letter (:data:`TYPE_MARKS`) on it.
+
+A frame shows the whole map by default, or a square :class:`View` of it: a replay
+(:func:`render_episode`) frames the box around every unit that lived during the
+episode, with a margin, the same for every frame, so that the fight fills the frame
+and nothing jumps; bars grow with the zoom (:data:`BAR_CELLS` of a cell, at least
+:data:`BAR_HEIGHT` pixels).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -56,6 +65,27 @@ BAR_HEIGHT = 3
 MIN_BAR_LENGTH = 12
 LINE_HEIGHT = 16  # of a header line, in pixels
 DEFAULT_SIZE = 384
+BAR_CELLS = 0.18  # bar height as a fraction of a cell, when that beats BAR_HEIGHT
+MARK_MIN_RADIUS = 6.0  # pixels: smaller units carry no letter
+MARK_COLOUR: Colour = (250, 250, 250)
+MARK_OUTLINE: Colour = (10, 10, 10)
+#: The letter drawn on each unit type (upper case for the larger of two that share one).
+TYPE_MARKS = {
+    "marine": "m", "marauder": "M", "medivac": "V", "stalker": "S", "zealot": "Z",
+    "colossus": "C", "zergling": "z", "baneling": "b", "hydralisk": "H", "spine_crawler": "P",
+}  # fmt: skip
+VIEW_MARGIN = 2.0  # cells around the units' box in an episode's view
+MIN_VIEW_CELLS = 8  # the closest a view zooms in
+MAX_VIEW_ASPECT = 2.5  # the longer side of a view over the shorter, at most
+
+
+class View(NamedTuple):
+    """A window of the map in whole cells: ``x0 <= x < x0 + width``, ``y0 <= y < y0 + height``."""
+
+    x0: int
+    y0: int
+    width: int
+    height: int
 
 
 def _shade(colour: Colour, amount: float) -> Colour:
@@ -87,10 +117,14 @@ def unit_colours(unit_type: np.ndarray, team: np.ndarray) -> np.ndarray:
     return colours
 
 
-def terrain_image(env: SMAC, cell: int) -> np.ndarray:
-    """The map's terrain, ``uint8 [H * cell, W * cell, 3]`` with north (+y) up."""
+def terrain_image(env: SMAC, cell: int, view: View | None = None) -> np.ndarray:
+    """The map's terrain (or ``view``'s part of it), ``uint8 [H * cell, W * cell, 3]`` with
+    north (+y) up."""
     walkable = np.asarray(env.generator.walkable, bool)
     level = np.asarray(env.generator.cliff_level, np.int32)
+    if view is not None:
+        window = (slice(view.x0, view.x0 + view.width), slice(view.y0, view.y0 + view.height))
+        walkable, level = walkable[window], level[window]
     ground = np.asarray(GROUND_COLOUR, np.int32) + CLIFF_STEP * level[..., None]
     blocked = np.asarray(UNWALKABLE_COLOUR, np.int32) + 6 * level[..., None]
     grid = np.clip(np.where(walkable[..., None], ground, blocked), 0, 255).astype(np.uint8)
@@ -130,7 +164,40 @@ def _legend(unit_type: np.ndarray, team: np.ndarray) -> list[tuple[list[Colour],
     return legend  # type: ignore[return-value]
 
 
-def render_frame(env: SMAC, state: SMACState, size: int = DEFAULT_SIZE) -> np.ndarray:
+def episode_view(env: SMAC, states: Sequence[SMACState], margin: float = VIEW_MARGIN) -> View:
+    """The :class:`View` of the box around every unit alive in any of ``states``, with
+    ``margin`` cells on each side, at least :data:`MIN_VIEW_CELLS` a side and no longer
+    than :data:`MAX_VIEW_ASPECT` times its width or height, inside the map."""
+    map_width, map_height = np.asarray(env.generator.walkable).shape
+    points = [
+        np.asarray(state.battle.position)[np.asarray(state.battle.alive, bool)] for state in states
+    ]
+    points = [p for p in points if len(p)]
+    if not points:
+        return View(0, 0, map_width, map_height)
+    every = np.concatenate(points)
+    low, high = every.min(axis=0) - margin, every.max(axis=0) + margin
+    width, height = (int(np.ceil(side)) for side in high - low)
+    width = max(width, MIN_VIEW_CELLS, int(np.ceil(height / MAX_VIEW_ASPECT)))
+    height = max(height, MIN_VIEW_CELLS, int(np.ceil(width / MAX_VIEW_ASPECT)))
+    width, height = min(width, map_width), min(height, map_height)
+    centre = (low + high) / 2.0
+    x0 = int(np.clip(np.floor(centre[0] - width / 2.0), 0, map_width - width))
+    y0 = int(np.clip(np.floor(centre[1] - height / 2.0), 0, map_height - height))
+    return View(x0, y0, width, height)
+
+
+def render_episode(
+    env: SMAC, states: Sequence[SMACState], size: int = DEFAULT_SIZE
+) -> list[np.ndarray]:
+    """Frames of an episode's states, all framed by one :func:`episode_view`."""
+    view = episode_view(env, states)
+    return [render_frame(env, state, size, view) for state in states]
+
+
+def render_frame(
+    env: SMAC, state: SMACState, size: int = DEFAULT_SIZE, view: View | None = None
+) -> np.ndarray:
     """One frame of ``state`` (a single, unbatched state of ``env``), as RGB ``uint8``.
 
     Args:
@@ -138,12 +205,14 @@ def render_frame(env: SMAC, state: SMACState, size: int = DEFAULT_SIZE) -> np.nd
             (its map's name, step limit and terrain; the units come from ``state``,
             so SMACv2's random teams are drawn as they are).
         state: one state (no batch axes); NumPy or JAX arrays.
-        size: the map's width in pixels, rounded down to a multiple of the map's
-            width in cells (32).
+        size: the frame's width in pixels, rounded down to a multiple of the width in
+            cells shown (the map's 32, or the view's).
+        view: the part of the map to show (None: all of it).
 
     Returns:
-        ``[H, W, 3]`` with ``W = 32 * (size // 32)`` and ``H = W`` plus a header of
-        :data:`LINE_HEIGHT` pixels per line (one, two with a legend).
+        ``[H, W, 3]``: ``W = width * cell`` and the map's (or view's) ``height * cell``
+        plus a header of :data:`LINE_HEIGHT` pixels per line (one, two with a legend),
+        where ``cell = size // width``.
     """
     battle = state.battle
     position = np.asarray(battle.position, np.float64)
@@ -157,13 +226,17 @@ def render_frame(env: SMAC, state: SMACState, size: int = DEFAULT_SIZE) -> np.nd
     num_units = len(types)
 
     width_cells, height_cells = np.asarray(env.generator.walkable).shape
+    x0, y0 = (0, 0) if view is None else (view.x0, view.y0)
+    if view is not None:
+        width_cells, height_cells = view.width, view.height
     cell = max(1, size // width_cells)
+    bar_height = max(BAR_HEIGHT, int(round(BAR_CELLS * cell)))
     colours = unit_colours(types, team)
     legend = _legend(types, team)
     lines = _header_lines(env, alive, team, step)
     header = LINE_HEIGHT * (len(lines) + bool(legend))
 
-    terrain = terrain_image(env, cell)
+    terrain = terrain_image(env, cell, view)
     frame = np.empty((header + terrain.shape[0], terrain.shape[1], 3), np.uint8)
     frame[:header] = HEADER_BACKGROUND
     frame[header:] = terrain
@@ -172,7 +245,7 @@ def render_frame(env: SMAC, state: SMACState, size: int = DEFAULT_SIZE) -> np.nd
 
     def pixel(unit: int) -> tuple[float, float]:
         x, y = position[unit]
-        return x * cell, header + (height_cells - y) * cell
+        return (x - x0) * cell, header + (y0 + height_cells - y) * cell
 
     radius = np.asarray(
         [max(UNIT_TYPES[t].radius * cell, MIN_UNIT_PIXELS) for t in types], np.float64
@@ -208,6 +281,17 @@ def render_frame(env: SMAC, state: SMACState, size: int = DEFAULT_SIZE) -> np.nd
             draw.ellipse(box, fill=fill, outline=AIR_OUTLINE, width=2)
         else:
             draw.ellipse(box, fill=fill)
+        if r >= MARK_MIN_RADIUS:
+            mark = TYPE_MARKS.get(UNIT_TYPES[types[unit]].name, UNIT_TYPES[types[unit]].name[0])
+            draw.text(
+                (cx, cy),
+                mark,
+                fill=MARK_COLOUR,
+                font=_font(int(round(1.2 * r))),
+                anchor="mm",
+                stroke_width=1,
+                stroke_fill=MARK_OUTLINE,
+            )
     for unit in np.flatnonzero(alive):
         cx, cy = pixel(unit)
         r = radius[unit]
@@ -217,10 +301,11 @@ def render_frame(env: SMAC, state: SMACState, size: int = DEFAULT_SIZE) -> np.nd
         _bar(
             draw,
             left,
-            int(round(cy - r)) - 2 - BAR_HEIGHT,
+            int(round(cy - r)) - 2 - bar_height,
             length,
             health[unit] / kind.health,
             HEALTH_COLOUR,
+            bar_height,
         )
         if kind.shield > 0:
             _bar(
@@ -230,6 +315,7 @@ def render_frame(env: SMAC, state: SMACState, size: int = DEFAULT_SIZE) -> np.nd
                 length,
                 shield[unit] / kind.shield,
                 SHIELD_COLOUR,
+                bar_height,
             )
 
     font = _font(LINE_HEIGHT - 4)
@@ -247,12 +333,18 @@ def render_frame(env: SMAC, state: SMACState, size: int = DEFAULT_SIZE) -> np.nd
 
 
 def _bar(
-    draw: ImageDraw.ImageDraw, left: int, top: int, length: int, fraction: float, colour: Colour
+    draw: ImageDraw.ImageDraw,
+    left: int,
+    top: int,
+    length: int,
+    fraction: float,
+    colour: Colour,
+    height: int = BAR_HEIGHT,
 ) -> None:
     """A ``length``-pixel bar at (left, top), its first ``fraction`` filled with ``colour``."""
-    draw.rectangle([left, top, left + length - 1, top + BAR_HEIGHT - 1], fill=BAR_BACKGROUND)
+    draw.rectangle([left, top, left + length - 1, top + height - 1], fill=BAR_BACKGROUND)
     filled = int(round(length * float(np.clip(fraction, 0.0, 1.0))))
     if fraction > 0:
         filled = max(filled, 1)
     if filled:
-        draw.rectangle([left, top, left + filled - 1, top + BAR_HEIGHT - 1], fill=colour)
+        draw.rectangle([left, top, left + filled - 1, top + height - 1], fill=colour)
