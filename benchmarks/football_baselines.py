@@ -12,10 +12,12 @@ episodes in which the agents scored.
   direction rounded to GRF's eight), and the one with the ball shoots once it is
   within ``d`` metres of it. The shot goes where the held direction points, so
   mostly at the keeper: no passing, no dodging, no aiming at a corner.
-* ``pass_then_run_<d>`` (scenarios with two or more agents): the first carrier
-  turns to the agent standing farthest from the nearest opposing outfield player
-  and makes a short pass at once; from then on whoever has the ball runs and shoots
-  as above, and the others stand still (no run to meet the pass, no second pass).
+* ``pass_then_run_<d>`` (scenarios with two or more agents): the agent nearest the
+  loose ball goes to it (a player gets the ball only by touching it); the first
+  carrier then turns to the agent standing farthest from the nearest opposing
+  outfield player and makes a short pass as soon as it faces him; from then on
+  whoever has the ball runs and shoots as above, and the others stand still (no run
+  to meet the pass, no second pass).
 
 Usage::
 
@@ -28,7 +30,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -46,6 +48,7 @@ from marl.envs.football.env import (
     FootballState,
     make_football,
 )
+from marl.envs.football.scenarios import X_SCALE, Y_SCALE, Scenario
 
 SCENARIOS = (
     "academy_empty_goal_close",
@@ -55,15 +58,50 @@ SCENARIOS = (
 )
 SHOOTING_DISTANCES = (8.0, 11.0, 14.0, 17.0, 20.0)
 
-Policy = Callable[[FootballState, jax.Array, jax.Array, jax.Array], jax.Array]
+
+class View(NamedTuple):
+    """What the hand-written policies look at, the same from either engine.
+
+    Players are numbered left team first, positions in metres; ``controlled`` is the
+    player each agent drives this step (fixed in the JAX env, handed around in GRF's).
+    """
+
+    x: Any  # [P]
+    y: Any
+    owner: Any  # player on the ball, -1 loose
+    controlled: Any  # [A]
+    opponents: Any  # [O] the opposing outfield players
+    goal_x: float  # the x of the goal the agents attack
+    ball_x: Any
+    ball_y: Any
+    held_direction: Any  # [A] each agent's sticky direction, 1..8 (0: none)
 
 
-def random_policy(env: Football) -> Policy:
-    def act(state, mask, step, key):
-        logits = jnp.where(mask, 0.0, -jnp.inf)
-        return jax.random.categorical(key, logits).astype(jnp.int32)
+Policy = Callable[[View, jax.Array, jax.Array, jax.Array], jax.Array]
 
-    return act
+
+def view_of(env: Football, state: FootballState) -> View:
+    """The :class:`View` of a JAX football state."""
+    attacking = env.statics.team[env.controlled[0]]
+    opponents = np.flatnonzero((env.statics.team != attacking) & ~env.statics.keeper)
+    goal_x = float(env.statics.attack[env.controlled[0]]) * sim.HALF_LENGTH
+    match = state.match
+    return View(
+        match.x, match.y, match.owner, jnp.asarray(env.controlled), opponents, goal_x,
+        match.ball.x, match.ball.y, state.direction,
+    )  # fmt: skip
+
+
+def random_policy(view, mask, step, key):
+    """Uniformly random among the available actions."""
+    logits = jnp.where(mask, 0.0, -jnp.inf)
+    return jax.random.categorical(key, logits).astype(jnp.int32)
+
+
+def uniform_policy(view, mask, step, key):
+    """Uniformly random among all 19 actions, the mask ignored."""
+    logits = jnp.zeros(mask.shape, jnp.float32)
+    return jax.random.categorical(key, logits).astype(jnp.int32)
 
 
 def direction_towards(gap_x: jax.Array, gap_y: jax.Array) -> jax.Array:
@@ -74,76 +112,107 @@ def direction_towards(gap_x: jax.Array, gap_y: jax.Array) -> jax.Array:
     return (octant + 4) % 8 + 1
 
 
-def _run_and_shoot_actions(env: Football, match: sim.Match, distance: float) -> jax.Array:
-    players = jnp.asarray(env.controlled)
-    goal_x = float(env.statics.attack[env.controlled[0]]) * sim.HALF_LENGTH
-    gap_x, gap_y = goal_x - match.x[players], -match.y[players]
+def _run_and_shoot_actions(view: View, distance: float) -> jax.Array:
+    players = jnp.asarray(view.controlled)
+    x, y = jnp.asarray(view.x), jnp.asarray(view.y)
+    gap_x, gap_y = view.goal_x - x[players], -y[players]
     in_range = jnp.sqrt(gap_x * gap_x + gap_y * gap_y) <= distance
-    shoot = (players == match.owner) & in_range
+    shoot = (players == view.owner) & in_range
     return jnp.where(shoot, SHOT, direction_towards(gap_x, gap_y))
 
 
-def run_and_shoot(env: Football, distance: float) -> Policy:
-    def act(state, mask, step, key):
-        action = _run_and_shoot_actions(env, state.match, distance)
+def run_and_shoot(distance: float) -> Policy:
+    def act(view, mask, step, key):
+        action = _run_and_shoot_actions(view, distance)
         return jnp.where(step == 0, SPRINT, action).astype(jnp.int32)
 
     return act
 
 
-def pass_then_run(env: Football, distance: float) -> Policy:
-    players = jnp.asarray(env.controlled)
-    opponents = np.flatnonzero(
-        (env.statics.team != env.statics.team[env.controlled[0]]) & ~env.statics.keeper
-    )
+def first_carrier(scenario: Scenario) -> int:
+    """The left player nearest the ball at the scenario's start (the same numbering in
+    GRF's scenario files)."""
+    ball_x, ball_y = scenario.ball  # GRF's units, as the players' places
+    gaps = [math.hypot((p.x - ball_x) * X_SCALE, (p.y - ball_y) * Y_SCALE) for p in scenario.left]
+    return int(np.argmin(gaps))
 
-    def act(state, mask, step, key):
-        match = state.match
-        has_ball = players == match.owner
+
+PASS_WINDOW = 30  # steps from the start in which the first carrier passes
+START_STEPS = 3  # the first touch comes within these (GRF's first step only starts play)
+
+
+def pass_then_run(distance: float, carrier: int) -> Policy:
+    """See the module docstring; ``carrier`` is :func:`first_carrier` of the scenario."""
+
+    def act(view, mask, step, key):
+        players = jnp.asarray(view.controlled)
+        x, y, opponents = jnp.asarray(view.x), jnp.asarray(view.y), jnp.asarray(view.opponents)
+        has_ball = players == view.owner
         # The freest agent: the largest distance to its nearest opposing outfielder.
-        gap_x = match.x[opponents][None, :] - match.x[players][:, None]
-        gap_y = match.y[opponents][None, :] - match.y[players][:, None]
+        gap_x = x[opponents][None, :] - x[players][:, None]
+        gap_y = y[opponents][None, :] - y[players][:, None]
         freedom = jnp.min(jnp.sqrt(gap_x * gap_x + gap_y * gap_y), axis=1)
         target = players[jnp.argmax(jnp.where(has_ball, -jnp.inf, freedom))]
-        carrier = jnp.maximum(match.owner, 0)
-        aim = direction_towards(
-            match.x[target] - match.x[carrier], match.y[target] - match.y[carrier]
-        )
-        play = jnp.where(has_ball, _run_and_shoot_actions(env, match, distance), IDLE)
-        first = jnp.where(has_ball, aim, SPRINT)
-        action = jnp.where(step == 0, first, jnp.where((step == 1) & has_ball, SHORT_PASS, play))
+        ball_holder = jnp.maximum(view.owner, 0)
+        aim = direction_towards(x[target] - x[ball_holder], y[target] - y[ball_holder])
+        # Before the first touch the ball is nobody's: the agent nearest it goes to it.
+        to_ball_x, to_ball_y = view.ball_x - x[players], view.ball_y - y[players]
+        nearest = jnp.argmin(to_ball_x * to_ball_x + to_ball_y * to_ball_y)
+        start = (view.owner < 0) & (step < START_STEPS)
+        chase = start & (jnp.arange(players.shape[0]) == nearest)
+        # The first carrier turns to the freest agent, then passes short.
+        passing = has_ball & (players == carrier) & (step < PASS_WINDOW)
+        facing = jnp.asarray(view.held_direction) == aim
+        pass_action = jnp.where(facing, SHORT_PASS, aim)
+        play = jnp.where(has_ball, _run_and_shoot_actions(view, distance), IDLE)
+        action = jnp.where(passing, pass_action, play)
+        action = jnp.where(chase, direction_towards(to_ball_x, to_ball_y), action)
         return action.astype(jnp.int32)
 
     return act
 
 
-def goal_rate(env: Football, policy: Policy, episodes: int, seed: int) -> dict[str, Any]:
-    """Plays ``episodes`` episodes of at most ``env.time_limit`` steps."""
+def play_episodes(env: Football, policy: Policy, episodes: int, seed: int) -> dict[str, np.ndarray]:
+    """Plays ``episodes`` episodes of at most ``env.time_limit`` steps, vmapped: per episode
+    whether the agents scored, the end reason (an index of ``END_REASONS``) and the
+    number of steps."""
 
     def episode(key):
         reset_key, key = jax.random.split(key)
         state, timestep = env.reset(reset_key)
 
         def body(carry, step):
-            state, timestep, done, scored, reason, key = carry
+            state, timestep, done, scored, reason, length, key = carry
             key, act_key = jax.random.split(key)
             mask = timestep.observation.action_mask
-            action = policy(state, mask, step, act_key)
+            action = policy(view_of(env, state), mask, step, act_key)
             state, timestep = env.step(state, action)
             ended = timestep.extras["end_reason"] > 0
             scored = scored | (~done & (timestep.extras["goals"] > 0))
             reason = jnp.where(done, reason, timestep.extras["end_reason"])
-            return (state, timestep, done | ended, scored, reason, key), None
+            length = length + (~done).astype(jnp.int32)
+            return (state, timestep, done | ended, scored, reason, length, key), None
 
-        start = (state, timestep, jnp.bool_(False), jnp.bool_(False), jnp.int32(0), key)
-        (_, _, _, scored, reason, _), _ = jax.lax.scan(body, start, jnp.arange(env.time_limit))
-        return scored, reason
+        start = (state, timestep, jnp.bool_(False), jnp.bool_(False), jnp.int32(0),
+                 jnp.int32(0), key)  # fmt: skip
+        carry, _ = jax.lax.scan(body, start, jnp.arange(env.time_limit))
+        return carry[3], carry[4], carry[5]
 
     keys = jax.random.split(jax.random.PRNGKey(seed), episodes)
-    scored, reasons = jax.jit(jax.vmap(episode))(keys)
-    counts = np.bincount(np.asarray(reasons), minlength=len(END_REASONS))
+    scored, reasons, lengths = jax.jit(jax.vmap(episode))(keys)
     return {
-        "goal_rate": float(np.mean(np.asarray(scored))),
+        "scored": np.asarray(scored),
+        "end_reason": np.asarray(reasons),
+        "length": np.asarray(lengths),
+    }
+
+
+def goal_rate(env: Football, policy: Policy, episodes: int, seed: int) -> dict[str, Any]:
+    """The goal rate and end reasons of ``episodes`` episodes."""
+    played = play_episodes(env, policy, episodes, seed)
+    counts = np.bincount(played["end_reason"], minlength=len(END_REASONS))
+    return {
+        "goal_rate": float(np.mean(played["scored"])),
         "end_reasons": {name: int(c) for name, c in zip(END_REASONS, counts, strict=True) if c},
     }
 
@@ -163,12 +232,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rows = []
     for scenario in args.scenarios:
         env = make_football(scenario)
-        policies = {"random": random_policy(env)}
+        policies = {"random": random_policy}
         for distance in args.distances:
-            policies[f"run_and_shoot_{distance:g}"] = run_and_shoot(env, distance)
+            policies[f"run_and_shoot_{distance:g}"] = run_and_shoot(distance)
         if len(env.controlled) > 1:
             for distance in args.distances:
-                policies[f"pass_then_run_{distance:g}"] = pass_then_run(env, distance)
+                carrier = first_carrier(env.scenario)
+                policies[f"pass_then_run_{distance:g}"] = pass_then_run(distance, carrier)
         for name, policy in policies.items():
             result = goal_rate(env, policy, args.episodes, args.seed)
             rows.append({"scenario": scenario, "policy": name, **result})

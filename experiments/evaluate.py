@@ -11,6 +11,11 @@ renders every state from the reset to the end and writes them as an animated GIF
 PATH's directory if needed. Replays need an environment whose ``render`` gives RGB
 frames (``smac/*``, ``smacv2/*``, ``football/*``).
 
+``marl-evaluate checkpoint=RUN_DIR engine=gfootball [episodes=N]`` plays a
+``football/*`` run's greedy episodes in Google Research Football's real engine as well
+(it needs the gfootball build of ``benchmarks/gfootball_setup.sh``), and prints each
+seed's goal rate in both engines (:mod:`marl.sim_to_real`).
+
 ``marl-evaluate checkpoint=RUN_DIR export=PATH.msgpack`` writes the latest
 checkpoint's parameters (every seed) and metadata to one small file, which
 :func:`marl.checkpoint.load_exported` reads without the replay or orbax.
@@ -26,17 +31,27 @@ from collections.abc import Sequence
 import numpy as np
 
 USAGE = (
-    "usage: marl-evaluate checkpoint=RUN_DIR [episodes=N] [json=true] "
+    "usage: marl-evaluate checkpoint=RUN_DIR [episodes=N] [engine=jax|gfootball] [json=true] "
     "| checkpoint=RUN_DIR replay=PATH.gif [replay_fps=N] [replay_seed=S] [json=true] "
     "| checkpoint=RUN_DIR export=PATH.msgpack [json=true]"
 )
+ENGINES = ("jax", "gfootball")
 DEFAULT_REPLAY_FPS = 6.0
 LAST_FRAME_SECONDS = 1.5  # how long a replay shows the end of the episode
 
 
 def parse_args(argv: list[str]) -> dict[str, str]:
     """``key=value`` arguments; raises ValueError with one line on anything else."""
-    valid = {"checkpoint", "episodes", "json", "replay", "replay_fps", "replay_seed", "export"}
+    valid = {
+        "checkpoint",
+        "episodes",
+        "json",
+        "replay",
+        "replay_fps",
+        "replay_seed",
+        "export",
+        "engine",
+    }
     args = {}
     for arg in argv:
         key, sep, value = arg.partition("=")
@@ -49,6 +64,10 @@ def parse_args(argv: list[str]) -> dict[str, str]:
         raise ValueError(f"json must be true or false, got '{args['json']}'")
     if "episodes" in args and (not args["episodes"].isdigit() or int(args["episodes"]) < 1):
         raise ValueError(f"episodes must be a positive integer, got '{args['episodes']}'")
+    if args.get("engine", "jax") not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got '{args['engine']}'")
+    if args.get("engine", "jax") != "jax" and ("replay" in args or "export" in args):
+        raise ValueError("engine=gfootball evaluates; drop replay= and export=")
     if "export" in args:
         if not args["export"].lower().endswith(".msgpack"):
             raise ValueError(f"export must be a path ending in .msgpack, got '{args['export']}'")
@@ -201,6 +220,49 @@ def _replay(args: dict[str, str]) -> None:
     print(f"  wrote {path} ({summary['frames']} frames at {fps:g} fps)")
 
 
+def _real_engine(args: dict[str, str]) -> None:
+    from marl.sim_to_real import RealEngineError, evaluate_run_in_gfootball
+    from marl.train import evaluate_run
+
+    episodes = int(args["episodes"]) if "episodes" in args else None
+    try:
+        real = evaluate_run_in_gfootball(args["checkpoint"], episodes)
+        ours = evaluate_run(args["checkpoint"], real["goals"].shape[1])
+    except (RealEngineError, ModuleNotFoundError, *_run_errors()) as error:
+        print(f"marl-evaluate: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    config = real["config"]
+    summary = {
+        "algo": config.algo.name,
+        "env": config.env.name,
+        "chunk": int(real["chunk"]),
+        "episodes_per_seed": int(real["goals"].shape[1]),
+        "goal_rate_per_seed_jax": [float(w) for w in ours["won"].mean(axis=1)],
+        "goal_rate_per_seed_gfootball": [float(g) for g in real["goals"].mean(axis=1)],
+        "goal_rate_jax": float(np.mean(ours["won"])),
+        "goal_rate_gfootball": float(np.mean(real["goals"])),
+        "length_mean_gfootball": float(np.mean(real["lengths"])),
+        "end_reasons_gfootball": real["end_reasons"],
+        "gfootball_seconds": float(real["seconds"]),
+    }
+    if args.get("json", "false").lower() == "true":
+        print(json.dumps(summary))
+        return
+    print(f"{summary['algo']} on {summary['env']} (checkpoint of chunk {summary['chunk']}), "
+          f"greedy goal rate in our engine and in GRF's:")  # fmt: skip
+    for seed, jax_rate, real_rate in zip(
+        config.seeds(),
+        summary["goal_rate_per_seed_jax"],
+        summary["goal_rate_per_seed_gfootball"],
+        strict=True,
+    ):
+        print(f"  seed {seed}: {jax_rate:.2f} here, {real_rate:.2f} in gfootball")
+    print(
+        f"  all: {summary['goal_rate_jax']:.2f} here, {summary['goal_rate_gfootball']:.2f} in "
+        f"gfootball over {real['goals'].size} greedy episodes each"
+    )
+
+
 def main() -> None:
     """Entry point of ``marl-evaluate``."""
     try:
@@ -216,6 +278,9 @@ def main() -> None:
         return
     if "export" in args:
         _export(args)
+        return
+    if args.get("engine", "jax") == "gfootball":
+        _real_engine(args)
         return
     from marl.train import evaluate_run
 

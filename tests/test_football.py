@@ -174,18 +174,38 @@ def test_a_short_pass_reaches_the_teammate_it_targets(direction, receiver):
     assert 7 <= np.median(arrival) <= 16
 
 
+def test_the_ball_is_a_players_only_once_he_touches_it():
+    """GRF (measured with gfootball 2.10.2): at an academy start the ball lies loose
+    0.6 m in front of the carrier; standing still he never gets it (30 steps), running
+    onto it he has it the step after he starts."""
+    env = Football("academy_empty_goal_close")
+
+    def stand(t, state):
+        return jnp.asarray([IDLE], jnp.int32)
+
+    def run_right(t, state):
+        return jnp.asarray([jnp.where(t == 0, IDLE, RIGHT)], jnp.int32)
+
+    standing = _episodes(env, stand, 30, 4)["owner"]
+    assert (standing == -1).all()
+    running = _episodes(env, run_right, 10, 4)["owner"]
+    assert (running[:, 0] == -1).all()
+    assert (running[:, 1:] == 1).all()  # from the end of the first running step on
+
+
 def test_a_standing_teammate_receives_the_short_pass_in_3_vs_1_as_often_as_in_grf():
     """GRF (reference, section 9): the carrier's short pass at the start of 3_vs_1 is
     received by a standing teammate 17 times in 20, a median of 10 steps after the
-    command (9-16)."""
+    command (9-16). GRF has no mask: the command itself plays the loose ball at the
+    carrier's feet."""
 
     def policy(t, state):
         return jnp.stack([jnp.where(t == 1, SHORT_PASS, IDLE), jnp.int32(IDLE), jnp.int32(IDLE)])
 
-    env = Football("academy_3_vs_1_with_keeper")
+    env = Football("academy_3_vs_1_with_keeper", mask_ball_actions=False)
     records = _episodes(env, policy, 30, 400)
     owners = records["owner"]
-    carrier = owners[0, 0]
+    carrier = 1  # the attacker at the ball
     touched = (owners != -1) & (owners != carrier)
     first = np.argmax(touched, axis=1)
     new_owner = np.where(touched.any(1), owners[np.arange(len(first)), first], -1)
@@ -235,20 +255,26 @@ def test_the_ball_crossing_a_touch_line_ends_an_academy_episode():
 
 
 def _tackle_drill(end_on_possession_change: bool) -> Football:
-    """An attacker with the ball and a defender right in front of it."""
+    """An attacker at the ball and a defender in front of it, a step away (so that the
+    attacker, who has to touch the ball to have it, is on it first)."""
     scenario = Scenario(
         f"tackle_drill_{end_on_possession_change}",
         (0.5 / 54.4, 0.0),
         (P("GK", -1.0, 0.0), P("CM", 0.0, 0.0)),
-        (P("GK", -1.0, 0.0), P("CB", -1.5 / 55, 0.0)),
+        (P("GK", -1.0, 0.0), P("CB", -3.0 / 55, 0.0)),
         controlled=(1,),
         end_on_possession_change=end_on_possession_change,
     )
     return Football(scenario)
 
 
+def _touch_then_stand(t, state):
+    """Onto the ball in the first step (it is his only once he touches it), then stop."""
+    return jnp.where(t == 0, RIGHT, RELEASE_DIRECTION)[None].astype(jnp.int32)
+
+
 def test_a_tackle_changes_possession_and_ends_the_episode_where_the_scenario_says():
-    records = _episodes(_tackle_drill(True), lambda t, s: jnp.array([IDLE]), 30, 32)
+    records = _episodes(_tackle_drill(True), _touch_then_stand, 30, 32)
     reasons = _end_reasons(records)
     assert (reasons == 4).mean() >= 0.9
     # The ball changed teams on the last step (mostly the defender's tackle; sometimes the
@@ -259,7 +285,7 @@ def test_a_tackle_changes_possession_and_ends_the_episode_where_the_scenario_say
     before = team[records["owner"][np.arange(32), first - 1]]
     assert np.all((after != before)[reasons == 4])
     assert (after[reasons == 4] == 1).mean() >= 0.8
-    records = _episodes(_tackle_drill(False), lambda t, s: jnp.array([IDLE]), 30, 32)
+    records = _episodes(_tackle_drill(False), _touch_then_stand, 30, 32)
     assert not records["ended"].any()
     assert (records["owner"] == 3).any(1).mean() >= 0.9  # won, and play went on
 
@@ -362,11 +388,18 @@ def test_scenario_start_positions_match_the_reference(name):
 def test_simple115_marks_each_agent_as_the_active_player_and_masks_ball_actions():
     env = Football("academy_3_vs_1_with_keeper")
     state, timestep = env.reset(jax.random.PRNGKey(0))
-    state, timestep = jax.jit(env.step)(state, jnp.array([IDLE, IDLE, IDLE]))
+    step = jax.jit(env.step)
+    # Standing, nobody has the ball: GRF's owned-team one-hot says "loose", no kicks.
+    state, timestep = step(state, jnp.array([IDLE, IDLE, IDLE]))
     obs = timestep.observation
     assert obs.agents_view.shape == (3, 115) and obs.global_state.shape == (env.state_dim,)
     active = np.asarray(obs.agents_view[:, 97:108])
     np.testing.assert_array_equal(active, np.eye(11)[[1, 2, 3]])
+    np.testing.assert_array_equal(obs.agents_view[:, 94:97], [[1, 0, 0]] * 3)
+    assert not np.asarray(obs.action_mask)[:, SHOT].any()
+    # One step onto the ball and it is the carrier's.
+    state, timestep = step(state, jnp.array([RIGHT, IDLE, IDLE]))
+    obs = timestep.observation
     np.testing.assert_array_equal(obs.agents_view[:, 94:97], [[0, 1, 0]] * 3)  # left has it
     mask = np.asarray(obs.action_mask)
     assert int(state.match.owner) == 1

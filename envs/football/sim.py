@@ -100,6 +100,13 @@ EASY_CONTROL_SPEED = 6.0  # relative speed below which a ball in reach is always
 MAX_CONTROL_SPEED = 60.0
 KEEPER_MAX_CONTROL_SPEED = 40.0
 KICK_LOCKOUT = 0.3  # seconds before a kicker can touch its own kick again
+# GRF gives a player the ball only once he touches it, and a standing player does not
+# touch a ball at rest by his feet (the engine, measured: an idle carrier 0.6 m from the
+# ball at an academy start never gets it): a loose ball is controlled by an agent's
+# player only when it and he move relative to each other at least this fast (m/s), or
+# when he is told to kick it (_kick). The engine's own players walk onto the ball, so
+# the rule is not applied to them (their lazy ones, in drills, take it as before).
+TOUCH_SPEED = 0.5
 TACKLE_RATE = 3.0  # per second in reach of an owned ball (standing), x the tackling stat
 SLIDE_TACKLE_RATE = 12.0
 SLIDE_REACH = 1.6
@@ -432,6 +439,7 @@ def _contest(m: Match, s: Statics, u_control: Array, u_tackle: Array, dt: float)
     # A stretch or a keeper's dive beyond a standing player's reach holds the ball less surely.
     stretch = jnp.clip((reach - distance) / jnp.maximum(reach - REACH, 1e-3), 0.0, 1.0)
     controls = can_touch & (distance <= reach) & (u_control < _chance(per_step * stretch, dt))
+    controls = controls & ((relative >= TOUCH_SPEED) | s.scripted)
     # An owned ball: opponents in reach tackle for it.
     in_possession = owner_team(m, s)
     rate = jnp.where(lunging, SLIDE_TACKLE_RATE, TACKLE_RATE * s.stat)
@@ -506,7 +514,33 @@ def _shot_velocity(m: Match, s: Statics, kicker: Array, aim_x: Array, aim_y: Arr
 
 
 def _kick(m: Match, c: Commands, s: Statics, uniforms: Array) -> Match:
-    """Registers the owner's kick command and fires a pending kick whose wind-up ended."""
+    """Registers the owner's kick command and fires a pending kick whose wind-up ended.
+
+    A kick commanded by a player with a loose ball at his feet (within :data:`REACH`,
+    low and slow enough to control, not his own kick) plays it: the command is the
+    touch that makes it his (GRF: a standing carrier told to pass at an academy start
+    passes, though standing never makes the ball his; TOUCH_SPEED).
+    """
+    ball = m.ball
+    point_x = m.x + 0.1 * jnp.cos(m.heading)
+    point_y = m.y + 0.1 * jnp.sin(m.heading)
+    distance = jnp.sqrt((ball.x - point_x) ** 2 + (ball.y - point_y) ** 2)
+    relative = jnp.sqrt((ball.vx - m.vx) ** 2 + (ball.vy - m.vy) ** 2 + ball.vz * ball.vz)
+    locked = (jnp.arange(s.team.shape[0]) == m.last_touch) & (m.lockout > 0.0)
+    at_feet = (
+        (c.kick > 0)
+        & (m.slide == 0)
+        & ~locked
+        & (distance <= REACH)
+        & (ball.z <= s.control_height)
+        & (relative <= EASY_CONTROL_SPEED)
+    )
+    taker = jnp.argmin(jnp.where(at_feet, distance, jnp.inf)).astype(jnp.int32)
+    takes = (m.owner < 0) & (m.kick_kind == 0) & jnp.any(at_feet)
+    m = m.replace(
+        owner=jnp.where(takes, taker, m.owner),
+        last_touch=jnp.where(takes, taker, m.last_touch),
+    )
     owner = jnp.maximum(m.owner, 0)
     request = jnp.where(m.owner >= 0, c.kick[owner], 0)
     start = (m.kick_kind == 0) & (request > 0)

@@ -1,0 +1,437 @@
+"""Football fidelity: the same policies in the JAX simulator and in GRF's real engine.
+
+For each scenario and policy, both engines play episodes from the scenario's start and
+the script reports, side by side:
+
+* the episode length (mean, median, deciles), in steps of 0.1 s;
+* the goal rate (fraction of episodes in which the agents scored) with a 95% Wilson
+  interval;
+* how episodes end: scored, conceded, out of play, possession change, time limit;
+
+and, for three kicks from fixed positions (a shot in ``academy_empty_goal_close``, a
+short and a long pass by the carrier in ``academy_3_vs_1_with_keeper``: the agent
+nearest the ball runs right until the ball is his, then kicks), the ball's trace:
+steps from the command to the ball leaving the foot, its speed then and 5 and 10
+steps later, how far it went in 10 and 30 steps, its peak height and who had it next.
+
+Policies (``football_baselines.py``'s, through one :class:`View` of either engine):
+``uniform`` (any of the 19 actions, no mask: kicks by players without the ball do
+nothing in either engine), ``random`` (uniform over the JAX env's available actions,
+masked the same way in GRF), ``run_and_shoot_11`` and, with two or more agents,
+``pass_then_run_11``.
+
+GRF's engine is a benchmark dependency: build it with ``bash
+benchmarks/gfootball_setup.sh`` and run this script with that venv's python (it has
+marl-lab installed too). ``--engine ours`` runs only the JAX side (CI checks that path
+runs; the real-engine path is checked where gfootball is installed). Usage::
+
+    /work/gfootball-venv/bin/python benchmarks/football_fidelity.py
+    /work/gfootball-venv/bin/python benchmarks/football_fidelity.py --quick
+    python benchmarks/football_fidelity.py --quick --engine ours
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing
+import sys
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from common import machine_info, result_path, write_json
+from football_baselines import (
+    View,
+    first_carrier,
+    pass_then_run,
+    play_episodes,
+    random_policy,
+    run_and_shoot,
+    uniform_policy,
+)
+
+from marl.envs.football import sim
+from marl.envs.football.env import (
+    END_REASONS,
+    IDLE,
+    LONG_PASS,
+    RELEASE_DIRECTION,
+    SHORT_PASS,
+    SHOT,
+    make_football,
+)
+from marl.envs.football.real_engine import SETUP_HINT, RealFootball, gfootball_available
+from marl.envs.football.scenarios import get_scenario
+
+SCENARIOS = (
+    "academy_empty_goal_close",
+    "academy_run_to_score_with_keeper",
+    "academy_pass_and_shoot_with_keeper",
+    "academy_3_vs_1_with_keeper",
+    "academy_counterattack_hard",
+    "academy_corner",
+)
+SHOOTING_DISTANCE = 11.0
+KICKS = {
+    "shot": ("academy_empty_goal_close", SHOT),
+    "short_pass": ("academy_3_vs_1_with_keeper", SHORT_PASS),
+    "long_pass": ("academy_3_vs_1_with_keeper", LONG_PASS),
+}
+TRACE_STEPS = 30
+ENGINES = ("ours", "real", "both")
+
+
+def policy_names(num_agents: int) -> list[str]:
+    names = ["uniform", "random", f"run_and_shoot_{SHOOTING_DISTANCE:g}"]
+    if num_agents > 1:
+        names.append(f"pass_then_run_{SHOOTING_DISTANCE:g}")
+    return names
+
+
+def policy_by_name(name: str, scenario: str) -> Any:
+    if name.startswith("run_and_shoot_"):
+        return run_and_shoot(float(name.rsplit("_", 1)[1]))
+    if name.startswith("pass_then_run_"):
+        carrier = first_carrier(get_scenario(scenario))
+        return pass_then_run(float(name.rsplit("_", 1)[1]), carrier)
+    return {"uniform": uniform_policy, "random": random_policy}[name]
+
+
+# ----------------------------------------------------------------- statistics
+def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval of a binomial proportion."""
+    if trials == 0:
+        return (0.0, 1.0)
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials))
+    half /= 1 + z * z / trials
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def summarise(lengths: np.ndarray, scored: np.ndarray, reasons: list[str]) -> dict[str, Any]:
+    """Length distribution, goal rate with its interval and end-reason fractions."""
+    lengths = np.asarray(lengths, np.float64)
+    episodes = len(lengths)
+    goals = int(np.sum(scored))
+    names, counts = np.unique(np.asarray(reasons), return_counts=True)
+    return {
+        "episodes": episodes,
+        "length_mean": float(lengths.mean()),
+        "length_median": float(np.median(lengths)),
+        "length_deciles": [float(v) for v in np.percentile(lengths, np.arange(10, 100, 10))],
+        "goal_rate": goals / episodes,
+        "goal_rate_ci95": list(wilson_interval(goals, episodes)),
+        "end_reasons": {
+            str(name): float(count) / episodes for name, count in zip(names, counts, strict=True)
+        },
+    }
+
+
+# ------------------------------------------------------------------ episodes
+def ours_episodes(scenario: str, policy_name: str, episodes: int, seed: int) -> dict[str, Any]:
+    env = make_football(scenario, mask_ball_actions=policy_name != "uniform")
+    played = play_episodes(env, policy_by_name(policy_name, scenario), episodes, seed)
+    reasons = [END_REASONS[i] for i in played["end_reason"]]
+    return summarise(played["length"], played["scored"], reasons)
+
+
+def real_view(snapshot) -> View:
+    opponents = np.flatnonzero((snapshot.team == 1) & ~snapshot.keeper)
+    return View(
+        snapshot.x.astype(np.float32),
+        snapshot.y.astype(np.float32),
+        np.int32(snapshot.owner),
+        snapshot.controlled,
+        opponents,
+        sim.HALF_LENGTH,
+        np.float32(snapshot.ball_x),
+        np.float32(snapshot.ball_y),
+        snapshot.held_direction,
+    )
+
+
+def real_episodes(scenario: str, policy_name: str, episodes: int, seed: int) -> dict[str, Any]:
+    """Plays ``episodes`` episodes in GRF's engine (one process, one episode at a time)."""
+    env = RealFootball(scenario, seed=seed, mask_ball_actions=policy_name != "uniform")
+    act = jax.jit(policy_by_name(policy_name, scenario))
+    key = jax.random.PRNGKey(seed)
+    lengths, scored, reasons = [], [], []
+    started = time.perf_counter()
+    try:
+        for _ in range(episodes):
+            _, mask, snapshot = env.reset()
+            goal = False
+            for step in range(env.time_limit + 1):
+                key, act_key = jax.random.split(key)
+                action = np.asarray(act(real_view(snapshot), mask, jnp.int32(step), act_key))
+                _, mask, snapshot, reward, done, reason = env.step(action)
+                goal = goal or reward > 0
+                if done:
+                    break
+            lengths.append(env.steps)
+            scored.append(goal)
+            reasons.append(reason)
+    finally:
+        env.close()
+    result = summarise(np.asarray(lengths), np.asarray(scored), reasons)
+    result["seconds"] = time.perf_counter() - started
+    return result
+
+
+def _real_job(job: tuple[str, str, int, int]) -> tuple[str, str, dict[str, Any]]:
+    scenario, policy_name, episodes, seed = job
+    result = real_episodes(scenario, policy_name, episodes, seed)
+    print(f"  real {scenario} {policy_name}: {result['seconds']:.0f} s", flush=True)
+    return scenario, policy_name, result
+
+
+# -------------------------------------------------------------------- traces
+def trace_metrics(balls: np.ndarray, owners: list[int], left_team: int) -> dict[str, Any]:
+    """What one kick did: ``balls [T, 3]`` (metres) from the step the command was given,
+    ``owners`` the player on the ball at each of those steps (-1 loose). The kick leaves
+    the foot at the first step the ball moves faster than 5 m/s."""
+    step_speed = np.linalg.norm(np.diff(balls[:, :2], axis=0), axis=1) / sim.STEP_SECONDS
+    fast = np.flatnonzero(step_speed > 5.0)
+    if not fast.size:
+        return {"released": False}
+    release = int(fast[0])  # the ball moves between step ``release`` and the next
+
+    def speed_at(offset: int) -> float | None:
+        index = release + offset
+        return float(step_speed[index]) if index < len(step_speed) else None
+
+    start = balls[release, :2]
+    travelled = np.linalg.norm(balls[:, :2] - start, axis=1)
+    after = [owners[i] for i in range(release + 2, len(owners)) if owners[i] >= 0]
+    next_owner = after[0] if after else -1
+    received = "nobody" if next_owner < 0 else ("team" if next_owner < left_team else "opponent")
+    return {
+        "released": True,
+        "release_delay": release,
+        "release_speed": float(step_speed[release : release + 2].max()),
+        "speed_after_5": speed_at(5),
+        "speed_after_10": speed_at(10),
+        "distance_10": float(travelled[min(release + 10, len(travelled) - 1)]),
+        "distance_30": float(travelled[-1]),
+        "peak_height": float(balls[release:, 2].max()),
+        "next_owner": received,
+    }
+
+
+def _kicker(x: np.ndarray, y: np.ndarray, ball: tuple[float, float], controlled) -> int:
+    """The agent driving the player nearest the ball."""
+    distance = np.hypot(x[controlled] - ball[0], y[controlled] - ball[1])
+    return int(np.argmin(distance))
+
+
+RIGHT = 5  # GRF's direction action towards the opponents' goal
+
+
+def _trace_action(kicker: int, owner: int, driven: int, kicked: bool, kick: int, num_agents: int):
+    """One step of the kick protocol, the same in both engines: the kicker runs right until
+    he has the ball (a player gets it only by touching it), kicks, lets go of the
+    direction the step after, and everyone else stands still."""
+    action = np.full(num_agents, IDLE, np.int64)
+    if kicked:
+        action[kicker] = RELEASE_DIRECTION
+    elif owner >= 0 and owner == driven:
+        action[kicker] = kick
+    else:
+        action[kicker] = RIGHT
+    return action
+
+
+def ours_trace(scenario: str, kick: int, seed: int) -> dict[str, Any]:
+    """One kick by the agent nearest the ball (:func:`_trace_action`) in the JAX simulator."""
+    env = make_football(scenario)
+    step = jax.jit(env.step)
+    state, _ = env.reset(jax.random.PRNGKey(seed))
+    controlled = np.asarray(env.controlled)
+    balls, owners, kicked = [], [], False
+    for _ in range(TRACE_STEPS + 20):
+        match = state.match
+        owner = int(match.owner)
+        if not kicked:
+            kicker = _kicker(np.asarray(match.x), np.asarray(match.y),
+                             (float(match.ball.x), float(match.ball.y)), controlled)  # fmt: skip
+        action = _trace_action(kicker, owner, int(controlled[kicker]), kicked, kick, env.num_agents)
+        kicked = kicked or action[kicker] == kick
+        if kicked:
+            balls.append((float(match.ball.x), float(match.ball.y), float(match.ball.z)))
+            owners.append(owner)
+        state, timestep = step(state, jnp.asarray(action, jnp.int32))
+        if bool(timestep.last()) or len(balls) > TRACE_STEPS:
+            break
+    else:
+        ball = state.match.ball
+        balls.append((float(ball.x), float(ball.y), float(ball.z)))
+        owners.append(int(state.match.owner))
+    if not balls:
+        return {"released": False}
+    return trace_metrics(np.asarray(balls), owners, env.num_left)
+
+
+def real_trace(scenario: str, kick: int, seed: int) -> dict[str, Any]:
+    """As :func:`ours_trace`, in GRF's engine (whose control of players may move)."""
+    env = RealFootball(scenario, seed=seed)
+    try:
+        _, _, snapshot = env.reset()
+        num_left = int((snapshot.team == 0).sum())
+        balls, owners, kicked = [], [], False
+        for _ in range(TRACE_STEPS + 20):
+            if not kicked:  # GRF hands control around: the agent nearest the ball now
+                position = (snapshot.ball_x, snapshot.ball_y)
+                kicker = _kicker(snapshot.x, snapshot.y, position, snapshot.controlled)
+            driven = int(snapshot.controlled[kicker])
+            action = _trace_action(kicker, snapshot.owner, driven, kicked, kick, env.num_agents)
+            kicked = kicked or action[kicker] == kick
+            if kicked:
+                balls.append((snapshot.ball_x, snapshot.ball_y, snapshot.ball_z))
+                owners.append(snapshot.owner)
+            _, _, snapshot, _, done, _ = env.step(action)
+            if done or len(balls) > TRACE_STEPS:
+                break  # GRF's last observation after a goal is already the restart
+        else:
+            balls.append((snapshot.ball_x, snapshot.ball_y, snapshot.ball_z))
+            owners.append(snapshot.owner)
+    finally:
+        env.close()
+    if not balls:
+        return {"released": False}
+    return trace_metrics(np.asarray(balls), owners, num_left)
+
+
+def summarise_traces(tries: list[dict[str, Any]]) -> dict[str, Any]:
+    released = [t for t in tries if t.get("released")]
+    summary: dict[str, Any] = {"tries": len(tries), "released": len(released)}
+    for key in ("release_delay", "release_speed", "speed_after_5", "speed_after_10",
+                "distance_10", "distance_30", "peak_height"):  # fmt: skip
+        values = [t[key] for t in released if t.get(key) is not None]
+        if values:
+            summary[key] = {
+                "mean": float(np.mean(values)),
+                "min": float(np.min(values)),
+                "max": float(np.max(values)),
+            }
+    owners = [t["next_owner"] for t in released]
+    summary["next_owner"] = {name: owners.count(name) for name in sorted(set(owners))}
+    return summary
+
+
+# ---------------------------------------------------------------------- main
+def table(rows: list[dict[str, Any]]) -> str:
+    """A markdown table of ours against the engine."""
+    lines = [
+        "| scenario | policy | mean length ours / GRF (ratio) | median | goal rate ours / GRF "
+        "(95% CI) | ends ours | ends GRF |",
+        "|---|---|---|---|---|---|---|",
+    ]
+
+    def ends(stats: dict[str, Any]) -> str:
+        short = {"scored": "goal", "out_of_play": "out", "possession_change": "lost",
+                 "time_limit": "time", "conceded": "conceded"}  # fmt: skip
+        items = sorted(stats["end_reasons"].items(), key=lambda kv: -kv[1])
+        return " ".join(f"{short.get(k, k)} {v:.0%}" for k, v in items)
+
+    for row in rows:
+        ours, real = row["ours"], row.get("real")
+        if real is None:
+            continue
+        ratio = ours["length_mean"] / max(real["length_mean"], 1e-9)
+        ci_ours, ci_real = ours["goal_rate_ci95"], real["goal_rate_ci95"]
+        lines.append(
+            f"| {row['scenario'].removeprefix('academy_')} | {row['policy']} "
+            f"| {ours['length_mean']:.0f} / {real['length_mean']:.0f} ({ratio:.2f}) "
+            f"| {ours['length_median']:.0f} / {real['length_median']:.0f} "
+            f"| {ours['goal_rate']:.2f} [{ci_ours[0]:.2f}, {ci_ours[1]:.2f}] / "
+            f"{real['goal_rate']:.2f} [{ci_real[0]:.2f}, {ci_real[1]:.2f}] "
+            f"| {ends(ours)} | {ends(real)} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a minute; checks it runs")
+    parser.add_argument("--engine", choices=ENGINES, default="both")
+    parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS))
+    parser.add_argument("--episodes-ours", type=int, default=1024)
+    parser.add_argument("--episodes-real", type=int, default=200)
+    parser.add_argument("--trace-tries", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=2, help="processes for GRF's engine")
+    parser.add_argument("--parts", nargs="+", choices=("episodes", "traces"),
+                        default=["episodes", "traces"])  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.scenarios = ["academy_pass_and_shoot_with_keeper"]
+        args.episodes_ours, args.episodes_real, args.trace_tries = 64, 3, 1
+    real = args.engine in ("real", "both")
+    if real and not gfootball_available():
+        sys.exit(f"football_fidelity: {SETUP_HINT} (or pass --engine ours)")
+
+    rows: list[dict[str, Any]] = []
+    jobs = []
+    for scenario in args.scenarios if "episodes" in args.parts else []:
+        num_agents = make_football(scenario).num_agents
+        for index, policy_name in enumerate(policy_names(num_agents)):
+            row: dict[str, Any] = {"scenario": scenario, "policy": policy_name}
+            if args.engine in ("ours", "both"):
+                row["ours"] = ours_episodes(scenario, policy_name, args.episodes_ours, args.seed)
+                print(f"ours {scenario} {policy_name}: length "
+                      f"{row['ours']['length_mean']:.1f}, goals {row['ours']['goal_rate']:.3f}",
+                      flush=True)  # fmt: skip
+            rows.append(row)
+            jobs.append((scenario, policy_name, args.episodes_real, args.seed + index))
+
+    traces: dict[str, Any] = {}
+    for name, (scenario, kick) in KICKS.items() if "traces" in args.parts else []:
+        if scenario not in args.scenarios and not args.quick:
+            continue
+        entry: dict[str, Any] = {"scenario": scenario}
+        if args.engine in ("ours", "both"):
+            tries = [ours_trace(scenario, kick, seed) for seed in range(args.trace_tries)]
+            entry["ours"] = summarise_traces(tries)
+        if real:
+            tries = [real_trace(scenario, kick, seed) for seed in range(args.trace_tries)]
+            entry["real"] = summarise_traces(tries)
+        traces[name] = entry
+
+    if real and jobs:
+        context = multiprocessing.get_context("spawn")
+        with context.Pool(max(1, args.workers)) as pool:
+            done = pool.map(_real_job, jobs, chunksize=1)
+        by_key = {(scenario, policy): result for scenario, policy, result in done}
+        for row in rows:
+            row["real"] = by_key[(row["scenario"], row["policy"])]
+
+    payload = {
+        "benchmark": "football_fidelity",
+        "mode": "quick" if args.quick else "full",
+        "engine": args.engine,
+        "machine": machine_info(),
+        "settings": {
+            "episodes_ours": args.episodes_ours,
+            "episodes_real": args.episodes_real,
+            "trace_tries": args.trace_tries,
+            "seed": args.seed,
+            "shooting_distance": SHOOTING_DISTANCE,
+            "parts": args.parts,
+        },
+        "rows": rows,
+        "traces": traces,
+    }
+    if real:
+        print(table(rows))
+    path = write_json(result_path(args.out, "football_fidelity"), payload)
+    print(f"wrote {path}")
+    return payload
+
+
+if __name__ == "__main__":
+    main()

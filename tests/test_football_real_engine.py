@@ -1,0 +1,141 @@
+"""The adapter to GRF's real engine: what it reads off GRF's raw observations.
+
+These parts need no engine (raw observations are plain dicts), so they run in CI; the
+engine itself is exercised by tests/test_benchmarks.py where gfootball is installed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from marl.envs.football import real_engine
+from marl.envs.football.scenarios import X_SCALE, Y_SCALE
+
+
+def raw_observation(**changes):
+    """A raw GRF observation of 3_vs_1_with_keeper's start, as the engine lays it out."""
+    raw = {
+        "left_team": np.array([[-1.0, 0.0], [0.6, 0.0], [0.7, 0.2], [0.7, -0.2]]),
+        "right_team": np.array([[-1.0, 0.0], [-0.75, 0.0]]),
+        "left_team_roles": np.array([0, 5, 5, 5]),
+        "right_team_roles": np.array([0, 1]),
+        "ball": np.array([0.62, 0.0, 0.11]),
+        "ball_owned_team": 0,
+        "ball_owned_player": 1,
+        "game_mode": 0,
+        "score": [0, 0],
+    }
+    raw.update(changes)
+    return raw
+
+
+def test_snapshot_is_in_metres_with_the_left_team_first():
+    snapshot = real_engine.snapshot_of(raw_observation(), np.array([1, 2, 3]))
+    np.testing.assert_allclose(snapshot.x[:4], np.array([-1.0, 0.6, 0.7, 0.7]) * X_SCALE)
+    np.testing.assert_allclose(snapshot.y[2], 0.2 * Y_SCALE)
+    np.testing.assert_array_equal(snapshot.team, [0, 0, 0, 0, 1, 1])
+    np.testing.assert_array_equal(snapshot.keeper, [True, False, False, False, True, False])
+    assert snapshot.owner == 1
+    assert snapshot.ball_z == pytest.approx(0.11)
+    # A right-team owner is numbered after the whole left team.
+    theirs = real_engine.snapshot_of(raw_observation(ball_owned_team=1, ball_owned_player=1), [1])
+    assert theirs.owner == 5
+    loose = real_engine.snapshot_of(raw_observation(ball_owned_team=-1), [1])
+    assert loose.owner == -1
+
+
+def test_the_mask_gives_kicks_to_the_agent_on_the_ball_and_sliding_to_the_others():
+    snapshot = real_engine.snapshot_of(raw_observation(), np.array([0, 1, 3]))
+    mask = real_engine.action_mask(snapshot)
+    kicks = list(real_engine.KICKS)
+    np.testing.assert_array_equal(mask[:, kicks].all(axis=1), [False, True, False])
+    np.testing.assert_array_equal(mask[:, real_engine.SLIDING], [True, False, True])
+    assert mask[:, :9].all() and mask[:, 13:16].all()  # moves, sprint, releases: always
+    loose = real_engine.snapshot_of(raw_observation(ball_owned_team=-1), np.array([1]))
+    assert not real_engine.action_mask(loose)[:, kicks].any()
+
+
+@pytest.mark.parametrize(
+    ("changes", "owned_before", "steps", "expected", "on_change"),
+    [
+        ({"score": [1, 0], "game_mode": 1}, 0, 20, "scored", True),  # a goal restarts play too
+        ({"score": [0, 1]}, 0, 20, "conceded", True),
+        ({"ball_owned_team": 1, "ball_owned_player": 0}, 0, 20, "possession_change", True),
+        ({"ball_owned_team": -1, "game_mode": 2}, 0, 20, "out_of_play", True),
+        # A defender's clearance out of play: both rules fire; out of play is named.
+        ({"ball_owned_team": 1, "game_mode": 5}, 0, 20, "out_of_play", True),
+        ({"ball_owned_team": -1}, 0, 400, "time_limit", True),
+        # A loose ball between two owners of the same team changes nothing.
+        ({"ball_owned_team": 0}, 0, 20, "running", True),
+        # academy_corner plays on after a change of possession.
+        ({"ball_owned_team": 1, "ball_owned_player": 0}, 0, 400, "time_limit", False),
+    ],
+)
+def test_end_reasons_follow_grfs_own_rules(changes, owned_before, steps, expected, on_change):
+    raw = raw_observation(**changes)
+    reason = real_engine.end_reason(raw, owned_before, steps, 400, on_change)
+    assert reason == expected
+
+
+def test_without_gfootball_the_error_names_the_setup_script(monkeypatch):
+    monkeypatch.setattr(real_engine, "gfootball_available", lambda: False)
+    with pytest.raises(ModuleNotFoundError, match="benchmarks/gfootball_setup.sh"):
+        real_engine.require_gfootball()
+    with pytest.raises(ModuleNotFoundError, match="gfootball 2.10.2"):
+        real_engine.RealFootball("academy_3_vs_1_with_keeper")
+
+
+def test_a_real_engine_observation_is_laid_out_as_the_jax_envs():
+    import jax
+
+    import marl
+    from marl.registry import make_raw_env
+    from marl.sim_to_real import real_observation
+
+    name = "football/academy_3_vs_1_with_keeper"
+    key = jax.random.PRNGKey(3)
+    raw_env = make_raw_env(name)
+    _, timestep = raw_env.reset(key)
+    obs = timestep.observation  # simple115 per agent: the vector GRF's wrapper builds
+    built = real_observation(
+        np.asarray(obs.agents_view), np.asarray(obs.action_mask), 0, raw_env.time_limit, True
+    )
+    _, wrapped = marl.make_env(name).reset(key)  # what a trained run's policy saw
+    expected = wrapped.observation
+    np.testing.assert_allclose(np.asarray(built.agents_view[0]), np.asarray(expected.agents_view))
+    np.testing.assert_allclose(
+        np.asarray(built.global_state[0]), np.asarray(expected.global_state), atol=1e-6
+    )
+    np.testing.assert_array_equal(
+        np.asarray(built.action_mask[0]), np.asarray(expected.action_mask)
+    )
+
+
+@pytest.mark.parametrize(
+    ("env_name", "kwargs", "message"),
+    [
+        ("smac/3m", {}, "plays football/\\* runs in GRF's engine; this run's env is 'smac/3m'"),
+        (
+            "football/academy_3_vs_1_with_keeper",
+            {"representation": "egocentric"},
+            "representation=simple115 .* this run used 'egocentric'",
+        ),
+    ],
+)
+def test_runs_that_cannot_play_in_gfootball_are_refused_in_one_line(env_name, kwargs, message):
+    from marl.sim_to_real import RealEngineError, check_run_fits_gfootball
+
+    with pytest.raises(RealEngineError, match=message):
+        check_run_fits_gfootball(env_name, kwargs)
+    assert check_run_fits_gfootball("football/academy_corner", {}) == "academy_corner"
+
+
+def test_marl_evaluate_refuses_an_unknown_engine_in_one_line():
+    from marl.experiments.evaluate import parse_args
+
+    with pytest.raises(ValueError, match="engine must be one of jax, gfootball, got 'sc2'"):
+        parse_args(["checkpoint=x", "engine=sc2"])
+    with pytest.raises(ValueError, match="engine=gfootball evaluates; drop replay= and export="):
+        parse_args(["checkpoint=x", "engine=gfootball", "replay=a.gif"])
+    assert parse_args(["checkpoint=x", "engine=gfootball"])["engine"] == "gfootball"
