@@ -33,10 +33,12 @@ runs; the real-engine path is checked where gfootball is installed). Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import multiprocessing
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -366,11 +368,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--parts", nargs="+", choices=("episodes", "traces"),
                         default=["episodes", "traces"])  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--real-from",
+        default=None,
+        help="take GRF's side from this earlier result file (same policies, episodes and "
+        "seed) and run only ours: GRF does not change when our simulator does",
+    )
     parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/)")
     args = parser.parse_args(argv)
     if args.quick:
         args.scenarios = ["academy_pass_and_shoot_with_keeper"]
         args.episodes_ours, args.episodes_real, args.trace_tries = 64, 3, 1
+    earlier = None
+    if args.real_from:
+        earlier = json.loads(Path(args.real_from).read_text())
+        for key in ("episodes_real", "trace_tries", "seed"):
+            if earlier["settings"][key] != getattr(args, key):
+                sys.exit(f"football_fidelity: --real-from has {key}={earlier['settings'][key]}, "
+                         f"this run {getattr(args, key)}")  # fmt: skip
+        args.engine = "ours"
     real = args.engine in ("real", "both")
     if real and not gfootball_available():
         sys.exit(f"football_fidelity: {SETUP_HINT} (or pass --engine ours)")
@@ -410,6 +426,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for row in rows:
             row["real"] = by_key[(row["scenario"], row["policy"])]
 
+    if earlier is not None:
+        real_rows = {(r["scenario"], r["policy"]): r["real"] for r in earlier["rows"]}
+        for row in rows:
+            row["real"] = real_rows[(row["scenario"], row["policy"])]
+        for name, entry in traces.items():
+            entry["real"] = earlier["traces"][name]["real"]
+        real = True
     payload = {
         "benchmark": "football_fidelity",
         "mode": "quick" if args.quick else "full",
@@ -422,6 +445,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "seed": args.seed,
             "shooting_distance": SHOOTING_DISTANCE,
             "parts": args.parts,
+            "real_from": None
+            if earlier is None
+            else {"path": args.real_from, "git": earlier["machine"].get("git")},
         },
         "rows": rows,
         "traces": traces,

@@ -508,3 +508,24 @@ def test_bad_settings_fail_in_one_line():
         Scenario("bad", (0, 0), (P("GK", -1, 0),), (P("GK", -1, 0),), controlled=(3,))
     with pytest.raises(ValueError, match="unknown role 'XX'"):
         Scenario("bad", (0, 0), (P("XX", -1, 0),), (P("GK", -1, 0),), controlled=(0,))
+
+
+def test_a_pass_back_behind_the_carrier_is_weaker_as_in_grf():
+    """GRF (measured with gfootball 2.10.2, empty_goal_close): a carrier running at goal
+    who passes to his keeper 97 m behind him sends the ball off at about 15.5 m/s, and it
+    has gone 27-29 m 30 steps after the command; the power law alone would send it at
+    the 30 m/s cap, 50 m."""
+    env = Football("academy_empty_goal_close")
+
+    def back_pass(t, state):
+        action = jnp.select([t == 0, t == 1, t == 2], [IDLE, RIGHT, SHORT_PASS], RELEASE_DIRECTION)
+        return action[None].astype(jnp.int32)
+
+    records = _episodes(env, back_pass, 33, 8)
+    ball_x = records["ball_x"]  # after each step; the command is step 2
+    assert (records["owner"][:, 1] == 1).all()
+    speed = np.abs(np.diff(ball_x, axis=1)) / 0.1
+    release_speed = speed[:, 2:12].max(axis=1)
+    np.testing.assert_allclose(release_speed, 15.5, atol=2.5)
+    travelled = ball_x[:, 1] - ball_x[:, 32]  # backwards, 30 steps after the command
+    assert np.all((travelled > 23.0) & (travelled < 34.0)), travelled
