@@ -14,6 +14,7 @@ from marl.envs.football import sim
 from marl.envs.football.env import (
     DRIBBLE,
     IDLE,
+    LONG_PASS,
     RELEASE_DIRECTION,
     SHORT_PASS,
     SHOT,
@@ -215,6 +216,8 @@ def test_a_standing_teammate_receives_the_short_pass_in_3_vs_1_as_often_as_in_gr
 
 
 def test_the_keeper_saves_a_weak_shot_from_distance_more_often_than_a_close_one():
+    # With shots as fast as GRF's (30 m/s running), 79% of 30 m shots are saved here and
+    # 3% of 11 m ones; GRF's own rates from these spots are not measured yet.
     saves = {}
     for distance in (11.0, 30.0):
         records = _episodes(
@@ -224,8 +227,8 @@ def test_the_keeper_saves_a_weak_shot_from_distance_more_often_than_a_close_one(
         saves[distance] = (reasons == 4).mean()  # the keeper holds it: possession changes
         if distance == 11.0:
             assert (reasons == 1).mean() >= 0.3  # close shots at a corner often score
-    assert saves[30.0] >= 0.9
-    assert saves[30.0] > saves[11.0] + 0.3
+    assert saves[30.0] >= 0.7
+    assert saves[30.0] > saves[11.0] + 0.5
 
 
 def _rolling_towards(env: Football, vx: float, vy: float, x: float, y: float):
@@ -529,3 +532,30 @@ def test_a_pass_back_behind_the_carrier_is_weaker_as_in_grf():
     np.testing.assert_allclose(release_speed, 15.5, atol=2.5)
     travelled = ball_x[:, 1] - ball_x[:, 32]  # backwards, 30 steps after the command
     assert np.all((travelled > 23.0) & (travelled < 34.0)), travelled
+
+
+def test_shots_and_long_passes_leave_as_in_grf():
+    """GRF (measured with gfootball 2.10.2): a carrier running onto the ball in
+    empty_goal_close shoots at 30.3 m/s on average (25.1-32 over 10); a long pass to a
+    standing teammate in 3_vs_1 is received 9 times in 10, aimed at him."""
+    env = Football("academy_empty_goal_close")
+
+    def shoot(t, state):
+        action = jnp.select([t == 0, t == 1], [IDLE, RIGHT], jnp.where(t == 2, SHOT, IDLE))
+        return action[None].astype(jnp.int32)
+
+    records = _episodes(env, shoot, 12, 32)
+    speed = np.abs(np.diff(records["ball_x"], axis=1)) / 0.1
+    release = speed[:, 2:8].max(axis=1)
+    assert 26.0 <= release.mean() <= 32.0, release.mean()
+    three = Football("academy_3_vs_1_with_keeper")
+
+    def long_pass(t, state):
+        passer = jnp.select(
+            [t == 0, t == 1], [IDLE, RIGHT], jnp.where(t == 2, LONG_PASS, RELEASE_DIRECTION)
+        )
+        return jnp.stack([passer, jnp.int32(IDLE), jnp.int32(IDLE)]).astype(jnp.int32)
+
+    owners = _episodes(three, long_pass, 30, 64)["owner"]
+    received = np.array([any(o in (2, 3) for o in row) for row in owners])
+    assert received.mean() >= 0.6, received.mean()

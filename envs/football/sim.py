@@ -126,7 +126,11 @@ PASS_ANGLE_NOISE = 0.05  # rad, uniform
 # this fraction straight behind.
 BACK_PASS_LOSS = 0.49
 SHOT_SPEED = 45.0 * (0.7 + 0.3 * math.sqrt(0.15))  # a one-step shot's desired power 0.15
-SHOT_POWER_FACTOR = 0.72  # typical body position: GRF shots leave at about 26 m/s
+# Measured on the engine (gfootball 2.10.2, empty_goal_close): a standing carrier's shot
+# leaves at 26.6 m/s on average, one running onto the ball at 30.3; fitted with a body
+# factor and, as for passes, half the kicker's run along the shot added.
+SHOT_POWER_FACTOR = 0.835
+SHOT_RUN_SHARE = 0.5
 SHOT_AIM = 0.9 * GOAL_HALF_WIDTH
 SHOT_ANGLE_ERROR = 0.25  # rad, the worst execution's direction error
 SHOT_EXTRA_HEIGHT = 0.7
@@ -467,13 +471,18 @@ def _pass_velocity(m: Match, s: Statics, kind: Array, kicker: Array, aim_x: Arra
     gap_x, gap_y = m.x - px, m.y - py
     gap = jnp.sqrt(gap_x * gap_x + gap_y * gap_y)
     lead = 0.7 * jnp.clip(0.3 + 0.05 * gap, 0.0, 1.0) ** 0.7
-    target_x = m.x + m.vx * lead + jnp.where(kind == LONG_PASS, 0.2 * gap * s.attack, 0.0)
+    # The long pass's forward offset only picks the receiver (GRF, measured: a long pass
+    # to a standing teammate in 3_vs_1 is received 9 times in 10, aimed at him).
+    forward = jnp.where(kind == LONG_PASS, 0.2 * gap * s.attack, 0.0)
+    target_x = m.x + m.vx * lead
     target_y = m.y + m.vy * lead
     to_x, to_y = target_x - px, target_y - py
     distance = jnp.maximum(jnp.sqrt(to_x * to_x + to_y * to_y), 1e-3)
-    manual_x, manual_y = px + aim_x * distance, py + aim_y * distance
-    off = jnp.sqrt((target_x - manual_x) ** 2 + (target_y - manual_y) ** 2)
-    angle = jnp.abs(wrap(jnp.arctan2(to_y, to_x) - jnp.arctan2(aim_y, aim_x)))
+    pick_x = to_x + forward
+    pick_distance = jnp.maximum(jnp.sqrt(pick_x * pick_x + to_y * to_y), 1e-3)
+    manual_x, manual_y = px + aim_x * pick_distance, py + aim_y * pick_distance
+    off = jnp.sqrt((target_x + forward - manual_x) ** 2 + (target_y - manual_y) ** 2)
+    angle = jnp.abs(wrap(jnp.arctan2(to_y, pick_x) - jnp.arctan2(aim_y, aim_x)))
     score = 0.8 * jnp.clip(off / 70.0, 0.0, 1.0) ** 0.8 + angle / math.pi
     teammate = (team == team[kicker]) & (jnp.arange(team.shape[0]) != kicker)
     receiver = jnp.argmin(jnp.where(teammate, score, jnp.inf))
@@ -518,6 +527,8 @@ def _shot_velocity(m: Match, s: Statics, kicker: Array, aim_x: Array, aim_y: Arr
     facing = jnp.cos(m.heading[kicker] - direction)
     power = SHOT_POWER_FACTOR * (1.0 - 0.3 * (1.0 - facing) / 2.0)
     speed = SHOT_SPEED * power * (1.0 - poor * SHOT_POWER_LOSS * uniforms[2])
+    run = m.vx[kicker] * jnp.cos(direction) + m.vy[kicker] * jnp.sin(direction)
+    speed = speed + SHOT_RUN_SHARE * jnp.maximum(run, 0.0)
     up = 0.05 + poor * SHOT_EXTRA_HEIGHT * uniforms[3]
     norm = jnp.sqrt(1.0 + up * up)
     return speed / norm * jnp.cos(direction), speed / norm * jnp.sin(direction), speed * up / norm
