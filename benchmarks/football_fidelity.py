@@ -46,6 +46,9 @@ import jax.numpy as jnp
 import numpy as np
 from common import machine_info, result_path, write_json
 from football_baselines import (
+    SCENARIOS as BASELINE_SCENARIOS,
+)
+from football_baselines import (
     View,
     first_carrier,
     pass_then_run,
@@ -68,14 +71,8 @@ from marl.envs.football.env import (
 from marl.envs.football.real_engine import SETUP_HINT, RealFootball, gfootball_available
 from marl.envs.football.scenarios import get_scenario
 
-SCENARIOS = (
-    "academy_empty_goal_close",
-    "academy_run_to_score_with_keeper",
-    "academy_pass_and_shoot_with_keeper",
-    "academy_3_vs_1_with_keeper",
-    "academy_counterattack_hard",
-    "academy_corner",
-)
+# The learning scenarios of football_baselines, a counterattack and the corner.
+SCENARIOS = (*BASELINE_SCENARIOS, "academy_counterattack_hard", "academy_corner")
 SHOOTING_DISTANCE = 11.0
 KICKS = {
     "shot": ("academy_empty_goal_close", SHOT),
