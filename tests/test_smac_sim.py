@@ -135,6 +135,24 @@ def test_weapon_delays_are_uniform_between_minus_one_and_plus_two_game_loops():
     assert delays.min() >= -1.0 and delays.max() <= 2.0
     np.testing.assert_allclose(delays.mean(), 0.5, atol=0.02)
     np.testing.assert_allclose(np.mean(delays < 0.0), 1.0 / 3.0, atol=0.01)
+    # Eight random bits per delay: 256 evenly spaced levels, each drawn about as often.
+    levels = np.round((delays + 1.0) / 3.0 * 256 - 0.5).astype(int)
+    np.testing.assert_allclose((levels + 0.5) / 256 * 3.0 - 1.0, delays, atol=1e-4)
+    counts = np.bincount(levels.ravel(), minlength=256)
+    assert counts.size == 256 and counts.min() > 0.5 * counts.mean()
+
+
+def test_one_draw_gives_two_independent_keys_and_the_delay_words():
+    from marl.envs.smac.env import split_with_bits
+
+    for key in (jax.random.PRNGKey(3), jax.random.key(3)):
+        first, second, words = split_with_bits(key, 5)
+        assert words.shape == (5,) and words.dtype == jnp.uint32
+        assert first.dtype == key.dtype and first.shape == key.shape
+        draws = [np.asarray(jax.random.uniform(k, (1000,))) for k in (first, second, key)]
+        # Different streams: no two keys give correlated numbers.
+        correlation = np.corrcoef(draws)
+        assert np.abs(correlation[np.triu_indices(3, 1)]).max() < 0.1
 
 
 def test_shields_regenerate_after_ten_quiet_seconds(step):

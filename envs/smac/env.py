@@ -177,7 +177,9 @@ class SMAC(MultiAgentEnv):
         invalid = count_invalid(mask, action)
         action = play_as_fallback(mask, action, self.fallback_action)
         battle = rules.apply_actions(battle, action, n, roster)
-        key, opponent_key = jax.random.split(state.key)
+        num_units = battle.unit_type.shape[0]
+        delay_words = sim.weapon_delay_words(self.substeps) if self.weapon_delay else 0
+        key, opponent_key, words = split_with_bits(state.key, delay_words * num_units)
         opponent_last_action = state.opponent_last_action
         held = None
         if opponent_action is not None:
@@ -187,9 +189,9 @@ class SMAC(MultiAgentEnv):
         before = battle
         delays = None
         if self.weapon_delay:
-            # From a key of its own, so the opponent's draws stay as they were.
-            delay_key = jax.random.fold_in(opponent_key, 1)
-            delays = sim.weapon_delays(delay_key, self.substeps, battle.unit_type.shape[0])
+            delays = sim.weapon_delays_from_bits(
+                words.reshape(delay_words, num_units), self.substeps
+            )
         battle, _, _ = sim.advance(
             battle,
             sim.Terrain(
@@ -246,6 +248,21 @@ class SMAC(MultiAgentEnv):
         from marl.envs.smac.render import render_episode
 
         return render_episode(self, [jax.device_get(state) for state in states])
+
+
+def split_with_bits(key: PRNGKey, num_words: int) -> tuple[PRNGKey, PRNGKey, Array]:
+    """Two new keys and ``num_words`` random uint32 words from one draw on ``key``.
+
+    What ``split`` followed by ``bits`` gives, in one call of the PRNG: on XLA:CPU each
+    call is a loop of its own, a large share of a small batch's step.
+    """
+    typed = jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+    key_words = (jax.random.key_data(key) if typed else key).shape[-1]
+    words = jax.random.bits(key, (2 * key_words + num_words,), jnp.uint32)
+    keys = words[: 2 * key_words].reshape(2, key_words)
+    if typed:
+        keys = jax.random.wrap_key_data(keys, impl=jax.random.key_impl(key))
+    return keys[0], keys[1], words[2 * key_words :]
 
 
 SMAC_PATTERN = "{" + ",".join(sorted(SMAC_MAPS)) + "}"
