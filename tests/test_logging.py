@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pathlib
 import struct
+import time
 
 import numpy as np
 import pytest
@@ -360,9 +361,13 @@ def test_plot_learning_curves_several_algorithms(tmp_path: pathlib.Path) -> None
         plot_learning_curves(empty, tmp_path / "never.png")
 
 
-def wandb_offline_runs(run_dir: pathlib.Path) -> list[dict]:
+def wandb_offline_runs(run_dir: pathlib.Path, wait_seconds: float = 60.0) -> list[dict]:
     """Each offline W&B run file under ``run_dir/wandb``, read back: its run record
     (id, group, name, config), history rows and summary, in writing order.
+
+    ``run.finish()`` can return before W&B's service process has flushed a run's file
+    (seen on a loaded CI machine: a file without its run record), so the files are
+    read again until each holds its run and exit records, for up to ``wait_seconds``.
 
     The file is a LevelDB-style log (a 7-byte ``:W&B`` header, then 32 KiB blocks of
     records framed by CRC, length and a full/first/middle/last type) of protobuf
@@ -381,6 +386,8 @@ def wandb_offline_runs(run_dir: pathlib.Path) -> list[dict]:
             if (length, kind) == (0, 0):
                 pos += room
                 continue
+            if pos + 7 + length > len(data):  # a record still being written
+                return
             chunk = data[pos + 7 : pos + 7 + length]
             pos += 7 + length
             if kind == 1:
@@ -395,11 +402,11 @@ def wandb_offline_runs(run_dir: pathlib.Path) -> list[dict]:
     def items(entries) -> dict:
         return {e.key or "/".join(e.nested_key): json.loads(e.value_json) for e in entries}
 
-    runs = []
-    for path in sorted((run_dir / "wandb").glob("offline-run-*/run-*.wandb")):
+    def read(path: pathlib.Path) -> dict:
         data = path.read_bytes()
-        assert data[:4] == b":W&B"
         run: dict = {"history": [], "summary": {}, "exited": False}
+        if data[:4] != b":W&B":
+            return run
         for payload in payloads(data):
             record = Record.FromString(payload)
             kind = record.WhichOneof("record_type")
@@ -417,8 +424,15 @@ def wandb_offline_runs(run_dir: pathlib.Path) -> list[dict]:
                 run["summary"] |= items(record.summary.update)
             elif kind == "exit":
                 run["exited"] = True
-        runs.append(run)
-    return runs
+        return run
+
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        paths = sorted((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+        runs = [read(path) for path in paths]
+        if all("id" in run and run["exited"] for run in runs) or time.monotonic() > deadline:
+            return runs
+        time.sleep(0.2)
 
 
 def _points(run: dict, tag: str) -> list[tuple[int, float]]:
