@@ -1,0 +1,156 @@
+"""A cooperative one-step game with vector rewards whose Pareto front is known exactly.
+
+Two agents each pick one of ``K`` actions. When they coordinate on action ``k`` the
+team receives the payoff vector ``payoffs[k]``; when they do not, ``miscoordination``
+(dominated by every coordinated payoff). The Pareto-optimal joint policies are
+therefore the coordinated joint actions whose payoffs are non-dominated.
+
+The default payoffs (two objectives)::
+
+    action 0: (1.00, 0.00)   an extreme of the front
+    action 1: (0.70, 0.70)   the balanced compromise
+    action 2: (0.00, 1.00)   the other extreme
+    action 3: (0.85, 0.30)   non-dominated, but in a concave part of the front
+
+Every one of the four is Pareto-optimal. Action 3 lies below the segment from
+(1, 0) to (0.7, 0.7) (at 0.85 the segment is at 0.35), so no preference ``w`` makes
+it the best of ``w . v``: a learner that acts greedily on a linear scalarisation
+cannot choose it, whichever preference it is given. That makes the game a test of
+what linear-preference methods can reach (the three supported points) and of
+whether a method reports the whole front.
+
+Fully observed and stateless, like :mod:`marl.envs.matrix`. The reward is
+``(num_agents, num_objectives)`` (the team's vector, repeated per agent);
+``extras["won"]`` is 1 for a Pareto-optimal joint action.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import chex
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+from jumanji.types import TimeStep, restart, termination
+
+from marl.env import MultiAgentEnv
+from marl.types import Array, Observation, PRNGKey
+
+#: The default coordinated payoffs: three supported Pareto-optimal points and one
+#: unsupported (concave) one.
+PARETO_PAYOFFS = ((1.0, 0.0), (0.7, 0.7), (0.0, 1.0), (0.85, 0.3))
+OBJECTIVE_NAMES = ("first", "second")
+
+
+def _non_dominated(points: np.ndarray) -> np.ndarray:
+    at_least = (points[:, None] >= points[None]).all(-1)
+    better = (points[:, None] > points[None]).any(-1)
+    return ~(at_least & better).any(0)
+
+
+def _supported(points: np.ndarray, front: np.ndarray, num_weights: int = 2001) -> np.ndarray:
+    """Which points are the strict best of ``w . v`` for some weight ``w`` (two
+    objectives: a fine grid over the simplex)."""
+    weights = np.linspace(0.0, 1.0, num_weights)
+    weights = np.stack([weights, 1.0 - weights], axis=1)
+    utility = weights @ points.T  # [W, K]
+    best = utility.max(1, keepdims=True)
+    unique_best = (utility >= best - 1e-9).sum(1) == 1
+    winners = np.unique(utility.argmax(1)[unique_best])
+    supported = np.zeros(len(points), bool)
+    supported[winners] = True
+    return supported & front
+
+
+@struct.dataclass
+class ParetoMatrixState:
+    step_count: Array
+
+
+class ParetoMatrixGame(MultiAgentEnv):
+    """Two agents, one step, vector payoffs for coordinating on an action.
+
+    Args:
+        payoffs: ``[K, num_objectives]`` the team's payoff for coordinating on each
+            action.
+        miscoordination: the payoff when the agents pick different actions; it must
+            be dominated by every coordinated payoff.
+    """
+
+    def __init__(
+        self,
+        payoffs: Sequence[Sequence[float]] = PARETO_PAYOFFS,
+        miscoordination: Sequence[float] | None = None,
+    ):
+        payoff_array = np.asarray(payoffs, np.float32)
+        if payoff_array.ndim != 2 or payoff_array.shape[0] < 2 or payoff_array.shape[1] < 2:
+            raise ValueError(
+                "payoffs must be [num_actions >= 2, num_objectives >= 2], got shape "
+                f"{payoff_array.shape}"
+            )
+        if miscoordination is None:
+            miscoordination = payoff_array.min(0) - 1.0
+        miss = np.asarray(miscoordination, np.float32)
+        if miss.shape != (payoff_array.shape[1],) or not (payoff_array > miss).all():
+            raise ValueError(
+                "miscoordination must have one value per objective, each below every "
+                f"coordinated payoff's; got {miss.tolist()}"
+            )
+        self.payoffs = payoff_array
+        self.miscoordination = miss
+        self.num_agents = 2
+        self.num_actions = payoff_array.shape[0]
+        self.num_objectives = payoff_array.shape[1]
+        self.obs_dim = 1
+        self.state_dim = 1
+        self.time_limit = 1
+        self.pareto_optimal = _non_dominated(payoff_array)
+        super().__init__()
+
+    def __repr__(self) -> str:
+        return f"ParetoMatrixGame(payoffs={self.payoffs.tolist()})"
+
+    @property
+    def pareto_front(self) -> np.ndarray:
+        """The known front: the non-dominated coordinated payoffs ``[F, num_objectives]``."""
+        return self.payoffs[self.pareto_optimal]
+
+    @property
+    def supported(self) -> np.ndarray:
+        """Which actions' payoffs a linear preference can single out (two objectives)."""
+        if self.num_objectives != 2:
+            raise ValueError("supported points are computed for two objectives")
+        return _supported(self.payoffs.astype(np.float64), self.pareto_optimal)
+
+    def joint_payoff(self, action: Array) -> Array:
+        """The team's payoff vector of a joint action ``[2]``."""
+        payoffs = jnp.asarray(self.payoffs)
+        return jnp.where(action[0] == action[1], payoffs[action[0]], self.miscoordination)
+
+    def _observation(self, step_count: int) -> Observation:
+        return Observation(
+            agents_view=jnp.ones((self.num_agents, 1), jnp.float32),
+            action_mask=jnp.ones((self.num_agents, self.num_actions), bool),
+            global_state=jnp.ones((1,), jnp.float32),
+            step_count=jnp.asarray(step_count, jnp.int32),
+        )
+
+    def reset(self, key: PRNGKey) -> tuple[ParetoMatrixState, TimeStep]:
+        del key
+        extras = {"won": jnp.float32(0.0), "invalid_actions": jnp.int32(0)}
+        timestep = restart(self._observation(0), extras=extras, shape=self.num_agents)
+        reward = jnp.zeros((self.num_agents, self.num_objectives), jnp.float32)
+        return ParetoMatrixState(jnp.int32(0)), timestep.replace(reward=reward)
+
+    def step(self, state: ParetoMatrixState, action: Array) -> tuple[ParetoMatrixState, TimeStep]:
+        chex.assert_shape(action, (self.num_agents,))
+        payoff = self.joint_payoff(action)
+        coordinated = action[0] == action[1]
+        won = coordinated & jnp.asarray(self.pareto_optimal)[action[0]]
+        extras = {"won": won.astype(jnp.float32), "invalid_actions": jnp.int32(0)}
+        reward = jnp.broadcast_to(payoff, (self.num_agents, self.num_objectives))
+        timestep = termination(
+            reward.astype(jnp.float32), self._observation(1), extras=extras, shape=self.num_agents
+        )
+        return ParetoMatrixState(state.step_count + 1), timestep
