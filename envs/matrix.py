@@ -35,6 +35,17 @@ def _extras(won: Array) -> dict[str, Array]:
     return {"won": won, "invalid_actions": jnp.int32(0)}
 
 
+def stateless_observation(num_agents: int, num_actions: int, step_count: Array) -> Observation:
+    """The observation of a one-state game: a constant 1 to every agent and the mixer,
+    every action available."""
+    return Observation(
+        agents_view=jnp.ones((num_agents, 1), jnp.float32),
+        action_mask=jnp.ones((num_agents, num_actions), bool),
+        global_state=jnp.ones((1,), jnp.float32),
+        step_count=jnp.asarray(step_count, jnp.int32),
+    )
+
+
 @struct.dataclass
 class MatrixState:
     game_state: Array  # int32 index of the current state of the game
@@ -57,12 +68,7 @@ class OneStepMatrixGame(MultiAgentEnv):
         super().__init__()
 
     def _observation(self, step_count: Array) -> Observation:
-        return Observation(
-            agents_view=jnp.ones((self.num_agents, 1), jnp.float32),
-            action_mask=jnp.ones((self.num_agents, self.num_actions), bool),
-            global_state=jnp.ones((1,), jnp.float32),
-            step_count=jnp.asarray(step_count, jnp.int32),
-        )
+        return stateless_observation(self.num_agents, self.num_actions, step_count)
 
     def reset(self, key: PRNGKey) -> tuple[MatrixState, TimeStep]:
         del key

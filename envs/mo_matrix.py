@@ -35,18 +35,14 @@ from flax import struct
 from jumanji.types import TimeStep, restart, termination
 
 from marl.env import MultiAgentEnv
+from marl.envs.matrix import stateless_observation
+from marl.pareto import non_dominated
 from marl.types import Array, Observation, PRNGKey
 
 #: The default coordinated payoffs: three supported Pareto-optimal points and one
 #: unsupported (concave) one.
 PARETO_PAYOFFS = ((1.0, 0.0), (0.7, 0.7), (0.0, 1.0), (0.85, 0.3))
 OBJECTIVE_NAMES = ("first", "second")
-
-
-def _non_dominated(points: np.ndarray) -> np.ndarray:
-    at_least = (points[:, None] >= points[None]).all(-1)
-    better = (points[:, None] > points[None]).any(-1)
-    return ~(at_least & better).any(0)
 
 
 def _supported(points: np.ndarray, front: np.ndarray, num_weights: int = 2001) -> np.ndarray:
@@ -105,7 +101,9 @@ class ParetoMatrixGame(MultiAgentEnv):
         self.obs_dim = 1
         self.state_dim = 1
         self.time_limit = 1
-        self.pareto_optimal = _non_dominated(payoff_array)
+        front = payoff_array[non_dominated(payoff_array)]
+        # Equal payoffs are equally optimal (non_dominated keeps one of them).
+        self.pareto_optimal = (payoff_array[:, None] == front[None]).all(-1).any(1)
         super().__init__()
 
     def __repr__(self) -> str:
@@ -129,12 +127,7 @@ class ParetoMatrixGame(MultiAgentEnv):
         return jnp.where(action[0] == action[1], payoffs[action[0]], self.miscoordination)
 
     def _observation(self, step_count: int) -> Observation:
-        return Observation(
-            agents_view=jnp.ones((self.num_agents, 1), jnp.float32),
-            action_mask=jnp.ones((self.num_agents, self.num_actions), bool),
-            global_state=jnp.ones((1,), jnp.float32),
-            step_count=jnp.asarray(step_count, jnp.int32),
-        )
+        return stateless_observation(self.num_agents, self.num_actions, step_count)
 
     def reset(self, key: PRNGKey) -> tuple[ParetoMatrixState, TimeStep]:
         del key

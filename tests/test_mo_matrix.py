@@ -71,6 +71,12 @@ def test_a_dominated_payoff_is_not_pareto_optimal_nor_won() -> None:
     assert float(timestep.extras["won"]) == 0.0
 
 
+def test_equal_payoffs_are_both_pareto_optimal() -> None:
+    game = ParetoMatrixGame(((1.0, 0.0), (0.0, 1.0), (1.0, 0.0)))
+    assert game.pareto_optimal.tolist() == [True, True, True]
+    assert game.pareto_front.tolist() == [[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]
+
+
 def test_bad_payoffs_are_refused_in_one_line() -> None:
     with pytest.raises(ValueError, match=r"payoffs must be \[num_actions >= 2"):
         ParetoMatrixGame(((1.0, 0.0),))
