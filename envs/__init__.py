@@ -22,17 +22,20 @@ from marl.envs.jumanji_adapters import (
     rware_accepts,
 )
 from marl.envs.matrix import NON_MONOTONIC_PAYOFF, OneStepMatrixGame, TwoStepGame
-from marl.envs.smac.env import SMAC, SMAC_PATTERN, make_smac, smac_accepts
+from marl.envs.mo_matrix import ParetoMatrixGame
+from marl.envs.smac.env import SMAC, SMAC_PATTERN, make_mo_smac, make_smac, smac_accepts
 from marl.envs.smac.v2 import SMACV2_PATTERN, make_smacv2, smacv2, smacv2_accepts
 from marl.registry import register_env, register_env_family
 
 register_env("matrix/one_step", OneStepMatrixGame)
 register_env("matrix/two_step", TwoStepGame)
+register_env("mo-matrix/pareto", ParetoMatrixGame)
 register_env_family("lbf", lbf_accepts, make_lbf, LBF_PATTERN)
 register_env_family("rware", rware_accepts, make_rware, RWARE_PATTERN)
 register_env_family("smax", smax_accepts, make_smax, SMAX_PATTERN)
 register_env_family("mpe", mpe_accepts, make_mpe, MPE_PATTERN)
 register_env_family("smac", smac_accepts, make_smac, SMAC_PATTERN)
+register_env_family("mo-smac", smac_accepts, make_mo_smac, SMAC_PATTERN)
 register_env_family("smacv2", smacv2_accepts, make_smacv2, SMACV2_PATTERN)
 register_env_family("football", football_accepts, make_football, FOOTBALL_PATTERN)
 
@@ -44,6 +47,7 @@ __all__ = [
     "LevelBasedForaging",
     "MPESimpleSpread",
     "OneStepMatrixGame",
+    "ParetoMatrixGame",
     "RobotWarehouse",
     "TwoStepGame",
     "smacv2",

@@ -20,8 +20,9 @@ what linear-preference methods can reach (the three supported points) and of
 whether a method reports the whole front.
 
 Fully observed and stateless, like :mod:`marl.envs.matrix`. The reward is
-``(num_agents, num_objectives)`` (the team's vector, repeated per agent);
-``extras["won"]`` is 1 for a Pareto-optimal joint action.
+``(num_agents, num_objectives)`` (the team's vector, repeated per agent), or with
+``weights`` their weighted sum; ``extras["won"]`` is 1 for a Pareto-optimal joint
+action. Registered as ``mo-matrix/pareto``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import numpy as np
 from flax import struct
 from jumanji.types import TimeStep, restart, termination
 
-from marl.env import MultiAgentEnv
+from marl.env import MultiAgentEnv, preference_weights
 from marl.envs.matrix import stateless_observation
 from marl.pareto import non_dominated
 from marl.types import Array, Observation, PRNGKey
@@ -42,7 +43,6 @@ from marl.types import Array, Observation, PRNGKey
 #: The default coordinated payoffs: three supported Pareto-optimal points and one
 #: unsupported (concave) one.
 PARETO_PAYOFFS = ((1.0, 0.0), (0.7, 0.7), (0.0, 1.0), (0.85, 0.3))
-OBJECTIVE_NAMES = ("first", "second")
 
 
 def _supported(points: np.ndarray, front: np.ndarray, num_weights: int = 2001) -> np.ndarray:
@@ -72,12 +72,15 @@ class ParetoMatrixGame(MultiAgentEnv):
             action.
         miscoordination: the payoff when the agents pick different actions; it must
             be dominated by every coordinated payoff.
+        weights: a fixed preference over the objectives (non-negative, summing to 1):
+            the reward is the weighted sum, a scalar.
     """
 
     def __init__(
         self,
         payoffs: Sequence[Sequence[float]] = PARETO_PAYOFFS,
         miscoordination: Sequence[float] | None = None,
+        weights: list[float] | None = None,
     ):
         payoff_array = np.asarray(payoffs, np.float32)
         if payoff_array.ndim != 2 or payoff_array.shape[0] < 2 or payoff_array.shape[1] < 2:
@@ -93,11 +96,15 @@ class ParetoMatrixGame(MultiAgentEnv):
                 "miscoordination must have one value per objective, each below every "
                 f"coordinated payoff's; got {miss.tolist()}"
             )
+        names = tuple(f"objective_{index}" for index in range(payoff_array.shape[1]))
+        self.weights = None if weights is None else preference_weights(weights, names)
         self.payoffs = payoff_array
         self.miscoordination = miss
         self.num_agents = 2
         self.num_actions = payoff_array.shape[0]
-        self.num_objectives = payoff_array.shape[1]
+        if self.weights is None:
+            self.num_objectives = payoff_array.shape[1]
+            self.objective_names = names
         self.obs_dim = 1
         self.state_dim = 1
         self.time_limit = 1
@@ -107,7 +114,7 @@ class ParetoMatrixGame(MultiAgentEnv):
         super().__init__()
 
     def __repr__(self) -> str:
-        return f"ParetoMatrixGame(payoffs={self.payoffs.tolist()})"
+        return f"ParetoMatrixGame(payoffs={self.payoffs.astype(np.float64).round(6).tolist()})"
 
     @property
     def pareto_front(self) -> np.ndarray:
@@ -133,7 +140,7 @@ class ParetoMatrixGame(MultiAgentEnv):
         del key
         extras = {"won": jnp.float32(0.0), "invalid_actions": jnp.int32(0)}
         timestep = restart(self._observation(0), extras=extras, shape=self.num_agents)
-        reward = jnp.zeros((self.num_agents, self.num_objectives), jnp.float32)
+        reward = jnp.zeros(self.reward_spec.shape, jnp.float32)
         return ParetoMatrixState(jnp.int32(0)), timestep.replace(reward=reward)
 
     def step(self, state: ParetoMatrixState, action: Array) -> tuple[ParetoMatrixState, TimeStep]:
@@ -142,8 +149,8 @@ class ParetoMatrixGame(MultiAgentEnv):
         coordinated = action[0] == action[1]
         won = coordinated & jnp.asarray(self.pareto_optimal)[action[0]]
         extras = {"won": won.astype(jnp.float32), "invalid_actions": jnp.int32(0)}
-        reward = jnp.broadcast_to(payoff, (self.num_agents, self.num_objectives))
-        timestep = termination(
-            reward.astype(jnp.float32), self._observation(1), extras=extras, shape=self.num_agents
-        )
+        if self.weights is not None:
+            payoff = jnp.dot(jnp.asarray(self.weights), payoff)
+        reward = jnp.broadcast_to(payoff, self.reward_spec.shape).astype(jnp.float32)
+        timestep = termination(reward, self._observation(1), extras=extras, shape=self.num_agents)
         return ParetoMatrixState(state.step_count + 1), timestep

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import jax
 
@@ -103,6 +103,9 @@ class AlgorithmOptions:
     """
 
     name: str = ""
+    #: Whether the learner learns from a vector reward (as many objectives as the env
+    #: has); scalar learners are refused on multi-objective envs before they are built.
+    multi_objective: ClassVar[bool] = False
 
     def check(self, envs_per_device: int | None = None) -> None:
         """Raises ``OptionError`` for the first invalid value.

@@ -9,6 +9,7 @@ follow from them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
@@ -35,6 +36,8 @@ class MultiAgentEnv(jumanji.Environment):
     state_dim: int
     time_limit: int
     num_objectives: int = 1
+    #: What each objective of a vector reward measures, ``num_objectives`` names.
+    objective_names: tuple[str, ...] = ("reward",)
     fallback_action: int = 0
 
     @cached_property
@@ -86,6 +89,23 @@ def env_spec(env: jumanji.Environment) -> EnvSpec:
     )
 
 
+def preference_weights(
+    weights: Sequence[float], objective_names: Sequence[str], key: str = "weights"
+) -> np.ndarray:
+    """``weights`` checked as a preference over ``objective_names``: one non-negative
+    number per objective, summing to 1. Raises ``ValueError`` naming ``key``."""
+    names = ", ".join(objective_names)
+    values = np.asarray(weights, np.float32)
+    if values.shape != (len(objective_names),):
+        raise ValueError(f"{key} must give one number per objective ({names}), got {list(weights)}")
+    if not np.isfinite(values).all() or (values < 0).any() or abs(values.sum() - 1.0) > 1e-4:
+        raise ValueError(
+            f"{key} must be non-negative and sum to 1 (a point of the simplex over {names}), "
+            f"got {list(weights)}"
+        )
+    return values
+
+
 # Helpers for adapters that bring other libraries' environments to the contract.
 
 
@@ -97,7 +117,8 @@ def team_timestep(
     extras: dict[str, Array],
     num_agents: int,
 ) -> TimeStep:
-    """The timestep of a step: ``reward`` (the team's, a scalar) repeated per agent.
+    """The timestep of a step: ``reward`` (the team's: a scalar, or a vector over the
+    objectives) repeated per agent.
 
     The episode ends when it terminated or was truncated; the discount is 0 only when
     it terminated, so a time-limit cut still bootstraps.
@@ -105,7 +126,7 @@ def team_timestep(
     last = jnp.logical_or(terminated, truncated)
     return TimeStep(
         step_type=jnp.where(last, StepType.LAST, StepType.MID),
-        reward=jnp.full((num_agents,), reward, jnp.float32),
+        reward=jnp.broadcast_to(jnp.asarray(reward, jnp.float32), (num_agents, *jnp.shape(reward))),
         discount=jnp.full((num_agents,), jnp.where(terminated, 0.0, 1.0), jnp.float32),
         observation=observation,
         extras=extras,

@@ -88,6 +88,26 @@ def check_num_devices(num_devices: int) -> None:
         )
 
 
+def check_objectives(
+    env: jumanji.Environment, learns: int, env_name: str = "", algo_name: str = "the learner"
+) -> None:
+    """Refuses, in one line, a learner of ``learns`` objectives on an env whose reward
+    has another number (a learner declares ``num_objectives``; 1 when it does not)."""
+    objectives = read_env_spec(env).num_objectives
+    if objectives == learns:
+        return
+    env_label = env_name or repr(env)
+    if learns == 1:
+        names = ", ".join(getattr(env, "objective_names", ()))
+        raise ValueError(
+            f"{env_label} has a vector reward of {objectives} objectives ({names}) and "
+            f"{algo_name} learns from a scalar one: choose a multi-objective algorithm, or "
+            f"scalarise the reward with env.kwargs.weights=[...] (one non-negative weight "
+            f"per objective, summing to 1)"
+        )
+    raise ValueError(f"{algo_name} was built for {learns} objectives; {env_label} has {objectives}")
+
+
 def _unstack_device(tree: Any) -> Any:
     return jax.tree_util.tree_map(lambda x: x[0], tree)
 
@@ -140,6 +160,7 @@ class Runner:
                 f"{envs_per_device}; build both with the same number"
             )
         check_num_devices(num_devices)
+        check_objectives(env, getattr(algorithm, "num_objectives", 1))
         self.env = env
         self.env_spec = read_env_spec(env)
         self.algorithm = algorithm

@@ -33,7 +33,7 @@ from marl.config import ConfigError, TrainConfig
 from marl.env import env_spec
 from marl.files import RunFileError
 from marl.logging import RunLogger, WandbSettings
-from marl.loop import Runner, RunnerState
+from marl.loop import Runner, RunnerState, check_objectives
 from marl.options import OptionError
 from marl.registry import build_algorithm, make_env, make_raw_env
 from marl.rundir import RunLock, check_writable_run_dir, is_run
@@ -70,7 +70,12 @@ def build_runner(config: TrainConfig) -> Runner:
         env = make_env(config.env.name, add_agent_id=config.env.add_agent_id, **config.env.kwargs)
         num_devices = arch.devices(jax.local_device_count())
         envs_per_device = arch.envs_per_device(num_devices)
-        algorithm = build_algorithm(config.algo, env_spec(env), envs_per_device)
+        spec = env_spec(env)
+        # Before the learner is built: a scalar learner's own checks would speak of
+        # shapes, not of the choice the user has.
+        learns = spec.num_objectives if type(config.algo).multi_objective else 1
+        check_objectives(env, learns, config.env.name, config.algo.name)
+        algorithm = build_algorithm(config.algo, spec, envs_per_device)
     except OptionError as error:
         raise RunBuildError(str(error.within("algo"))) from None
     except ValueError as error:

@@ -18,11 +18,13 @@ from marl.env import env_spec
 # One small task per family (keyword arguments keep episodes short where they can).
 TASKS = {
     "matrix": ("matrix/two_step", {}),
+    "mo-matrix": ("mo-matrix/pareto", {}),
     "lbf": ("lbf/5x5-2p-1f", {"time_limit": 20}),
     "rware": ("rware/tiny-2ag", {"time_limit": 20}),
     "smax": ("smax/3m", {"time_limit": 20}),
     "mpe": ("mpe/simple_spread_v3", {"time_limit": 10}),
     "smac": ("smac/3m", {}),
+    "mo-smac": ("mo-smac/3m", {}),
     "smacv2": ("smacv2/terran_5_vs_5", {}),
     "football": ("football/academy_empty_goal_close", {}),
 }
@@ -83,7 +85,7 @@ def test_environment_contract(family):
     assert np.all(lengths <= spec.time_limit)
 
     if unavailable is None:  # this family's masks always allow every action
-        assert family in ("matrix", "mpe"), f"{name}: no unavailable action was seen"
+        assert family in ("matrix", "mo-matrix", "mpe"), f"{name}: no unavailable action was seen"
         return
     # An unavailable action plays as the fallback: the step with it and the step with
     # the fallback differ only in the count of invalid actions.

@@ -26,7 +26,13 @@ import numpy as np
 from flax import struct
 from jumanji.types import TimeStep, restart
 
-from marl.env import MultiAgentEnv, count_invalid, play_as_fallback, team_timestep
+from marl.env import (
+    MultiAgentEnv,
+    count_invalid,
+    play_as_fallback,
+    preference_weights,
+    team_timestep,
+)
 from marl.envs.smac import rules, sim
 from marl.envs.smac.generators import Generator, MapGenerator, observer_for
 from marl.envs.smac.maps import SMAC_MAPS, MapSpec
@@ -39,7 +45,7 @@ from marl.envs.smac.opponent import (
 from marl.envs.smac.rules import NUM_FIXED_ACTIONS, RewardSettings
 from marl.types import Array, Observation, PRNGKey
 
-__all__ = ["NUM_FIXED_ACTIONS", "SMAC", "SMACState", "make_smac"]
+__all__ = ["NUM_FIXED_ACTIONS", "SMAC", "SMACState", "make_mo_smac", "make_smac"]
 
 
 @struct.dataclass
@@ -73,6 +79,11 @@ class SMAC(MultiAgentEnv):
         spawn_jitter: on SMAC's fixed maps, a random offset of up to this radius added
             to every unit's start position each episode (0: SC2's placement, the same
             every episode, as in SMAC).
+        multi_objective: a vector reward of two objectives, ``damage_dealt`` (SMAC's
+            shaped reward) and ``health_kept`` (minus the team's own losses, scaled
+            the same way: -20 when every unit dies); :mod:`marl.envs.smac.rules`.
+        weights: with ``multi_objective``, a fixed preference over the two objectives
+            (non-negative, summing to 1): the reward is their weighted sum, a scalar.
     """
 
     def __init__(
@@ -88,6 +99,8 @@ class SMAC(MultiAgentEnv):
         positive_reward: str = "abs",
         weapon_delay: bool = True,
         spawn_jitter: float = 0.0,
+        multi_objective: bool = False,
+        weights: list[float] | None = None,
     ):
         if isinstance(scenario, (str, MapSpec)):
             scenario = MapGenerator(scenario, spawn_jitter)
@@ -99,6 +112,19 @@ class SMAC(MultiAgentEnv):
             raise ValueError(
                 f"positive_reward must be one of {rules.POSITIVE_REWARDS}, got {positive_reward!r}"
             )
+        if multi_objective and reward_sparse:
+            raise ValueError(
+                "multi_objective splits SMAC's shaped reward; reward_sparse cannot be used with it"
+            )
+        if weights is not None and not multi_objective:
+            raise ValueError("weights scalarise the multi-objective reward: set multi_objective")
+        self.multi_objective = multi_objective
+        self.weights = (
+            None if weights is None else preference_weights(weights, rules.OBJECTIVE_NAMES)
+        )
+        if multi_objective and weights is None:
+            self.num_objectives = len(rules.OBJECTIVE_NAMES)
+            self.objective_names = rules.OBJECTIVE_NAMES
         self.generator = generator = scenario
         self.substeps = substeps
         self.weapon_delay = bool(weapon_delay)
@@ -147,7 +173,8 @@ class SMAC(MultiAgentEnv):
         extras = {"won": jnp.float32(0.0), "invalid_actions": jnp.int32(0)}
         if self.opponent_policy is not None:
             extras["opponent_reward"] = jnp.float32(0.0)
-        return state, restart(self.observation(state), extras=extras, shape=self.num_agents)
+        timestep = restart(self.observation(state), extras=extras, shape=self.num_agents)
+        return state, timestep.replace(reward=jnp.zeros(self.reward_spec.shape, jnp.float32))
 
     # ------------------------------------------------------------------- step
     def step(self, state: SMACState, action: Array) -> tuple[SMACState, TimeStep]:
@@ -209,6 +236,10 @@ class SMAC(MultiAgentEnv):
         reward = rules.reward(
             before, battle, won, lost, n, generator.max_reward(roster), self.settings
         )
+        if self.multi_objective:
+            reward = jnp.stack([reward, rules.own_losses(before, battle, n, roster)])
+            if self.weights is not None:
+                reward = jnp.dot(jnp.asarray(self.weights), reward)
         terminated = won | lost | draw
         truncated = ~terminated & (step_count >= self.time_limit)
         state = SMACState(battle, action.astype(jnp.int32), step_count, key, opponent_last_action)
@@ -274,3 +305,8 @@ def smac_accepts(task: str) -> bool:
 
 def make_smac(task: str, **kwargs) -> SMAC:
     return SMAC(task, **kwargs)
+
+
+def make_mo_smac(task: str, **kwargs) -> SMAC:
+    """``mo-smac/<map>``: SMAC with the two-objective reward (``multi_objective``)."""
+    return SMAC(task, **{"multi_objective": True, **kwargs})

@@ -15,6 +15,10 @@ battle (:func:`marl.envs.smac.opponent.swap_sides`), a policy-controlled opponen
   for a win; with ``only_positive``, v1 takes the absolute value of a step's total
   and SMACv2 clips it at 0) scaled so that a perfect episode earns 20, or with
   ``sparse`` +1 for a win and -1 for a loss.
+* Multi-objective reward (``mo-smac``): that shaped reward as the first objective,
+  and as the second what the side loses of its own (health and shields, 10 per
+  death), negated and scaled the same way: 0 for an episode without losses, -20
+  when every unit dies. Heals and regeneration pay it back.
 """
 
 from __future__ import annotations
@@ -119,3 +123,25 @@ def reward(
         value = value - 0.5 * ally_lost
     value = value + jnp.where(won, WIN_REWARD, 0.0)
     return value / (max_reward / 20.0)
+
+
+#: The objectives of the multi-objective reward, in order.
+OBJECTIVE_NAMES = ("damage_dealt", "health_kept")
+
+
+def own_losses(before: sim.Battle, after: sim.Battle, num_agents: int, roster: Roster) -> Array:
+    """The second objective of a step: minus what the first ``num_agents`` units lost
+    (health, shields and 10 per death), scaled so that losing everything is -20."""
+    agents = slice(0, num_agents)
+    was_alive = before.alive[agents]
+    lost = jnp.where(
+        was_alive,
+        (before.health[agents] + before.shield[agents])
+        - (after.health[agents] + after.shield[agents]),
+        0.0,
+    ).sum()
+    deaths = (was_alive & ~after.alive[agents]).sum()
+    everything = DEATH_REWARD * num_agents + jnp.sum(
+        roster.max_health[agents] + roster.full_shield[agents]
+    )
+    return -(lost + DEATH_REWARD * deaths) / (everything / 20.0)
