@@ -53,9 +53,15 @@ BIN = pathlib.Path(sys.executable).parent
         (["env.kwargs.difficulty=11"], "env.kwargs: difficulty must be one of [1, 2, 3"),
         (
             ["+env.kwargs.colour=red"],
-            "env.kwargs.colour: unknown option for smac/3m; valid: difficulty, own_position, "
-            "positive_reward, reward_only_positive, reward_sparse, spawn_jitter, substeps, "
-            "weapon_delay",
+            "env.kwargs.colour: unknown option for smac/3m; valid: difficulty, multi_objective, "
+            "own_position, positive_reward, reward_only_positive, reward_sparse, spawn_jitter, "
+            "substeps, weapon_delay, weights",
+        ),
+        # A preference off the simplex, on a multi-objective env, in one line.
+        (
+            ["env=mo-smac/3m", "env.kwargs.weights=[0.5,0.6]"],
+            "env.kwargs: weights must be non-negative and sum to 1 (a point of the simplex "
+            "over damage_dealt, health_kept), got [0.5, 0.6]",
         ),
         # The chosen env's own keyword arguments, not SMAC's; settable without '+'.
         (
