@@ -107,18 +107,11 @@ def reward(
     died = was_alive & ~after.alive[enemies]
     delta_enemy = jnp.where(was_alive, before_total - after_total, 0.0).sum()
     delta_deaths = DEATH_REWARD * died.sum()
-    agents = slice(0, num_agents)
-    ally_lost = jnp.where(
-        before.alive[agents],
-        (before.health[agents] + before.shield[agents])
-        - (after.health[agents] + after.shield[agents]),
-        0.0,
-    ).sum()
     if settings.only_positive:
         dealt = delta_enemy + delta_deaths
         value = jnp.abs(dealt) if settings.positive == "abs" else jnp.maximum(dealt, 0.0)
     else:
-        ally_deaths = (before.alive[agents] & ~after.alive[agents]).sum()
+        ally_lost, ally_deaths = _losses(before, after, num_agents)
         value = delta_enemy + delta_deaths - 0.5 * DEATH_REWARD * ally_deaths
         value = value - 0.5 * ally_lost
     value = value + jnp.where(won, WIN_REWARD, 0.0)
@@ -129,9 +122,9 @@ def reward(
 OBJECTIVE_NAMES = ("damage_dealt", "health_kept")
 
 
-def own_losses(before: sim.Battle, after: sim.Battle, num_agents: int, roster: Roster) -> Array:
-    """The second objective of a step: minus what the first ``num_agents`` units lost
-    (health, shields and 10 per death), scaled so that losing everything is -20."""
+def _losses(before: sim.Battle, after: sim.Battle, num_agents: int) -> tuple[Array, Array]:
+    """The health and shields the first ``num_agents`` units lost in a step, and how
+    many of them died."""
     agents = slice(0, num_agents)
     was_alive = before.alive[agents]
     lost = jnp.where(
@@ -140,8 +133,14 @@ def own_losses(before: sim.Battle, after: sim.Battle, num_agents: int, roster: R
         - (after.health[agents] + after.shield[agents]),
         0.0,
     ).sum()
-    deaths = (was_alive & ~after.alive[agents]).sum()
+    return lost, (was_alive & ~after.alive[agents]).sum()
+
+
+def own_losses(before: sim.Battle, after: sim.Battle, num_agents: int, roster: Roster) -> Array:
+    """The second objective of a step: minus what the first ``num_agents`` units lost
+    (health, shields and 10 per death), scaled so that losing everything is -20."""
+    lost, deaths = _losses(before, after, num_agents)
     everything = DEATH_REWARD * num_agents + jnp.sum(
-        roster.max_health[agents] + roster.full_shield[agents]
+        roster.max_health[:num_agents] + roster.full_shield[:num_agents]
     )
     return -(lost + DEATH_REWARD * deaths) / (everything / 20.0)
