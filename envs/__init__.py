@@ -22,7 +22,7 @@ from marl.envs.jumanji_adapters import (
     rware_accepts,
 )
 from marl.envs.matrix import NON_MONOTONIC_PAYOFF, OneStepMatrixGame, TwoStepGame
-from marl.envs.mo_matrix import ParetoMatrixGame
+from marl.envs.mo_matrix import ParetoMatrixGame, ParetoSumGame
 from marl.envs.smac.env import SMAC, SMAC_PATTERN, make_mo_smac, make_smac, smac_accepts
 from marl.envs.smac.v2 import SMACV2_PATTERN, make_smacv2, smacv2, smacv2_accepts
 from marl.registry import register_env, register_env_family
@@ -30,6 +30,7 @@ from marl.registry import register_env, register_env_family
 register_env("matrix/one_step", OneStepMatrixGame)
 register_env("matrix/two_step", TwoStepGame)
 register_env("mo-matrix/pareto", ParetoMatrixGame)
+register_env("mo-matrix/pareto_sum", ParetoSumGame)
 register_env_family("lbf", lbf_accepts, make_lbf, LBF_PATTERN)
 register_env_family("rware", rware_accepts, make_rware, RWARE_PATTERN)
 register_env_family("smax", smax_accepts, make_smax, SMAX_PATTERN)

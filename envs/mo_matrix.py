@@ -23,6 +23,17 @@ Fully observed and stateless, like :mod:`marl.envs.matrix`. The reward is
 ``(num_agents, num_objectives)`` (the team's vector, repeated per agent), or with
 ``weights`` their weighted sum; ``extras["won"]`` is 1 for a Pareto-optimal joint
 action. Registered as ``mo-matrix/pareto``.
+
+:class:`ParetoSumGame` (``mo-matrix/pareto_sum``) is its no-coordination sibling: the
+team's payoff is the mean of what each agent's action contributes, so there is no
+miscoordination to fall into and every agent's best reply to a preference is the same
+whatever the other does. That makes it a game that value-decomposition learners
+solve reliably under every preference (a sum is what VDN represents exactly; the
+coordination game above traps the QMIX family at its other equilibria in about half
+the seeds even with a single fixed preference). Its front holds both kinds of joint
+policy: the same action for both agents, and different actions whose mean is
+non-dominated; with the default payoffs one of those, actions 0 and 3, lies in a
+concave part of the front.
 """
 
 from __future__ import annotations
@@ -52,7 +63,7 @@ def _supported(points: np.ndarray, front: np.ndarray, num_weights: int = 2001) -
     weights = np.stack([weights, 1.0 - weights], axis=1)
     utility = weights @ points.T  # [W, K]
     best = utility.max(1, keepdims=True)
-    unique_best = (utility >= best - 1e-9).sum(1) == 1
+    unique_best = (utility >= best - 1e-6).sum(1) == 1  # float32 payoffs
     winners = np.unique(utility.argmax(1)[unique_best])
     supported = np.zeros(len(points), bool)
     supported[winners] = True
@@ -105,6 +116,9 @@ class ParetoMatrixGame(MultiAgentEnv):
         if self.weights is None:
             self.num_objectives = payoff_array.shape[1]
             self.objective_names = names
+            # Miscoordination: the worst return of the game, beaten by every
+            # coordinated payoff.
+            self.hypervolume_reference = tuple(float(value) for value in miss)
         self.obs_dim = 1
         self.state_dim = 1
         self.time_limit = 1
@@ -148,6 +162,80 @@ class ParetoMatrixGame(MultiAgentEnv):
         payoff = self.joint_payoff(action)
         coordinated = action[0] == action[1]
         won = coordinated & jnp.asarray(self.pareto_optimal)[action[0]]
+        extras = {"won": won.astype(jnp.float32), "invalid_actions": jnp.int32(0)}
+        if self.weights is not None:
+            payoff = jnp.dot(jnp.asarray(self.weights), payoff)
+        reward = jnp.broadcast_to(payoff, self.reward_spec.shape).astype(jnp.float32)
+        timestep = termination(reward, self._observation(1), extras=extras, shape=self.num_agents)
+        return ParetoMatrixState(state.step_count + 1), timestep
+
+
+class ParetoSumGame(ParetoMatrixGame):
+    """Two agents, one step; the team's payoff is the mean of both actions' payoffs.
+
+    Args:
+        payoffs: ``[K, num_objectives]`` what each action contributes.
+        weights: a fixed preference over the objectives: the reward is a scalar.
+
+    ``joint_payoffs [K, K, m]`` is the team's payoff of every joint action;
+    ``pareto_optimal_joint [K, K]`` marks the non-dominated ones (``won``);
+    ``supported_joint [K, K]`` those a linear preference singles out (up to the
+    agents' order, which no preference can separate).
+    """
+
+    def __init__(
+        self,
+        payoffs: Sequence[Sequence[float]] = PARETO_PAYOFFS,
+        weights: list[float] | None = None,
+    ):
+        payoff_array = np.asarray(payoffs, np.float32)
+        super().__init__(payoffs, miscoordination=payoff_array.min(0) - 1.0, weights=weights)
+        joint = (payoff_array[:, None, :] + payoff_array[None, :, :]) / 2.0
+        self.joint_payoffs = joint
+        flat = joint.reshape(-1, joint.shape[-1])
+        front = flat[non_dominated(flat)]
+        self.pareto_optimal_joint = (
+            (flat[:, None] == front[None]).all(-1).any(1).reshape(joint.shape[:2])
+        )
+        if self.weights is None:
+            # Every joint payoff is a mean of two contributions, so none falls below
+            # the worst contribution: that is the hypervolume's reference.
+            self.hypervolume_reference = tuple(float(v) for v in payoff_array.min(0))
+
+    def __repr__(self) -> str:
+        return f"ParetoSumGame(payoffs={self.payoffs.astype(np.float64).round(6).tolist()})"
+
+    @property
+    def pareto_front(self) -> np.ndarray:
+        """The non-dominated joint payoffs ``[F, num_objectives]`` (each once)."""
+        flat = self.joint_payoffs.reshape(-1, self.joint_payoffs.shape[-1])
+        return np.unique(flat[self.pareto_optimal_joint.reshape(-1)], axis=0)
+
+    @property
+    def supported_joint(self) -> np.ndarray:
+        """``[K, K]``: which joint actions' payoffs are the best of ``w . v`` for some
+        preference ``w`` (two objectives), ties between the agents' order allowed."""
+        if self.num_objectives != 2:
+            raise ValueError("supported points are computed for two objectives")
+        flat = self.joint_payoffs.reshape(-1, 2).astype(np.float64)
+        points = np.unique(flat, axis=0)
+        front = non_dominated(points)
+        supported_points = points[_supported(points, front)]
+        return (
+            (flat[:, None] == supported_points[None])
+            .all(-1)
+            .any(1)
+            .reshape(self.joint_payoffs.shape[:2])
+        )
+
+    def joint_payoff(self, action: Array) -> Array:
+        """The team's payoff vector of a joint action ``[2]``."""
+        return jnp.asarray(self.joint_payoffs)[action[0], action[1]]
+
+    def step(self, state: ParetoMatrixState, action: Array) -> tuple[ParetoMatrixState, TimeStep]:
+        chex.assert_shape(action, (self.num_agents,))
+        payoff = self.joint_payoff(action)
+        won = jnp.asarray(self.pareto_optimal_joint)[action[0], action[1]]
         extras = {"won": won.astype(jnp.float32), "invalid_actions": jnp.int32(0)}
         if self.weights is not None:
             payoff = jnp.dot(jnp.asarray(self.weights), payoff)

@@ -302,6 +302,13 @@ def main() -> None:
         "return_mean": float(np.mean(returns)),
         "win_rate_mean": float(np.mean(won)),
     }
+    pareto = result["pareto"]
+    if pareto:  # a multi-objective learner: the front of every evaluation preference
+        summary["returns_are"] = "each episode's return scalarised by its preference"
+        summary["pareto_per_seed"] = {
+            name: [float(v) for v in values] for name, values in pareto.items()
+        }
+        summary["front_per_seed"] = np.asarray(result["front"]).tolist()
     if args.get("json", "false").lower() == "true":
         print(json.dumps(summary))
         return
@@ -310,6 +317,8 @@ def main() -> None:
         config.seeds(), summary["return_per_seed"], summary["win_rate_per_seed"], strict=True
     ):
         print(f"  seed {seed}: mean return {ret:.3f}, win rate {win:.2f}")
+    for name, values in summary.get("pareto_per_seed", {}).items():
+        print(f"  {name} per seed: {', '.join(f'{v:.3f}' for v in values)}")
     print(
         f"  all: mean return {summary['return_mean']:.3f}, win rate {summary['win_rate_mean']:.2f}"
         f" over {returns.size} greedy episodes"

@@ -322,12 +322,20 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         )
         sys.exit(2)
     returns, won = result["returns"], result["won"]
+    outcome = {"return": float(returns.mean()), "win_rate": float(won.mean()), "run_dir": run_dir}
+    headline = f"greedy mean return {returns.mean():.3f}"
+    if result["pareto"]:  # a multi-objective learner: its front's hypervolume leads
+        hypervolumes = [float(v) for v in result["pareto"]["hypervolume"]]
+        outcome["hypervolume"] = sum(hypervolumes) / len(hypervolumes)
+        headline = (
+            f"greedy hypervolume {outcome['hypervolume']:.3f}, mean utility {returns.mean():.3f}"
+        )
     print(
         f"{config.algo.name} on {config.env.name}: after {result['env_steps']:,} "
-        f"env steps, greedy mean return {returns.mean():.3f} and win rate {won.mean():.2f} "
+        f"env steps, {headline} and win rate {won.mean():.2f} "
         f"over {returns.size} episodes; results in {run_dir}"
     )
-    return {"return": float(returns.mean()), "win_rate": float(won.mean()), "run_dir": run_dir}
+    return outcome
 
 
 def main() -> None:

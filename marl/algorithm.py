@@ -83,6 +83,25 @@ class Algorithm(Protocol):
         ...
 
 
+@runtime_checkable
+class MultiObjectiveAlgorithm(Algorithm, Protocol):
+    """A learner of a vector reward that can be asked to act on a preference.
+
+    ``num_objectives``: the objectives it learns. ``initial_memory(batch_size,
+    preference)`` gives the memory of acting on ``preference`` (``[num_objectives]``,
+    on the simplex); greedy acting keeps it through the episode. Evaluation plays
+    every preference of ``evaluation_preferences`` (``[G, num_objectives]``, a grid the
+    learner's options size) this way and reports the front of their returns.
+    """
+
+    num_objectives: int
+    evaluation_preferences: Any
+
+    def initial_memory(self, batch_size: int, preference: Array | None = None) -> Any:
+        """The acting memory of ``batch_size`` environments acting on ``preference``."""
+        ...
+
+
 def count_env_steps(env_steps: Array, rollout: Transition, axis_name: str | None) -> Array:
     """``env_steps`` plus the steps of ``rollout`` ``[T, B]`` on every device."""
     num_steps, num_envs = rollout.action.shape[:2]
@@ -137,5 +156,6 @@ __all__ = [
     "Algorithm",
     "AlgorithmOptions",
     "AlgorithmState",
+    "MultiObjectiveAlgorithm",
     "count_env_steps",
 ]

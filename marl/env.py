@@ -38,6 +38,9 @@ class MultiAgentEnv(jumanji.Environment):
     num_objectives: int = 1
     #: What each objective of a vector reward measures, ``num_objectives`` names.
     objective_names: tuple[str, ...] = ("reward",)
+    #: Multi-objective envs: the hypervolume's reference point, a return vector that
+    #: every reasonable policy beats (e.g. each objective's worst episode return).
+    hypervolume_reference: tuple[float, ...] | None = None
     fallback_action: int = 0
 
     @cached_property

@@ -5,8 +5,11 @@ plain NumPy arrays holding one value per seed, and hands every record to its
 outputs, which write inside ``run_dir``:
 
 * :class:`JsonlOutput`, ``metrics.jsonl``: one JSON object per line and per seed,
-  ``{"kind": "train" | "eval" | "absolute", "step": ..., "seed": i, ...}``;
-  non-finite numbers are ``null`` so that every line is strict JSON.
+  ``{"kind": "train" | "eval" | "front" | "absolute", "step": ..., "seed": i, ...}``;
+  non-finite numbers are ``null`` so that every line is strict JSON. A
+  multi-objective run's ``front`` records hold each evaluation's value vectors (one
+  per evaluation preference), and :meth:`RunLogger.close` draws them in
+  ``fronts.png``.
 * :class:`ResultsOutput`, ``results.json``: the greedy evaluations in marl-eval's
   layout (:mod:`marl.results`); ``absolute_metrics`` is written last, by
   :meth:`RunLogger.close`, so a run that was killed has none.
@@ -67,6 +70,7 @@ TENSORBOARD_DIR = "tensorboard"
 WANDB_DIR = "wandb"
 SUMMARY_FILE = "summary.txt"
 CURVE_FILE = "learning_curve.png"
+FRONTS_FILE = "fronts.png"
 
 # Keys that RunLogger puts in every JSONL record; a metric of that name would clash.
 _RESERVED_TRAIN = frozenset({"kind", "step", "seed", "wall_time"})
@@ -425,14 +429,26 @@ class ConsoleOutput:
         if self._live or self._plain_status:
             self._print(message)
 
-    def evaluation(self, step: int, returns: np.ndarray, win_rates: np.ndarray) -> None:
+    def evaluation(
+        self,
+        step: int,
+        returns: np.ndarray,
+        win_rates: np.ndarray,
+        hypervolume: np.ndarray | None = None,
+    ) -> None:
         if self._live or self._plain_status:
             spread = ""
             if returns.size > 1:  # a spread over one seed says nothing
                 spread = f" ± {_fmt(_std(returns))} over {returns.size} seeds"
+            headline = f"return {_fmt(nanmean(returns))}{spread}"
+            if hypervolume is not None:  # a multi-objective run's headline
+                spread = f" ± {_fmt(_std(hypervolume))}" if hypervolume.size > 1 else ""
+                headline = (
+                    f"hypervolume {_fmt(nanmean(hypervolume))}{spread}, "
+                    f"mean utility {_fmt(nanmean(returns))}"
+                )
             self._print(
-                f"eval @ step {step:,}: return {_fmt(nanmean(returns))}{spread}, "
-                f"win rate {_fmt(nanmean(win_rates), '.2f')}"
+                f"eval @ step {step:,}: {headline}, win rate {_fmt(nanmean(win_rates), '.2f')}"
             )
 
     def summary(
@@ -524,6 +540,7 @@ class RunLogger:
         self.results_path = self.run_dir / layout.RESULTS_FILE
         self.metrics_path = self.run_dir / METRICS_FILE
         self._closed = False
+        self._has_fronts = False
         self._last_step = self.resume_step
 
         label = f"{algo_name} {env_name}/{task_name}"
@@ -669,7 +686,47 @@ class RunLogger:
         if self.wandb is not None:
             self.wandb.log(step, scalars)
         self._last_step = max(self._last_step, step)
-        self.console.evaluation(step, returns, win_rates)
+        self.console.evaluation(step, returns, win_rates, scalars.get("eval/hypervolume"))
+
+    def log_front(
+        self,
+        step: int,
+        values: np.ndarray,
+        preferences: np.ndarray,
+        objective_names: tuple[str, ...],
+    ) -> None:
+        """Record a multi-objective evaluation's front at environment step ``step``.
+
+        Args:
+            values: ``(num_seeds, num_preferences, num_objectives)``: each evaluation
+                preference's mean return vector (dominated ones included; the plot
+                and the metrics drop them).
+            preferences: ``(num_preferences, num_objectives)``, the evaluation grid.
+            objective_names: one name per objective.
+
+        Writes one ``{"kind": "front"}`` JSONL record per seed; ``fronts.png`` is drawn
+        from them when the logger closes.
+        """
+        self._check_open()
+        values = np.asarray(values, np.float64)
+        preferences = np.asarray(preferences, np.float64)
+        expected = (self.num_seeds, len(preferences), len(objective_names))
+        if values.shape != expected:
+            raise ValueError(f"front values must have shape {expected}, got {values.shape}")
+        self.jsonl.write(
+            [
+                {
+                    "kind": "front",
+                    "step": int(step),
+                    "seed": seed,
+                    "objective_names": list(objective_names),
+                    "preferences": preferences.tolist(),
+                    "values": [[json_number(v) for v in row] for row in values[index]],
+                }
+                for index, seed in enumerate(self.seeds)
+            ]
+        )
+        self._has_fronts = True
 
     def close(
         self,
@@ -716,6 +773,8 @@ class RunLogger:
             )
             if self.results.has_evaluations():
                 layout.plot_learning_curves(self.results_path, self.run_dir / CURVE_FILE)
+            if self._has_fronts or (self.resume_step > 0 and layout.read_fronts(self.metrics_path)):
+                layout.plot_fronts(self.metrics_path, self.run_dir / FRONTS_FILE)
         finally:
             if self.tensorboard is not None:
                 self.tensorboard.close()
@@ -763,21 +822,27 @@ class RunLogger:
 
     def _summary_table(self, with_results: bool) -> Table:
         table = Table(title=f"{self.algo_name} on {self.env_name}/{self.task_name}")
-        table.add_column("seed", justify="right")
-        table.add_column("mean return", justify="right")
-        table.add_column("win rate", justify="right")
+        absolute = []
         if with_results:
             absolute = [self.results.seed(s)[layout.ABSOLUTE_KEY] for s in range(self.num_seeds)]
-            returns = np.array([nanmean(none_to_nan(a["return"])) for a in absolute])
-            wins = np.array([nanmean(none_to_nan(a["win_rate"])) for a in absolute])
+        # A multi-objective run leads with its front's hypervolume.
+        names = ["hypervolume"] if absolute and "hypervolume" in absolute[0] else []
+        names += ["return", "win_rate"]
+        headers = {"hypervolume": "hypervolume", "return": "mean return", "win_rate": "win rate"}
+        table.add_column("seed", justify="right")
+        for name in names:
+            table.add_column(headers[name], justify="right")
+        if absolute:
+            columns = [
+                np.array([nanmean(none_to_nan(a[name])) for a in absolute]) for name in names
+            ]
             for index, seed in enumerate(self.seeds):
-                table.add_row(str(seed), _fmt(returns[index]), _fmt(wins[index]))
+                table.add_row(str(seed), *[_fmt(column[index]) for column in columns])
             if self.num_seeds > 1:  # a spread over one seed says nothing
                 table.add_section()
                 table.add_row(
                     "mean ± std",
-                    f"{_fmt(nanmean(returns))} ± {_fmt(_std(returns))}",
-                    f"{_fmt(nanmean(wins))} ± {_fmt(_std(wins))}",
+                    *[f"{_fmt(nanmean(column))} ± {_fmt(_std(column))}" for column in columns],
                     style="bold",
                 )
         return table

@@ -13,6 +13,12 @@ outside ``vmap``.
 Every leaf of :class:`RunnerState` has leading axes ``[num_devices, num_seeds]``.
 The loop reads of the algorithm's state only what :class:`marl.algorithm.AlgorithmState`
 declares.
+
+Vector rewards pass through unchanged: an episode's return is a vector over the env's
+objectives wherever the reward is one. A multi-objective learner
+(:class:`marl.algorithm.MultiObjectiveAlgorithm`) is evaluated on a grid of
+preferences: greedy episodes under each, whose mean return vectors form the front the
+learner offers (:meth:`Runner.report` computes its Pareto metrics).
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ import numpy as np
 from flax import struct
 from jax.sharding import NamedSharding, PartitionSpec
 
-from marl.algorithm import Algorithm
+from marl import pareto
+from marl.algorithm import Algorithm, MultiObjectiveAlgorithm
 from marl.env import env_spec as read_env_spec
 from marl.options import OptionError
 from marl.types import Array, Bootstrap, Observation, Transition
@@ -47,7 +54,8 @@ class RunnerState:
 
 
 class EpisodeSums(NamedTuple):
-    """Sums over the episodes that finished (per seed)."""
+    """Sums over the episodes that finished (per seed; ``returns`` per objective when
+    the reward is a vector)."""
 
     episodes: Array
     returns: Array
@@ -60,8 +68,9 @@ class ChunkMetrics(NamedTuple):
 
     ``algorithm``: the algorithm's metrics of the chunk's last update;
     ``env_steps``: the algorithm's count after the chunk; over the episodes that
-    finished during the chunk, their mean ``episode_return``, ``win_rate`` and
-    ``episode_length`` (NaN where none finished).
+    finished during the chunk, their mean ``episode_return`` (``[S, num_objectives]``
+    for a vector reward), ``win_rate`` and ``episode_length`` (NaN where none
+    finished). ``objective_names`` name a vector return's columns.
     """
 
     algorithm: dict[str, np.ndarray]
@@ -69,10 +78,21 @@ class ChunkMetrics(NamedTuple):
     episode_return: np.ndarray
     win_rate: np.ndarray
     episode_length: np.ndarray
+    objective_names: tuple[str, ...] = ("reward",)
 
     def as_dict(self) -> dict[str, np.ndarray]:
-        """One flat name -> per-seed value mapping, for the logger."""
-        loop = {name: getattr(self, name) for name in self._fields if name != "algorithm"}
+        """One flat name -> per-seed value mapping, for the logger; a vector return is
+        one entry per objective, ``episode_return/<objective>``."""
+        loop = {}
+        for name in self._fields:
+            value = getattr(self, name)
+            if name in ("algorithm", "objective_names"):
+                continue
+            if np.ndim(value) == 2:
+                for column, objective in enumerate(self.objective_names):
+                    loop[f"{name}/{objective}"] = value[:, column]
+            else:
+                loop[name] = value
         clash = sorted(set(loop) & set(self.algorithm))
         if clash:
             raise ValueError(f"algorithm metrics {clash} clash with the loop's")
@@ -108,6 +128,20 @@ def check_objectives(
     raise ValueError(f"{algo_name} was built for {learns} objectives; {env_label} has {objectives}")
 
 
+def hypervolume_reference(env: jumanji.Environment) -> np.ndarray:
+    """The env's reference point for the hypervolume (its ``hypervolume_reference``: a
+    return vector every reasonable policy beats); refused in one line when it has none."""
+    reference = getattr(env, "hypervolume_reference", None)
+    objectives = read_env_spec(env).num_objectives
+    if reference is None or np.shape(reference) != (objectives,):
+        raise ValueError(
+            f"{env!r} declares no hypervolume_reference of {objectives} values (one per "
+            "objective, a return every reasonable policy beats); multi-objective evaluation "
+            "needs one"
+        )
+    return np.asarray(reference, np.float64)
+
+
 def _unstack_device(tree: Any) -> Any:
     return jax.tree_util.tree_map(lambda x: x[0], tree)
 
@@ -122,6 +156,24 @@ def _merge_seeds(tree: Any) -> Any:
 
 def _split_seeds(tree: Any, num_seeds: int) -> Any:
     return jax.tree_util.tree_map(lambda x: x.reshape((num_seeds, -1) + x.shape[1:]), tree)
+
+
+class EvaluationReport(NamedTuple):
+    """A greedy evaluation as the logger takes it (host arrays, leading axis the seed).
+
+    ``returns`` and ``won`` ``[S, N]`` per episode (for a multi-objective learner the
+    episodes of every preference, each return scalarised by its own preference);
+    ``metrics`` more per-seed values (the front's Pareto metrics, :data:`marl.pareto.
+    FRONT_METRICS`); ``front`` ``[S, G, m]`` the mean return vector of each evaluation
+    preference (None for scalar learners); ``score`` ``[S]`` what ranks evaluations
+    (the mean return; the hypervolume for a multi-objective learner).
+    """
+
+    returns: np.ndarray
+    won: np.ndarray
+    metrics: dict[str, np.ndarray]
+    front: np.ndarray | None
+    score: np.ndarray
 
 
 class Runner:
@@ -163,6 +215,12 @@ class Runner:
         check_objectives(env, getattr(algorithm, "num_objectives", 1))
         self.env = env
         self.env_spec = read_env_spec(env)
+        self.objective_names = tuple(getattr(env, "objective_names", ("reward",)))
+        self.preferences: np.ndarray | None = None
+        self.hypervolume_reference: np.ndarray | None = None
+        if isinstance(algorithm, MultiObjectiveAlgorithm) and algorithm.num_objectives > 1:
+            self.preferences = np.asarray(algorithm.evaluation_preferences, np.float64)
+            self.hypervolume_reference = hypervolume_reference(env)
         self.algorithm = algorithm
         self.num_devices = num_devices
         self.num_seeds = num_seeds
@@ -255,7 +313,11 @@ class Runner:
             terminated=done & (timestep.discount[..., 0] == 0.0),
             extras=extras,
         )
-        finished = lambda value: jnp.sum(jnp.where(done, value, 0), 1)  # noqa: E731
+
+        def finished(value: Array) -> Array:
+            ended = done.reshape(done.shape + (1,) * (value.ndim - done.ndim))
+            return jnp.sum(jnp.where(ended, value, 0), 1)
+
         episodes = EpisodeSums(
             episodes=jnp.sum(done, 1),
             returns=finished(timestep.extras["episode_return"]),
@@ -298,34 +360,52 @@ class Runner:
         metrics, episodes, env_steps = jax.tree_util.tree_map(lambda x: np.asarray(x)[0], report)
         finished = episodes.episodes > 0
         count = np.maximum(episodes.episodes, 1)
-        mean = lambda total: np.where(finished, total / count, np.nan)  # noqa: E731
+
+        def mean(total: np.ndarray) -> np.ndarray:
+            shape = finished.shape + (1,) * (total.ndim - 1)
+            return np.where(finished.reshape(shape), total / count.reshape(shape), np.nan)
+
         return state, ChunkMetrics(
             algorithm=metrics,
             env_steps=env_steps,
             episode_return=mean(episodes.returns),
             win_rate=mean(episodes.wins),
             episode_length=mean(episodes.lengths),
+            objective_names=self.objective_names,
         )
 
     # ------------------------------------------------------------ evaluation
-    def _greedy_episodes(self, algo_state: Any, key: Array, num_episodes: int, record: bool):
+    def _greedy_episodes(
+        self,
+        algo_state: Any,
+        key: Array,
+        num_episodes: int,
+        record: bool,
+        preference: Array | None = None,
+    ):
         """``num_episodes`` greedy episodes of one seed: ``(returns, won, lengths, states)``.
 
         ``states`` is ``None``, or with ``record`` the environment states from the
         reset on, ``[time_limit + 1, num_episodes, ...]``; an episode's are valid up to
-        its length (``time_limit`` when it did not end).
+        its length (``time_limit`` when it did not end). A multi-objective learner
+        plays ``preference`` (``[num_objectives]``) when it is given.
         """
         env = self.env
         reset_key, act_key = jax.random.split(key)
         first_state, timestep = jax.vmap(env.reset)(jax.random.split(reset_key, num_episodes))
-        memory = self.algorithm.initial_memory(num_episodes)
+        if preference is None:
+            memory = self.algorithm.initial_memory(num_episodes)
+        else:
+            memory = self.algorithm.initial_memory(num_episodes, preference=preference)
 
         def step(carry, step_key):
             env_state, obs, memory, active, returns, won, lengths = carry
             actions, memory, _ = self.algorithm.act(algo_state, obs, memory, step_key, False)
             env_state, timestep = jax.vmap(env.step)(env_state, actions)
             ended = active & timestep.last()
-            returns = jnp.where(ended, timestep.extras["episode_return"], returns)
+            episode_return = timestep.extras["episode_return"]
+            ended_return = ended.reshape(ended.shape + (1,) * (episode_return.ndim - 1))
+            returns = jnp.where(ended_return, episode_return, returns)
             won = jnp.where(ended, timestep.extras["won"], won)
             lengths = jnp.where(ended, timestep.extras["episode_length"], lengths)
             active = active & ~ended
@@ -333,13 +413,15 @@ class Runner:
             return carry, env_state if record else None
 
         zeros = jnp.zeros((num_episodes,), jnp.float32)
+        objectives = self.env_spec.num_objectives
+        return_shape = (num_episodes,) + ((objectives,) if objectives > 1 else ())
         time_limit = self.env_spec.time_limit
         carry = (
             first_state,
             timestep.observation,
             memory,
             jnp.ones_like(zeros, bool),
-            zeros,
+            jnp.zeros(return_shape, jnp.float32),
             zeros,
             jnp.full((num_episodes,), time_limit, jnp.int32),
         )
@@ -356,13 +438,27 @@ class Runner:
             returns, won, _, _ = self._greedy_episodes(algo_state, key, num_episodes, False)
             return returns, won
 
+        def evaluate_preferences(algo_state: Any, key: Array):
+            # Every preference plays the same starts (the same key), so the front
+            # compares the preferences on equal episodes.
+            def under(preference: Array):
+                returns, won, _, _ = self._greedy_episodes(
+                    algo_state, key, num_episodes, False, preference
+                )
+                return returns, won
+
+            return jax.lax.map(under, jnp.asarray(self.preferences, jnp.float32))
+
         keys = jax.random.split(key, self.num_seeds)
-        return jax.vmap(evaluate_one)(algo_state, keys)
+        one_seed = evaluate_one if self.preferences is None else evaluate_preferences
+        return jax.vmap(one_seed)(algo_state, keys)
 
     def evaluate(
         self, state: RunnerState, num_episodes: int, key: Array, params: Any = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Greedy episodes with device 0's parameters: ``(returns, won)``, each ``[S, E]``.
+        """Greedy episodes with device 0's parameters: ``(returns, won)``, each ``[S, E]``
+        (a multi-objective learner: ``[S, G, E, num_objectives]`` and ``[S, G, E]``, one
+        row per evaluation preference, :attr:`preferences`).
 
         ``params`` (leaves ``[S, ...]``), when given, are played instead of device 0's
         (e.g. each seed's best parameters so far, kept on the host).
@@ -372,6 +468,31 @@ class Runner:
             algo_state = algo_state.replace(params=jax.tree_util.tree_map(jnp.asarray, params))
         returns, won = self._evaluate(algo_state, key, num_episodes)
         return np.asarray(returns), np.asarray(won)
+
+    def report(self, returns: np.ndarray, won: np.ndarray) -> EvaluationReport:
+        """What :meth:`evaluate` returned, as the logger takes it (:class:`EvaluationReport`)."""
+        returns = np.asarray(returns, np.float64)
+        won = np.asarray(won, np.float64)
+        if self.preferences is None:
+            score = np.nanmean(returns, axis=1) if returns.size else np.full(len(returns), np.nan)
+            return EvaluationReport(returns, won, {}, None, score)
+        num_seeds = returns.shape[0]
+        utilities = np.einsum("sgem,gm->sge", returns, self.preferences)
+        front = returns.mean(axis=2)  # [S, G, m]
+        per_seed = [
+            pareto.front_metrics(front[seed], self.hypervolume_reference)
+            for seed in range(num_seeds)
+        ]
+        metrics = {
+            name: np.array([values[name] for values in per_seed]) for name in pareto.FRONT_METRICS
+        }
+        return EvaluationReport(
+            utilities.reshape(num_seeds, -1),
+            won.reshape(num_seeds, -1),
+            metrics,
+            front,
+            metrics["hypervolume"],
+        )
 
     def greedy_episode(self, state: RunnerState, key: Array, seed_index: int = 0) -> dict[str, Any]:
         """One greedy episode of seed ``seed_index`` (0 is the first) with device 0's

@@ -11,7 +11,8 @@ Every mixer is a flax module called as
 
 It returns ``[..., k]``: ``k = 1`` for a joint value, ``k = num_agents`` for
 independent learners (no mixing). QTRAN's joint network is not a mixer (it reads
-the agents' hidden states) and has its own call, :class:`QTranJointNetwork`.
+the agents' hidden states) and has its own call, :class:`QTranJointNetwork`; nor is
+MO-MIX's :class:`ParallelQMixer`, which mixes a value per objective.
 """
 
 from __future__ import annotations
@@ -85,6 +86,34 @@ class QMixer(nn.Module):
         b2 = MLP((self.embed_dim, 1))(global_state)
         hidden = nn.elu(jnp.einsum("...n,...ne->...e", agent_qs, w1) + b1)
         return jnp.einsum("...e,...e->...", hidden, w2)[..., None] + b2
+
+
+class ParallelQMixer(nn.Module):
+    """MO-MIX's parallel mixer: one :class:`QMixer` per objective, side by side.
+
+    Called with ``agent_qs [..., num_agents, num_objectives]`` (each agent's value of
+    its chosen action, per objective) and ``conditioning [..., C]`` (the global state
+    and the preference, ``[s, w]``, which the hypernetworks read); returns ``Q_tot``
+    ``[..., num_objectives]``. Objective ``j``'s joint value depends only on the
+    agents' values of objective ``j`` and is monotone in each of them.
+    """
+
+    num_objectives: int
+    embed_dim: int = 32
+    hypernet_dim: int = 64
+
+    @nn.compact
+    def __call__(self, agent_qs: Array, conditioning: Array) -> Array:
+        mixers = nn.vmap(
+            QMixer,
+            variable_axes={"params": 0},
+            split_rngs={"params": True},
+            in_axes=(0, None),
+            out_axes=0,
+            axis_size=self.num_objectives,
+        )(self.embed_dim, self.hypernet_dim)
+        joint = mixers(jnp.moveaxis(agent_qs, -1, 0), conditioning)  # [m, ..., 1]
+        return jnp.moveaxis(joint[..., 0], 0, -1)
 
 
 class QPLEXMixer(nn.Module):

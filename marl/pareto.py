@@ -22,20 +22,27 @@ the weights need it.
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
 
 __all__ = [
+    "FRONT_METRICS",
     "cardinality",
     "equally_spaced_weights",
     "expected_utility",
+    "front_metrics",
     "hypervolume",
     "non_dominated",
     "pareto_front",
+    "simplex_grid",
     "sparsity",
     "spacing",
 ]
+
+#: The names :func:`front_metrics` returns, the hypervolume first (the headline).
+FRONT_METRICS = ("hypervolume", "eum", "cardinality", "sparsity", "spacing")
 
 
 def _points(values: np.ndarray | Sequence) -> np.ndarray:
@@ -169,3 +176,42 @@ def spacing(values: np.ndarray | Sequence) -> float:
     np.fill_diagonal(distance, np.inf)
     nearest = distance.min(1)
     return float(np.sqrt(((nearest - nearest.mean()) ** 2).sum() / (front.shape[0] - 1)))
+
+
+def front_metrics(
+    values: np.ndarray | Sequence,
+    reference: np.ndarray | Sequence,
+    weights: np.ndarray | Sequence | None = None,
+) -> dict[str, float]:
+    """Every metric of :data:`FRONT_METRICS` of the value vectors ``values``, as
+    morl-baselines logs them (dominated points dropped first); non-finite points
+    (a preference whose episodes did not end) are left out."""
+    points = _points(values)
+    points = points[np.isfinite(points).all(1)]
+    if points.shape[0] == 0:
+        return {name: float("nan") for name in FRONT_METRICS}
+    return {
+        "hypervolume": hypervolume(points, reference),
+        "eum": expected_utility(points, weights),
+        "cardinality": float(cardinality(points)),
+        "sparsity": sparsity(points),
+        "spacing": spacing(points),
+    }
+
+
+def simplex_grid(num_objectives: int, divisions: int) -> np.ndarray:
+    """Every preference whose weights are multiples of ``1 / divisions`` and sum to 1,
+    ``[C(divisions + m - 1, m - 1), m]``, ordered by the first weight descending
+    (two objectives: ``(1, 0), (1 - 1/d, 1/d), ..., (0, 1)``)."""
+    if num_objectives < 1 or divisions < 1:
+        raise ValueError(
+            f"a simplex grid needs num_objectives >= 1 and divisions >= 1, got "
+            f"{num_objectives} and {divisions}"
+        )
+    counts = [
+        combination
+        for combination in itertools.product(range(divisions + 1), repeat=num_objectives)
+        if sum(combination) == divisions
+    ]
+    counts.sort(reverse=True)
+    return np.asarray(counts, np.float64) / divisions

@@ -269,3 +269,68 @@ def plot_learning_curves(results_json: PathLike, out_png: PathLike) -> None:
     out_png = pathlib.Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out_png, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+
+
+def read_fronts(metrics_jsonl: PathLike) -> list[dict[str, Any]]:
+    """The ``{"kind": "front"}`` records of a run's ``metrics.jsonl``, in file order."""
+    fronts = []
+    with pathlib.Path(metrics_jsonl).open(encoding="utf-8") as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # the partial last line of a killed run
+                continue
+            if record.get("kind") == "front":
+                fronts.append(record)
+    return fronts
+
+
+def plot_fronts(metrics_jsonl: PathLike, out_png: PathLike) -> None:
+    """Plot every evaluation's front of a multi-objective run, one panel per seed.
+
+    Each evaluation's non-dominated value vectors (the mean return of each evaluation
+    preference) are drawn as points joined along the first objective, coloured from
+    the first evaluation (dark) to the last (light). With more than two objectives
+    the first two are drawn. Raises ``ValueError`` when the file holds no front.
+    """
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+
+    from marl.pareto import pareto_front
+
+    records = read_fronts(metrics_jsonl)
+    if not records:
+        raise ValueError(f"no front in {metrics_jsonl}")
+    seeds = sorted({int(r["seed"]) for r in records})
+    steps = sorted({int(r["step"]) for r in records})
+    names = records[0].get("objective_names") or ["objective 0", "objective 1"]
+    norm = Normalize(min(steps), max(max(steps), min(steps) + 1))
+    colours = colormaps["viridis"]
+    fig = Figure(figsize=(4.2 * len(seeds) + 1, 4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(seeds)))
+    for ax, seed in zip(axes, seeds, strict=True):
+        for record in (r for r in records if int(r["seed"]) == seed):
+            values = np.asarray(none_to_nan_rows(record["values"]), np.float64)[:, :2]
+            values = values[np.isfinite(values).all(1)]
+            if values.size == 0:
+                continue
+            front = pareto_front(values)
+            front = front[np.argsort(front[:, 0])]
+            colour = colours(norm(int(record["step"])))
+            ax.plot(front[:, 0], front[:, 1], "-o", color=colour, markersize=3, linewidth=1)
+        ax.set_title(f"seed {seed}")
+        ax.set_xlabel(names[0])
+        ax.set_ylabel(names[1])
+        ax.grid(alpha=0.3)
+    fig.colorbar(ScalarMappable(norm=norm, cmap=colours), ax=list(axes), label="environment steps")
+    fig.suptitle("Greedy front at every evaluation (mean return per evaluation preference)")
+    out_png = pathlib.Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(out_png, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+
+
+def none_to_nan_rows(rows: Any) -> list[list[float]]:
+    """A JSON list of lists with ``null`` for non-finite numbers, as floats with NaN."""
+    return [none_to_nan(row) for row in rows]

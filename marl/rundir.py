@@ -32,6 +32,7 @@ RUN_ENTRIES = frozenset(
         "results.json",
         "summary.txt",
         "learning_curve.png",
+        "fronts.png",
         "tensorboard",
         "wandb",
     }

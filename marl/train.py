@@ -189,7 +189,9 @@ class BestPolicy:
     """Each seed's parameters at its best greedy evaluation so far (on the host).
 
     marl-eval's absolute metric is the best policy's score, evaluated again with
-    ten times the episodes of a regular evaluation (Gorsane et al., 2022).
+    ten times the episodes of a regular evaluation (Gorsane et al., 2022). The score
+    is :attr:`marl.loop.EvaluationReport.score`: the mean return, or a
+    multi-objective learner's hypervolume.
     """
 
     def __init__(self, params: Any, num_seeds: int):
@@ -197,8 +199,7 @@ class BestPolicy:
         self.score = np.full(num_seeds, -np.inf)
         self.step = np.zeros(num_seeds, np.int64)
 
-    def update(self, returns: np.ndarray, params: Any, step: int) -> None:
-        score = np.nanmean(returns, axis=1) if returns.size else np.full_like(self.score, np.nan)
+    def update(self, score: np.ndarray, params: Any, step: int) -> None:
         better = np.nan_to_num(score, nan=-np.inf) > self.score
 
         def pick(new: np.ndarray, old: np.ndarray) -> np.ndarray:
@@ -242,8 +243,11 @@ def train(config: TrainConfig) -> dict[str, Any]:
     with :class:`TrainingDivergedError`, keeping the last good checkpoint; SIGINT
     or SIGTERM stop it after the current chunk, with a checkpoint, raising
     :class:`TrainingInterrupted`. Returns a dict with ``returns`` and ``won``
-    (``[num_seeds, eval_episodes]``), ``env_steps``, ``run_dir``, ``params``
-    (device 0's parameters, per seed) and ``chunks``.
+    (``[num_seeds, eval_episodes]``; a multi-objective learner's: every evaluation
+    preference's episodes, each return scalarised by its preference), ``pareto``
+    (the front's metrics per seed, empty for scalar learners), ``front`` (``[num_seeds,
+    num_preferences, num_objectives]`` or None), ``env_steps``, ``run_dir``,
+    ``params`` (device 0's parameters, per seed) and ``chunks``.
     """
     config.check(jax.local_device_count())
     run_dir = check_writable_run_dir(config.run_dir)
@@ -339,7 +343,7 @@ def _run_chunks(
         metadata = _checkpoint_metadata(config, runner, (chunk + 1) * steps_per_chunk)
         checkpointer.save(chunk, state, metadata, replay_fields=replay, best=best.tree())
 
-    returns = won = None
+    report = None
     saved_chunk = start_chunk - 1
     with _StopSignals() as stop:
         for chunk in range(start_chunk, num_chunks):
@@ -372,9 +376,13 @@ def _run_chunks(
                 )
             state = new_state
             logger.log_train(step, {**metric_arrays, "sps": steps_per_chunk / seconds})
-            returns, won = runner.evaluate(state, arch.eval_episodes, evaluation_key(config, chunk))
-            logger.log_eval(step, returns, won)
-            best.update(returns, params, step)
+            report = runner.report(
+                *runner.evaluate(state, arch.eval_episodes, evaluation_key(config, chunk))
+            )
+            logger.log_eval(step, report.returns, report.won, report.metrics or None)
+            if report.front is not None:
+                logger.log_front(step, report.front, runner.preferences, runner.objective_names)
+            best.update(report.score, params, step)
             last = chunk == num_chunks - 1
             if last or (chunk + 1) % arch.checkpoint_interval == 0 or stop.received:
                 save(chunk)
@@ -387,24 +395,32 @@ def _run_chunks(
                     f"; checkpoint of chunk {chunk} written in '{run_dir}'",
                     stop.received,
                 )
-    if returns is None:  # resumed a finished run: evaluate once more for the report
-        returns, won = runner.evaluate(
-            state, arch.eval_episodes, evaluation_key(config, num_chunks - 1)
+    if report is None:  # resumed a finished run: evaluate once more for the report
+        report = runner.report(
+            *runner.evaluate(state, arch.eval_episodes, evaluation_key(config, num_chunks - 1))
         )
     # The absolute metric: each seed's best parameters, ten times the episodes.
     key = evaluation_key(config, 2 * 10**6)
+    per = "per seed" if runner.preferences is None else "per seed and preference"
     if np.all(np.isfinite(best.score)):
-        absolute = runner.evaluate(state, 10 * arch.eval_episodes, key, params=best.params)
+        absolute = runner.report(
+            *runner.evaluate(state, 10 * arch.eval_episodes, key, params=best.params)
+        )
         steps = ", ".join(f"{int(s):,}" for s in best.step)
-        source = f"best policy (at step {steps}), {10 * arch.eval_episodes} episodes per seed"
+        source = f"best policy (at step {steps}), {10 * arch.eval_episodes} episodes {per}"
     else:  # no evaluation finished an episode: the final parameters instead
-        absolute = runner.evaluate(state, 10 * arch.eval_episodes, key)
-        source = f"final policy, {10 * arch.eval_episodes} episodes per seed"
-    logger.close(final_eval=absolute, final_source=source)
+        absolute = runner.report(*runner.evaluate(state, 10 * arch.eval_episodes, key))
+        source = f"final policy, {10 * arch.eval_episodes} episodes {per}"
+    final = (absolute.returns, absolute.won)
+    logger.close(
+        final_eval=(*final, absolute.metrics) if absolute.metrics else final, final_source=source
+    )
     params = _host_params(state)
     return {
-        "returns": returns,
-        "won": won,
+        "returns": report.returns,
+        "won": report.won,
+        "pareto": report.metrics,
+        "front": report.front,
         "env_steps": num_chunks * steps_per_chunk,
         "run_dir": str(run_dir),
         "params": params,
@@ -465,8 +481,17 @@ def evaluate_run(run_dir: str | pathlib.Path, num_episodes: int | None = None) -
     config = read_run_config(run_dir)
     runner, state, latest = restore_run(run_dir, config)
     episodes = num_episodes or config.arch.eval_episodes
-    returns, won = runner.evaluate(state, episodes, evaluation_key(config, 10**6 + latest))
-    return {"returns": returns, "won": won, "chunk": latest, "config": config}
+    report = runner.report(
+        *runner.evaluate(state, episodes, evaluation_key(config, 10**6 + latest))
+    )
+    return {
+        "returns": report.returns,
+        "won": report.won,
+        "pareto": report.metrics,
+        "front": report.front,
+        "chunk": latest,
+        "config": config,
+    }
 
 
 class NoSuchSeedError(ValueError):

@@ -2,7 +2,8 @@
 
 ``learner.py`` holds the shared off-policy learner and the :class:`Objective`
 protocol; each method group is a file: ``mixing.py`` (IQL, VDN, QMIX, QPLEX),
-``weighted_qmix.py`` (CW-QMIX, OW-QMIX), ``qtran.py`` (QTRAN-base).
+``weighted_qmix.py`` (CW-QMIX, OW-QMIX), ``qtran.py`` (QTRAN-base), ``momix.py``
+(MO-MIX, multi-objective).
 """
 
 from marl.algorithms.value_decomposition.learner import (
@@ -27,6 +28,7 @@ from marl.algorithms.value_decomposition.mixing import (
     make_qplex,
     make_vdn,
 )
+from marl.algorithms.value_decomposition.momix import MOMixObjective, MOMIXOptions, make_momix
 from marl.algorithms.value_decomposition.qtran import QTranObjective, QTRANOptions, make_qtran
 from marl.algorithms.value_decomposition.weighted_qmix import (
     CWQMIXOptions,
@@ -45,6 +47,8 @@ __all__ = [
     "CWQMIXOptions",
     "IQLOptions",
     "LearnerBatch",
+    "MOMIXOptions",
+    "MOMixObjective",
     "MixerObjective",
     "OWQMIXOptions",
     "Objective",
@@ -61,6 +65,7 @@ __all__ = [
     "WeightedQMixObjective",
     "make_cw_qmix",
     "make_iql",
+    "make_momix",
     "make_ow_qmix",
     "make_qmix",
     "make_qplex",

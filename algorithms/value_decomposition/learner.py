@@ -19,6 +19,14 @@ step keeps the networks' hidden states from acting, and a window starts from the
 (the "stored state" of R2D2); states are zeroed again wherever an episode starts
 in the window. An episode's last step is never bootstrapped, including when it
 ended by the time limit: the final observation of a truncated episode is not kept.
+
+Multi-objective objectives (MO-MIX, ``momix.py``) bring a
+:class:`marl.preferences.PreferenceGuide` (their ``guide``). The learner then learns
+from the vector reward: the agent network also sees the episode's preference ``w``
+and gives a value per action and objective, the agents act greedily on ``w . Q``,
+each episode's ``w`` is drawn by the guide when it starts (while exploring) and kept
+in replay with every step, and the guide's state lives in the learner's ``guide``.
+Scalar objectives see none of this.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from marl.options import (
     check_positive,
     check_unit_interval,
 )
+from marl.preferences import PreferenceGuide
 from marl.replay import make_sequence_buffer
 from marl.targets import td_lambda_targets
 from marl.types import Array, Bootstrap, EnvSpec, Observation, PRNGKey, Transition
@@ -153,17 +162,22 @@ def exploration_of(options: ValueDecompositionOptions, env_spec: EnvSpec) -> Exp
 class StepValues(NamedTuple):
     """What the networks give for a batch of steps ``[...]`` (time-major in the loss)."""
 
-    q: dict[str, Array]  # per network: [..., num_agents, num_actions]
+    # per network: [..., num_agents, num_actions] (the agent network of a
+    # multi-objective learner: [..., num_agents, num_actions, num_objectives])
+    q: dict[str, Array]
     hidden: dict[str, Array]  # per network: hidden state after the step [..., num_agents, H]
     action_mask: Array  # [..., num_agents, num_actions]
     global_state: Array  # [..., state_dim]
+    preference: Array | None = None  # [..., num_objectives] for multi-objective learners
 
 
 class LearnerBatch(NamedTuple):
     """A batch of windows ``[T, B]`` seen by the online and the target networks.
 
-    Actions at step ``t`` pair with ``reward[t]`` and ``discount[t]`` (``[T - 1, B, 1]``):
-    quantities of the step taken slice ``[:-1]``, bootstrap quantities ``[1:]``.
+    Actions at step ``t`` pair with ``reward[t]`` (``[T - 1, B, num_objectives]``) and
+    ``discount[t]`` (``[T - 1, B, 1]``): quantities of the step taken slice ``[:-1]``,
+    bootstrap quantities ``[1:]``. Greedy actions are greedy on ``w . Q`` for a
+    multi-objective learner.
     """
 
     online: StepValues
@@ -175,7 +189,8 @@ class LearnerBatch(NamedTuple):
     discount: Array
 
     def targets(self, next_values: Array, td_lambda: float) -> Array:
-        """TD(lambda) targets from bootstrap values ``next_values [T - 1, B, k]``."""
+        """TD(lambda) targets from bootstrap values ``next_values [T - 1, B, k]`` (``k``
+        joint values, or objectives)."""
         return td_lambda_targets(self.reward, self.discount, next_values, td_lambda)
 
 
@@ -187,6 +202,14 @@ def steps(tree: Any, index: slice | int) -> Any:
 def chosen_values(q: Array, action: Array) -> Array:
     """``q [..., n, A]`` at ``action [..., n]``: ``[..., n]``."""
     return jnp.take_along_axis(q, action[..., None], axis=-1)[..., 0]
+
+
+def utility(q: Array, preference: Array | None) -> Array:
+    """Action values ``[..., n, A]``: ``q`` itself, or for a multi-objective learner
+    (``q [..., n, A, m]``) their scalarisation ``w . Q`` under ``preference [..., m]``."""
+    if preference is None:
+        return q
+    return jnp.einsum("...nam,...m->...na", q, preference)
 
 
 def greedy_values(q: Array, action_mask: Array) -> Array:
@@ -223,6 +246,8 @@ class Objective(Protocol):
     """What a value-decomposition method adds to the shared learner."""
 
     networks: dict[str, nn.Module]  # extra recurrent agent networks, by name
+    #: multi-objective objectives: the guide of each episode's preference (else None)
+    guide: PreferenceGuide | None
 
     def init(self, key: PRNGKey, env_spec: EnvSpec) -> dict[str, Any]:
         """Parameters of the method's own modules (mixers, joint networks)."""
@@ -245,11 +270,36 @@ class ValueDecompositionState:
     updates: Array
 
 
+@struct.dataclass
+class MultiObjectiveState(ValueDecompositionState):
+    """A multi-objective learner's state: the scalar learner's and the preference
+    guide's (its own class, so that scalar learners' checkpoints keep their layout)."""
+
+    guide: Any = None
+
+
 class AgentMemory(NamedTuple):
     """What the networks carry from step to step; replay keeps it with every step."""
 
     hidden: dict[str, Array]  # per recurrent network: [B, num_agents, hidden_dim]
     prev_action: Array  # [B, num_agents], -1 before the first action of an episode
+
+
+class PreferenceMemory(NamedTuple):
+    """:class:`AgentMemory` of a multi-objective learner: also the episode's preference."""
+
+    hidden: dict[str, Array]
+    prev_action: Array
+    preference: Array  # [B, num_objectives]
+
+
+def agent_memory(
+    hidden: dict[str, Array], prev_action: Array, preference: Array | None
+) -> AgentMemory | PreferenceMemory:
+    """The memory of a scalar learner, or with a ``preference`` of a multi-objective one."""
+    if preference is None:
+        return AgentMemory(hidden, prev_action)
+    return PreferenceMemory(hidden, prev_action, preference)
 
 
 class ActingMemory(NamedTuple):
@@ -277,8 +327,12 @@ class ValueDecomposition:
         self.exploration = exploration
         self.env_spec = env_spec
         self.envs_per_device = envs_per_device
+        self.guide: PreferenceGuide | None = getattr(objective, "guide", None)
+        self.num_objectives = 1 if self.guide is None else self.guide.num_objectives
         self.networks = {
-            AGENT: RecurrentQNetwork(env_spec.num_actions, options.hidden_dim),
+            AGENT: RecurrentQNetwork(
+                env_spec.num_actions * self.num_objectives, options.hidden_dim
+            ),
             **objective.networks,
         }
         self.sequence_length = options.sequence_length or env_spec.time_limit + 1
@@ -292,11 +346,21 @@ class ValueDecomposition:
         )
 
     # ----------------------------------------------------------------- inputs
-    def _agent_inputs(self, agents_view: Array, prev_action: Array) -> Array:
-        if not self.options.last_action:
-            return agents_view
-        last = jax.nn.one_hot(prev_action, self.env_spec.num_actions, dtype=agents_view.dtype)
-        return jnp.concatenate([agents_view, last], axis=-1)
+    def _agent_inputs(
+        self, agents_view: Array, prev_action: Array, preference: Array | None = None
+    ) -> Array:
+        parts = [agents_view]
+        if self.options.last_action:
+            parts.append(
+                jax.nn.one_hot(prev_action, self.env_spec.num_actions, dtype=agents_view.dtype)
+            )
+        if preference is not None:
+            parts.append(
+                jnp.broadcast_to(
+                    preference[..., None, :], agents_view.shape[:-1] + preference.shape[-1:]
+                )
+            )
+        return parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=-1)
 
     def _unroll(
         self, name: str, params: Any, hidden: Array, inputs: Array, resets: Array
@@ -324,6 +388,7 @@ class ValueDecomposition:
         inputs: Array,
         resets: Array,
         obs: Observation,
+        preference: Array | None = None,
     ) -> tuple[dict[str, Array], StepValues]:
         """Every network unrolled over ``[T, B]``: last hidden states and :class:`StepValues`."""
         last, q, step_hidden = {}, {}, {}
@@ -331,15 +396,22 @@ class ValueDecomposition:
             last[name], q[name], step_hidden[name] = self._unroll(
                 name, params[name], hidden[name], inputs, resets
             )
-        return last, StepValues(q, step_hidden, obs.action_mask, obs.global_state)
+        if self.num_objectives > 1:
+            q[AGENT] = q[AGENT].reshape(
+                *q[AGENT].shape[:-1], self.env_spec.num_actions, self.num_objectives
+            )
+        values = StepValues(q, step_hidden, obs.action_mask, obs.global_state, preference)
+        return last, values
 
     # ------------------------------------------------------------------- init
     def init(self, key: PRNGKey) -> ValueDecompositionState:
         spec = self.env_spec
         network_keys = jax.random.split(key, len(self.networks) + 1)
+        example_memory = self._agent_memory(1)
         example_inputs = self._agent_inputs(
             jnp.zeros((1, spec.num_agents, spec.obs_dim)),
-            jnp.zeros((1, spec.num_agents), int),
+            example_memory.prev_action,
+            getattr(example_memory, "preference", None),
         )
         params = {}
         for network_key, (name, network) in zip(
@@ -352,13 +424,19 @@ class ValueDecomposition:
                 jnp.zeros((1, spec.num_agents), bool),
             )
         params.update(self.objective.init(network_keys[0], spec))
-        return ValueDecompositionState(
+        state = ValueDecompositionState(
             params=params,
             target_params=params,
             opt_state=self.optimizer.init(params),
             buffer_state=self.buffer.init(self._example_step()),
             env_steps=jnp.int32(0),
             updates=jnp.int32(0),
+        )
+        if self.guide is None:
+            return state
+        return MultiObjectiveState(
+            **{field.name: getattr(state, field.name) for field in dataclasses.fields(state)},
+            guide=self.guide.init(self.envs_per_device),
         )
 
     def _example_step(self) -> Transition:
@@ -371,43 +449,66 @@ class ValueDecomposition:
                 step_count=jnp.int32(0),
             ),
             action=jnp.zeros((spec.num_agents,), jnp.int32),
-            reward=jnp.zeros((spec.num_agents,), jnp.float32),
+            reward=jnp.zeros(
+                (spec.num_agents,) + ((self.num_objectives,) if self.num_objectives > 1 else ()),
+                jnp.float32,
+            ),
             done=jnp.bool_(False),
             terminated=jnp.bool_(False),
             extras=steps(self._agent_memory(1), 0),
         )
 
-    def _agent_memory(self, batch_size: int) -> AgentMemory:
+    def _agent_memory(
+        self, batch_size: int, preference: Array | None = None
+    ) -> AgentMemory | PreferenceMemory:
         num_agents = self.env_spec.num_agents
-        return AgentMemory(
+        if self.guide is not None:
+            if preference is None:  # equal weights, until the guide draws one
+                preference = jnp.full((self.num_objectives,), 1.0 / self.num_objectives)
+            preference = jnp.broadcast_to(
+                jnp.asarray(preference, jnp.float32), (batch_size, self.num_objectives)
+            )
+        return agent_memory(
             hidden={
                 name: jnp.zeros((batch_size, num_agents, network.hidden_dim), jnp.float32)
                 for name, network in self.networks.items()
             },
             prev_action=jnp.full((batch_size, num_agents), -1, jnp.int32),
+            preference=preference,
         )
 
-    def initial_memory(self, batch_size: int) -> ActingMemory:
+    def initial_memory(self, batch_size: int, preference: Array | None = None) -> ActingMemory:
+        """The acting memory of ``batch_size`` environments. A multi-objective learner
+        acts on ``preference`` (``[num_objectives]`` or ``[B, num_objectives]``; equal
+        weights by default); while exploring it draws a new one at each episode start,
+        while greedy it keeps it."""
+        if preference is not None and self.guide is None:
+            raise ValueError("a preference conditions multi-objective learners only")
         exploration = self.exploration.initial_state(batch_size, self.env_spec.num_agents)
-        return ActingMemory(self._agent_memory(batch_size), exploration)
+        return ActingMemory(self._agent_memory(batch_size, preference), exploration)
 
     # -------------------------------------------------------------------- act
     def _one_step(
-        self, params: Any, obs: Observation, memory: AgentMemory
-    ) -> tuple[AgentMemory, dict[str, Array], StepValues]:
+        self, params: Any, obs: Observation, memory: AgentMemory | PreferenceMemory
+    ) -> tuple[AgentMemory | PreferenceMemory, dict[str, Array], StepValues]:
         """Memory reset where episodes start, the next hidden states and the step's values."""
         starts = obs.step_count == 0
-        memory = AgentMemory(
+        preference = getattr(memory, "preference", None)
+        memory = agent_memory(
             hidden={
                 name: jnp.where(starts[:, None, None], 0.0, hidden)
                 for name, hidden in memory.hidden.items()
             },
             prev_action=jnp.where(starts[:, None], -1, memory.prev_action),
+            preference=preference,
         )
-        inputs = self._agent_inputs(obs.agents_view, memory.prev_action)[None]
+        inputs = self._agent_inputs(obs.agents_view, memory.prev_action, preference)[None]
         no_resets = jnp.zeros((1, obs.step_count.shape[0]), bool)
         time_major_obs = jax.tree_util.tree_map(lambda x: x[None], obs)
-        hidden, values = self._step_values(params, memory.hidden, inputs, no_resets, time_major_obs)
+        preference = None if preference is None else preference[None]
+        hidden, values = self._step_values(
+            params, memory.hidden, inputs, no_resets, time_major_obs, preference
+        )
         return memory, hidden, steps(values, 0)
 
     def act(
@@ -417,22 +518,31 @@ class ValueDecomposition:
         memory: ActingMemory,
         key: PRNGKey,
         explore: bool,
-    ) -> tuple[Array, ActingMemory, AgentMemory]:
+    ) -> tuple[Array, ActingMemory, AgentMemory | PreferenceMemory]:
         """Exploring (or greedy) joint actions for a batch ``[B]`` of environments.
 
-        The memory is reset where an episode starts (``step_count == 0``). The
+        The memory is reset where an episode starts (``step_count == 0``); there a
+        multi-objective learner that explores draws the episode's preference. The
         returned extras are the agent memory the step was taken with, kept in replay.
         """
-        agent_memory, hidden, values = self._one_step(state.params, obs, memory.agent)
-        exploration = self.exploration.episode_start(memory.exploration, obs.step_count == 0)
-        greedy = jnp.argmax(jnp.where(obs.action_mask, values.q[AGENT], MASKED_VALUE), axis=-1)
+        starts = obs.step_count == 0
+        agent = memory.agent
+        if self.guide is not None and explore:
+            key, preference_key = jax.random.split(key)
+            drawn = self.guide.sample(state.guide, preference_key, starts.shape[0])
+            agent = agent._replace(preference=jnp.where(starts[:, None], drawn, agent.preference))
+        step_memory, hidden, values = self._one_step(state.params, obs, agent)
+        exploration = self.exploration.episode_start(memory.exploration, starts)
+        action_values = utility(values.q[AGENT], values.preference)
+        greedy = jnp.argmax(jnp.where(obs.action_mask, action_values, MASKED_VALUE), axis=-1)
         if explore:
             actions, exploration = self.exploration.select(
                 exploration, key, greedy, obs.action_mask, state.env_steps
             )
         else:
             actions = greedy.astype(jnp.int32)
-        return actions, ActingMemory(AgentMemory(hidden, actions), exploration), agent_memory
+        next_memory = agent_memory(hidden, actions, getattr(step_memory, "preference", None))
+        return actions, ActingMemory(next_memory, exploration), step_memory
 
     def joint_values(
         self,
@@ -457,27 +567,32 @@ class ValueDecomposition:
         options = self.options
         seq = jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), batch)  # time-major
         obs = seq.obs
-        inputs = self._agent_inputs(obs.agents_view, seq.extras.prev_action)
+        preference = getattr(seq.extras, "preference", None)
+        inputs = self._agent_inputs(obs.agents_view, seq.extras.prev_action, preference)
         resets = obs.step_count == 0
         initial_hidden = steps(seq.extras.hidden, 0)
-        _, online = self._step_values(params, initial_hidden, inputs, resets, obs)
-        _, target = self._step_values(target_params, initial_hidden, inputs, resets, obs)
+        _, online = self._step_values(params, initial_hidden, inputs, resets, obs, preference)
+        _, target = self._step_values(
+            target_params, initial_hidden, inputs, resets, obs, preference
+        )
 
         mask = obs.action_mask
-        greedy = jnp.argmax(
-            jnp.where(mask, jax.lax.stop_gradient(online.q[AGENT]), MASKED_VALUE), axis=-1
-        )
+        online_values = jax.lax.stop_gradient(utility(online.q[AGENT], preference))
+        greedy = jnp.argmax(jnp.where(mask, online_values, MASKED_VALUE), axis=-1)
         if options.double_q:
             next_action = greedy
         else:
-            next_action = jnp.argmax(jnp.where(mask, target.q[AGENT], MASKED_VALUE), axis=-1)
+            target_values = utility(target.q[AGENT], preference)
+            next_action = jnp.argmax(jnp.where(mask, target_values, MASKED_VALUE), axis=-1)
+        num_steps, batch = seq.done.shape
         learner_batch = LearnerBatch(
             online=online,
             target=target,
             action=seq.action,
             greedy_action=greedy,
             next_action=next_action,
-            reward=seq.reward[:-1, :, :1],  # the team reward, repeated per agent
+            # the team reward (repeated per agent), one column per objective
+            reward=seq.reward[:-1, :, 0].reshape(num_steps - 1, batch, -1),
             discount=options.gamma * (1.0 - seq.done[:-1, :, None].astype(jnp.float32)),
         )
         return self.objective.loss(params, target_params, learner_batch)
@@ -500,6 +615,15 @@ class ValueDecomposition:
         batch_major = jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), rollout)
         buffer_state = self.buffer.add(state.buffer_state, batch_major)
         state = state.replace(buffer_state=buffer_state, env_steps=env_steps)
+        if self.guide is not None:
+            guide = self.guide.observe(
+                state.guide,
+                rollout.reward[:, :, 0],
+                rollout.done,
+                rollout.extras.preference,
+                axis_name,
+            )
+            state = state.replace(guide=guide)
 
         def gradient_step(state: ValueDecompositionState, step_key: PRNGKey):
             batch = self.buffer.sample(state.buffer_state, step_key).experience

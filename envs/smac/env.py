@@ -125,6 +125,7 @@ class SMAC(MultiAgentEnv):
         if multi_objective and weights is None:
             self.num_objectives = len(rules.OBJECTIVE_NAMES)
             self.objective_names = rules.OBJECTIVE_NAMES
+            self.hypervolume_reference = rules.HYPERVOLUME_REFERENCE
         self.generator = generator = scenario
         self.substeps = substeps
         self.weapon_delay = bool(weapon_delay)

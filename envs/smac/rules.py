@@ -120,6 +120,9 @@ def reward(
 
 #: The objectives of the multi-objective reward, in order.
 OBJECTIVE_NAMES = ("damage_dealt", "health_kept")
+#: The hypervolume's reference point: no damage dealt and every unit lost, each
+#: objective's worst episode return (both are scaled to a range of 20).
+HYPERVOLUME_REFERENCE = (0.0, -20.0)
 
 
 def _losses(before: sim.Battle, after: sim.Battle, num_agents: int) -> tuple[Array, Array]:
