@@ -263,3 +263,73 @@ def test_front_metrics_and_the_simplex_grid():
     assert metrics["cardinality"] == 3.0
     with pytest.raises(ValueError, match="num_objectives >= 1 and divisions >= 1"):
         pareto.simplex_grid(2, 0)
+
+
+# ------------------------------------------------------------ outer-loop QMIX
+OUTER_LOOP_ALGO = dict(
+    hidden_dim=16,
+    mixer_embed_dim=8,
+    hypernet_dim=16,
+    batch_size=32,
+    buffer_size=512,
+    updates_per_rollout=4,
+    epsilon_anneal_steps=500,
+)
+
+
+@pytest.fixture(scope="module")
+def outer_loop_runner():
+    env = marl.make_env("mo-matrix/pareto_sum")
+    learner = marl.make_algorithm("qmix_outer_loop", marl.env_spec(env), 10, **OUTER_LOOP_ALGO)
+    return Runner(env, learner, envs_per_device=10, rollout_length=1, iterations_per_chunk=100)
+
+
+def test_outer_loop_qmix_reaches_the_supported_points(outer_loop_runner):
+    runner = outer_loop_runner
+    np.testing.assert_allclose(runner.preferences[:, 0], [1.0, 0.75, 0.5, 0.25, 0.0])
+    state = runner.init([0])
+    for _ in range(3):
+        state, metrics = runner.run_chunk(state)
+    assert int(metrics.env_steps[0]) == 3000
+    # Each of the 5 learners counts its own 600 steps (2 envs each) for its schedule.
+    np.testing.assert_array_equal(np.asarray(state.algo_state.learner_env_steps)[0, 0], 600)
+    report = runner.report(*runner.evaluate(state, 2, jax.random.PRNGKey(0)))
+    # Best replies: action 0 for w0 >= 0.75, action 1 at 0.5, action 2 below.
+    np.testing.assert_allclose(report.front[0], [[1, 0], [1, 0], [0.7, 0.7], [0, 1], [0, 1]])
+
+
+def test_outer_loop_learners_learn_from_their_own_envs_scalarised(outer_loop_runner):
+    learner = outer_loop_runner.algorithm
+    state = learner.init(jax.random.PRNGKey(0))
+    env = outer_loop_runner.env
+    _, timestep = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(1), 10))
+    memory = learner.initial_memory(10)
+    actions, memory, extras = learner.act(
+        state, timestep.observation, memory, jax.random.PRNGKey(2), True
+    )
+    assert actions.shape == (10, 2)
+    # Env b belongs to learner b // 2; its team reward vector is (b, 10 b).
+    team = jnp.stack([jnp.arange(10.0), 10 * jnp.arange(10.0)], axis=1)
+    rollout = marl.Transition(
+        obs=jax.tree_util.tree_map(lambda x: x[None], timestep.observation),
+        action=actions[None],
+        reward=jnp.broadcast_to(team[:, None, :], (10, 2, 2))[None],
+        done=jnp.ones((1, 10), bool),
+        terminated=jnp.ones((1, 10), bool),
+        extras=jax.tree_util.tree_map(lambda x: x[None], extras),
+    )
+    state, _ = learner.update(state, rollout, jax.random.PRNGKey(3))
+    stored = np.asarray(state.buffer_state.experience.reward)[:, :, 0, 0]  # [P, B/P]
+    for index, weights in enumerate(learner.preferences):
+        envs = np.arange(2 * index, 2 * index + 2)
+        np.testing.assert_allclose(stored[index], weights[0] * envs + weights[1] * 10 * envs)
+    assert int(state.env_steps) == 10
+    # Acting on a preference plays the learner of the nearest grid preference.
+    assert int(learner.initial_memory(4, preference=jnp.array([0.6, 0.4])).learner) == 2
+    assert int(learner.initial_memory(4, preference=jnp.array([0.1, 0.9])).learner) == 4
+
+
+def test_outer_loop_refuses_envs_that_do_not_split_between_its_learners(train_config):
+    config = train_config(algo="qmix_outer_loop", env="mo-matrix/pareto_sum")
+    with pytest.raises(RunBuildError, match="arch.num_envs: qmix_outer_loop trains 5 learners"):
+        build_runner(config)

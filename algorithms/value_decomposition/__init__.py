@@ -3,7 +3,7 @@
 ``learner.py`` holds the shared off-policy learner and the :class:`Objective`
 protocol; each method group is a file: ``mixing.py`` (IQL, VDN, QMIX, QPLEX),
 ``weighted_qmix.py`` (CW-QMIX, OW-QMIX), ``qtran.py`` (QTRAN-base), ``momix.py``
-(MO-MIX, multi-objective).
+(MO-MIX, multi-objective) and ``outer_loop.py`` (its baseline, one QMIX per preference).
 """
 
 from marl.algorithms.value_decomposition.learner import (
@@ -29,6 +29,11 @@ from marl.algorithms.value_decomposition.mixing import (
     make_vdn,
 )
 from marl.algorithms.value_decomposition.momix import MOMixObjective, MOMIXOptions, make_momix
+from marl.algorithms.value_decomposition.outer_loop import (
+    OuterLoop,
+    OuterLoopQMIXOptions,
+    make_qmix_outer_loop,
+)
 from marl.algorithms.value_decomposition.qtran import QTranObjective, QTRANOptions, make_qtran
 from marl.algorithms.value_decomposition.weighted_qmix import (
     CWQMIXOptions,
@@ -51,6 +56,8 @@ __all__ = [
     "MOMixObjective",
     "MixerObjective",
     "OWQMIXOptions",
+    "OuterLoop",
+    "OuterLoopQMIXOptions",
     "Objective",
     "QMIXOptions",
     "QPLEXOptions",
@@ -68,6 +75,7 @@ __all__ = [
     "make_momix",
     "make_ow_qmix",
     "make_qmix",
+    "make_qmix_outer_loop",
     "make_qplex",
     "make_qtran",
     "make_vdn",
