@@ -37,6 +37,11 @@ class Study:
     steps: Callable[[str, str], int]  # (algo, task) -> env steps per seed
     eval_interval: Callable[[str, str], int]
     metric: str = "greedy win rate"
+    #: the evaluation record's field the summary and the plot follow ("hypervolume"
+    #: for multi-objective studies)
+    value: str = "win_rate"
+    #: more marl-train overrides per (algo, task), e.g. ["arch.num_envs=10"]
+    overrides: Callable[[str, str], Sequence[str]] = lambda algo, task: ()
 
 
 def train(
@@ -50,6 +55,7 @@ def train(
         "marl.experiments.train",
         f"algo={algo}",
         f"env={study.family}/{task}",
+        *study.overrides(algo, task),
         f"arch.num_seeds={seeds}",
         f"arch.total_timesteps={steps}",
         f"arch.eval_interval={eval_interval}",
@@ -62,8 +68,12 @@ def train(
     return run_dir
 
 
+_BOOKKEEPING = ("kind", "step", "seed", "wall_time", "eval_index", "num_episodes", "return_std")
+
+
 def read_curve(run_dir: Path) -> dict[str, Any]:
-    """Greedy win rate and return per seed at every evaluation, with env steps and the
+    """Greedy win rate and return per seed at every evaluation (and any other metric the
+    evaluation logged, e.g. a multi-objective run's hypervolume), with env steps and the
     training wall seconds up to it.
 
     Each chunk's training time is its env steps over its logged env-steps/s (compiles
@@ -83,24 +93,31 @@ def read_curve(run_dir: Path) -> dict[str, Any]:
         point = by_step.setdefault(
             r["step"], {"step": r["step"], "wall_s": train_s.get(r["step"]), "seeds": {}}
         )
-        point["seeds"][str(r["seed"])] = {"win_rate": r["win_rate"], "return": r["return_mean"]}
+        values = {"win_rate": r["win_rate"], "return": r["return_mean"]}
+        values |= {
+            name: value
+            for name, value in r.items()
+            if name not in _BOOKKEEPING and name != "return_mean" and name not in values
+        }
+        point["seeds"][str(r["seed"])] = values
     return {"evaluations": [by_step[s] for s in sorted(by_step)]}
 
 
-def summarise(curve: dict[str, Any], threshold: float) -> dict[str, Any]:
-    """Final win rates and the first evaluation where every seed is at ``threshold``."""
+def summarise(curve: dict[str, Any], threshold: float, value: str = "win_rate") -> dict[str, Any]:
+    """Final values (win rates by default) and the first evaluation where every seed is
+    at ``threshold``."""
     evaluations = curve["evaluations"]
     final = evaluations[-1]
     reached = next(
-        (e for e in evaluations if all(s["win_rate"] >= threshold for s in e["seeds"].values())),
+        (e for e in evaluations if all(s[value] >= threshold for s in e["seeds"].values())),
         None,
     )
-    wins = [s["win_rate"] for s in final["seeds"].values()]
+    wins = [s[value] for s in final["seeds"].values()]
     return {
         "final_step": final["step"],
         "final_wall_s": final["wall_s"],
-        "final_win_rate_per_seed": wins,
-        "final_win_rate_mean": sum(wins) / len(wins),
+        f"final_{value}_per_seed": wins,
+        f"final_{value}_mean": sum(wins) / len(wins),
         "threshold": threshold,
         "all_seeds_at_threshold_step": None if reached is None else reached["step"],
         "all_seeds_at_threshold_wall_s": None if reached is None else reached["wall_s"],
@@ -148,13 +165,14 @@ def run(study: Study, runs: Path, argv: list[str] | None, description: str) -> d
             if not curve["evaluations"]:
                 print(f"{algo} {task}: no evaluation yet in {run_dir}; left out", flush=True)
                 continue
-            result = {**curve, "summary": summarise(curve, args.threshold)}
+            result = {**curve, "summary": summarise(curve, args.threshold, study.value)}
             results[algo][task] = result
             s = result["summary"]
-            wins = ", ".join(f"{w:.2f}" for w in s["final_win_rate_per_seed"])
+            wins = ", ".join(f"{w:.2f}" for w in s[f"final_{study.value}_per_seed"])
+            shown = f"{args.threshold:.0%}" if study.value == "win_rate" else f"{args.threshold:g}"
             print(
                 f"{algo} {task}: {study.metric} per seed {wins} at {s['final_step']:,} "
-                f"steps ({s['final_wall_s'] / 60:.1f} min); all seeds >= {args.threshold:.0%} "
+                f"steps ({s['final_wall_s'] / 60:.1f} min); all seeds >= {shown} "
                 f"from {s['all_seeds_at_threshold_step']}",
                 flush=True,
             )
@@ -218,7 +236,11 @@ def plot(results: dict[str, dict[str, Any]], path: Path, study: Study) -> Path:
 
     maps = list(dict.fromkeys(m for per_map in results.values() for m in per_map))
     fig, axes = plt.subplots(
-        2, len(maps), figsize=(4.2 * len(maps), 6.4), sharey=True, squeeze=False
+        2,
+        len(maps),
+        figsize=(4.2 * len(maps), 6.4),
+        sharey=study.value == "win_rate",
+        squeeze=False,
     )
     for colour, (algo, per_map) in zip(plt.cm.tab10.colors, results.items(), strict=False):
         for column, map_name in enumerate(maps):
@@ -227,7 +249,7 @@ def plot(results: dict[str, dict[str, Any]], path: Path, study: Study) -> Path:
             evaluations = per_map[map_name]["evaluations"]
             steps = [e["step"] for e in evaluations]
             minutes = [e["wall_s"] / 60 for e in evaluations]
-            per_seed = [[s["win_rate"] for s in e["seeds"].values()] for e in evaluations]
+            per_seed = [[s[study.value] for s in e["seeds"].values()] for e in evaluations]
             mean = [sum(w) / len(w) for w in per_seed]
             for x, axis in ((steps, axes[0, column]), (minutes, axes[1, column])):
                 for seed in range(len(per_seed[0])):

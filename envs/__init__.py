@@ -1,6 +1,12 @@
 """marl-lab environments; importing this package registers them by name."""
 
-from marl.envs.football.env import FOOTBALL_PATTERN, Football, football_accepts, make_football
+from marl.envs.football.env import (
+    FOOTBALL_PATTERN,
+    Football,
+    football_accepts,
+    make_football,
+    make_mo_football,
+)
 from marl.envs.jaxmarl_adapters import (
     MPE_PATTERN,
     SMAX,
@@ -39,6 +45,7 @@ register_env_family("smac", smac_accepts, make_smac, SMAC_PATTERN)
 register_env_family("mo-smac", smac_accepts, make_mo_smac, SMAC_PATTERN)
 register_env_family("smacv2", smacv2_accepts, make_smacv2, SMACV2_PATTERN)
 register_env_family("football", football_accepts, make_football, FOOTBALL_PATTERN)
+register_env_family("mo-football", football_accepts, make_mo_football, FOOTBALL_PATTERN)
 
 __all__ = [
     "Football",
@@ -49,6 +56,7 @@ __all__ = [
     "MPESimpleSpread",
     "OneStepMatrixGame",
     "ParetoMatrixGame",
+    "ParetoSumGame",
     "RobotWarehouse",
     "TwoStepGame",
     "smacv2",

@@ -29,8 +29,8 @@ BIN = pathlib.Path(sys.executable).parent
         (["arch.num_devices=5"], "arch.num_devices: 5 requested but only 2 local devices"),
         (
             ["algo=banana"],
-            "algo: unknown option 'banana'; valid: cmat, cw_qmix, ippo, iql, mappo, mat, ow_qmix, "
-            "qmix, qplex, qtran, vdn",
+            "algo: unknown option 'banana'; valid: cmat, cw_qmix, ippo, iql, mappo, mat, momix, "
+            "ow_qmix, qmix, qmix_outer_loop, qplex, qtran, vdn",
         ),
         (["env=lbf/banana"], "env: unknown option 'lbf/banana'; valid: football/5_vs_5, "),
         (["env.name=nope/x"], "env.name: unknown env 'nope/x'; valid:"),

@@ -27,6 +27,7 @@ TASKS = {
     "mo-smac": ("mo-smac/3m", {}),
     "smacv2": ("smacv2/terran_5_vs_5", {}),
     "football": ("football/academy_empty_goal_close", {}),
+    "mo-football": ("mo-football/academy_empty_goal_close", {}),
 }
 NUM_ENVS = 8
 

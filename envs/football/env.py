@@ -21,6 +21,13 @@ The interface follows GRF's (the shared reference, sections 5, 6 and 8):
 * **rewards** (``rewards``): ``scoring`` (+1 for a goal, -1 for conceding) or
   ``scoring,checkpoints`` (also GRF's ten 0.1 checkpoints towards goal while an agent
   has the ball, the rest paid out on scoring), one team reward;
+* **multi-objective** (``multi_objective``, ``mo-football/<scenario>``): a vector
+  reward of ``attack`` (the reward above) and ``possession`` (``1 / time_limit`` for
+  every step that ends with the ball at the agents' feet, so keeping it for a whole
+  episode is worth 1). They conflict: a shot or a risky pass gives the ball up to
+  score, and a goal ends the episode; keeping the ball means not shooting. With
+  ``weights`` the reward is their weighted sum, a scalar. The hypervolume's
+  reference point is (-1, 0): conceding without ever having the ball;
 * **episode end**: academy scenarios end at a goal, when the ball leaves the pitch
   and (all but ``academy_corner``) when the team in possession changes, or after 400
   steps (a time-limit cut); full games (``5_vs_5``) restart play instead and end only
@@ -42,7 +49,13 @@ import numpy as np
 from flax import struct
 from jumanji.types import TimeStep, restart
 
-from marl.env import MultiAgentEnv, count_invalid, play_as_fallback, team_timestep
+from marl.env import (
+    MultiAgentEnv,
+    count_invalid,
+    play_as_fallback,
+    preference_weights,
+    team_timestep,
+)
 from marl.envs.football import ai, sim
 from marl.envs.football.scenarios import (
     X_SCALE,
@@ -73,6 +86,10 @@ NUM_CHECKPOINTS = 10
 CHECKPOINT_REWARD = 0.1
 REPRESENTATIONS = ("simple115", "egocentric")
 REWARDS = ("scoring", "scoring,checkpoints")
+#: The objectives of the multi-objective reward, in order.
+OBJECTIVE_NAMES = ("attack", "possession")
+#: The hypervolume's reference point: conceding, never having had the ball.
+HYPERVOLUME_REFERENCE = (-1.0, 0.0)
 NUM_GAME_MODES = 7
 MAX_TEAM = 11
 
@@ -101,6 +118,8 @@ class Football(MultiAgentEnv):
         mask_ball_actions: bool = True,
         difficulty: float | None = None,
         num_substeps: int = 5,
+        multi_objective: bool = False,
+        weights: list[float] | None = None,
     ):
         self.scenario = get_scenario(scenario) if isinstance(scenario, str) else scenario
         if representation not in REPRESENTATIONS:
@@ -114,6 +133,14 @@ class Football(MultiAgentEnv):
             raise ValueError(f"difficulty must lie in [0, 1], got {difficulty}")
         if not isinstance(num_substeps, int) or num_substeps < 1:
             raise ValueError(f"num_substeps must be a positive integer, got {num_substeps}")
+        if weights is not None and not multi_objective:
+            raise ValueError("weights scalarise the multi-objective reward: set multi_objective")
+        self.multi_objective = multi_objective
+        self.weights = None if weights is None else preference_weights(weights, OBJECTIVE_NAMES)
+        if multi_objective and weights is None:
+            self.num_objectives = len(OBJECTIVE_NAMES)
+            self.objective_names = OBJECTIVE_NAMES
+            self.hypervolume_reference = HYPERVOLUME_REFERENCE
         self.representation = representation
         self.checkpoint_rewards = rewards == "scoring,checkpoints"
         self.mask_ball_actions = mask_ball_actions
@@ -162,7 +189,8 @@ class Football(MultiAgentEnv):
             key=key,
         )
         extras = self._extras(state, None, 0, jnp.int32(0))
-        return state, restart(self._observation(state), extras=extras, shape=(num_agents,))
+        timestep = restart(self._observation(state), extras=extras, shape=(num_agents,))
+        return state, timestep.replace(reward=jnp.zeros(self.reward_spec.shape, jnp.float32))
 
     def step(self, state: FootballState, action: Array) -> tuple[FootballState, TimeStep]:
         action = jnp.asarray(action, jnp.int32)
@@ -211,6 +239,11 @@ class Football(MultiAgentEnv):
             collected = jnp.where(events.goal == 0, NUM_CHECKPOINTS, collected)
             reward = reward + CHECKPOINT_REWARD * (collected - checkpoints)
             checkpoints = collected
+        if self.multi_objective:
+            kept = sim.owner_team(match, self.statics) == 0
+            reward = jnp.stack([reward, kept.astype(jnp.float32) / self.time_limit])
+            if self.weights is not None:
+                reward = jnp.dot(jnp.asarray(self.weights), reward)
 
         scenario = self.scenario
         if scenario.restarts:
@@ -382,3 +415,9 @@ def football_accepts(task: str) -> bool:
 
 def make_football(task: str, **kwargs) -> Football:
     return Football(task, **kwargs)
+
+
+def make_mo_football(task: str, **kwargs) -> Football:
+    """``mo-football/<scenario>``: football with the two-objective reward
+    (``multi_objective``: ``attack`` and ``possession``)."""
+    return Football(task, **{"multi_objective": True, **kwargs})
