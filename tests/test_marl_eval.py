@@ -62,3 +62,41 @@ def test_a_runs_tree_goes_through_marl_evals_pipeline(tmp_path, train_config, mo
     )  # fmt: skip
     # rliable's aggregates (IQM, mean, ...) per algorithm, named as marl-eval prints them.
     assert {name.lower() for name in scores} == {"qmix", "iql"}
+
+
+def test_multi_objective_runs_go_through_marl_evals_pipeline_by_hypervolume(
+    tmp_path, train_config, monkeypatch
+):
+    import numpy as np
+    from marl_eval.json_tools import concatenate_json_files
+    from marl_eval.utils.data_processing_utils import (
+        create_matrices_for_rliable,
+        data_process_pipeline,
+    )
+
+    pytest.importorskip("pymoo")
+    runs = tmp_path / "runs"
+    algo = {"batch_size": 16, "buffer_size": 512, "hidden_dim": 16}
+    for name, options in (
+        ("momix", {**algo, "eval_preference_divisions": 4}),
+        ("qmix_outer_loop", algo),
+    ):
+        config = train_config(
+            run_dir=runs / name, algo=name, env="mo-matrix/pareto_sum", algo_options=options,
+            **{**SIZES, "arch.num_seeds": 2, "arch.num_envs": 10},
+        )  # fmt: skip
+        train(config)
+
+    monkeypatch.chdir(tmp_path)
+    data = concatenate_json_files(str(runs), str(tmp_path / "concatenated") + "/")
+    assert sorted(data["mo-matrix"]["pareto_sum"]) == ["momix", "qmix_outer_loop"]
+    processed = data_process_pipeline(raw_data=data, metrics_to_normalize=["return"])
+    comparison, sample_efficiency = create_matrices_for_rliable(
+        data_dictionary=processed, environment_name="mo-matrix", metrics_to_normalize=["return"]
+    )
+    # The front's hypervolume is a metric like the return: per seed and evaluation.
+    for name in ("momix", "qmix_outer_loop"):
+        hypervolume = comparison["mean_hypervolume"][name]
+        assert hypervolume.shape == (2, 1) and np.all(hypervolume > 0)
+        # 10 envs x 4-step rollouts: 3 chunks of 1,000 steps reach 2,048.
+        assert sample_efficiency["mean_hypervolume"][name].shape[-1] == 3
