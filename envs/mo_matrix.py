@@ -147,6 +147,10 @@ class ParetoMatrixGame(MultiAgentEnv):
         payoffs = jnp.asarray(self.payoffs)
         return jnp.where(action[0] == action[1], payoffs[action[0]], self.miscoordination)
 
+    def pareto_optimal_action(self, action: Array) -> Array:
+        """Whether a joint action ``[2]`` is Pareto-optimal (``extras["won"]``)."""
+        return (action[0] == action[1]) & jnp.asarray(self.pareto_optimal)[action[0]]
+
     def _observation(self, step_count: int) -> Observation:
         return stateless_observation(self.num_agents, self.num_actions, step_count)
 
@@ -160,8 +164,7 @@ class ParetoMatrixGame(MultiAgentEnv):
     def step(self, state: ParetoMatrixState, action: Array) -> tuple[ParetoMatrixState, TimeStep]:
         chex.assert_shape(action, (self.num_agents,))
         payoff = self.joint_payoff(action)
-        coordinated = action[0] == action[1]
-        won = coordinated & jnp.asarray(self.pareto_optimal)[action[0]]
+        won = self.pareto_optimal_action(action)
         extras = {"won": won.astype(jnp.float32), "invalid_actions": jnp.int32(0)}
         if self.weights is not None:
             payoff = jnp.dot(jnp.asarray(self.weights), payoff)
@@ -232,13 +235,6 @@ class ParetoSumGame(ParetoMatrixGame):
         """The team's payoff vector of a joint action ``[2]``."""
         return jnp.asarray(self.joint_payoffs)[action[0], action[1]]
 
-    def step(self, state: ParetoMatrixState, action: Array) -> tuple[ParetoMatrixState, TimeStep]:
-        chex.assert_shape(action, (self.num_agents,))
-        payoff = self.joint_payoff(action)
-        won = jnp.asarray(self.pareto_optimal_joint)[action[0], action[1]]
-        extras = {"won": won.astype(jnp.float32), "invalid_actions": jnp.int32(0)}
-        if self.weights is not None:
-            payoff = jnp.dot(jnp.asarray(self.weights), payoff)
-        reward = jnp.broadcast_to(payoff, self.reward_spec.shape).astype(jnp.float32)
-        timestep = termination(reward, self._observation(1), extras=extras, shape=self.num_agents)
-        return ParetoMatrixState(state.step_count + 1), timestep
+    def pareto_optimal_action(self, action: Array) -> Array:
+        """Whether a joint action ``[2]`` is Pareto-optimal (``extras["won"]``)."""
+        return jnp.asarray(self.pareto_optimal_joint)[action[0], action[1]]

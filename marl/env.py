@@ -109,6 +109,16 @@ def preference_weights(
     return values
 
 
+def require_vector_reward(spec: EnvSpec, algo_name: str) -> None:
+    """Refuses, in one line, a multi-objective learner on an env with a scalar reward."""
+    if spec.num_objectives < 2:
+        raise ValueError(
+            f"{algo_name} learns from a vector reward and this env's reward is a scalar; "
+            "choose a multi-objective env (mo-smac/<map>, mo-football/<scenario>, "
+            "mo-matrix/pareto, mo-matrix/pareto_sum)"
+        )
+
+
 # Helpers for adapters that bring other libraries' environments to the contract.
 
 

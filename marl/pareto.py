@@ -186,10 +186,11 @@ def front_metrics(
     """Every metric of :data:`FRONT_METRICS` of the value vectors ``values``, as
     morl-baselines logs them (dominated points dropped first); non-finite points
     (a preference whose episodes did not end) are left out."""
-    points = _points(values)
-    points = points[np.isfinite(points).all(1)]
-    if points.shape[0] == 0:
+    raw = np.asarray(values, dtype=np.float64)
+    finite = raw[np.isfinite(raw).all(1)] if raw.ndim == 2 else raw
+    if finite.shape[0] == 0:
         return {name: float("nan") for name in FRONT_METRICS}
+    points = _points(finite)
     return {
         "hypervolume": hypervolume(points, reference),
         "eum": expected_utility(points, weights),

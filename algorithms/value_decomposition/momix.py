@@ -35,6 +35,7 @@ from marl.algorithms.value_decomposition.learner import (
     exploration_of,
     steps,
 )
+from marl.env import require_vector_reward
 from marl.mixers import ParallelQMixer, QMixer
 from marl.options import check_at_least_one, check_choice, check_non_negative, check_unit_interval
 from marl.pareto import simplex_grid
@@ -164,11 +165,7 @@ def make_momix(
     options: MOMIXOptions, env_spec: EnvSpec, envs_per_device: int
 ) -> ValueDecomposition:
     """MO-MIX on the shared learner, for an env with a vector reward."""
-    if env_spec.num_objectives < 2:
-        raise ValueError(
-            "momix learns from a vector reward and this env's is a scalar; choose a "
-            "multi-objective env (mo-smac/<map>, mo-matrix/pareto, mo-football/<scenario>)"
-        )
+    require_vector_reward(env_spec, "momix")
     guide = PreferenceGuide(
         env_spec.num_objectives,
         options.preference_divisions,

@@ -31,6 +31,7 @@ from marl.algorithms.value_decomposition.learner import (
     ValueDecompositionState,
 )
 from marl.algorithms.value_decomposition.mixing import QMIXOptions, make_qmix
+from marl.env import require_vector_reward
 from marl.options import check_at_least_one
 from marl.pareto import simplex_grid
 from marl.types import Array, Bootstrap, EnvSpec, Observation, PRNGKey, Transition
@@ -201,12 +202,7 @@ def make_qmix_outer_loop(
     options: OuterLoopQMIXOptions, env_spec: EnvSpec, envs_per_device: int
 ) -> OuterLoop:
     """One QMIX per preference of the options' grid, for an env with a vector reward."""
-    if env_spec.num_objectives < 2:
-        raise ValueError(
-            "qmix_outer_loop trains one QMIX per preference of a vector reward and this "
-            "env's reward is a scalar; choose a multi-objective env (mo-smac/<map>, "
-            "mo-matrix/pareto, mo-football/<scenario>) or algo=qmix"
-        )
+    require_vector_reward(env_spec, "qmix_outer_loop")
     preferences = simplex_grid(env_spec.num_objectives, options.preference_divisions)
     count = len(preferences)
     if envs_per_device % count:
