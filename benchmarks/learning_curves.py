@@ -103,21 +103,28 @@ def read_curve(run_dir: Path) -> dict[str, Any]:
     return {"evaluations": [by_step[s] for s in sorted(by_step)]}
 
 
-def summarise(curve: dict[str, Any], threshold: float, value: str = "win_rate") -> dict[str, Any]:
-    """Final values (win rates by default) and the first evaluation where every seed is
-    at ``threshold``."""
+def summarise(
+    curve: dict[str, Any], threshold: float | None, value: str = "win_rate"
+) -> dict[str, Any]:
+    """Final values (win rates by default) and, with a ``threshold``, the first
+    evaluation where every seed is at it."""
     evaluations = curve["evaluations"]
     final = evaluations[-1]
-    reached = next(
-        (e for e in evaluations if all(s[value] >= threshold for s in e["seeds"].values())),
-        None,
-    )
     wins = [s[value] for s in final["seeds"].values()]
-    return {
+    summary = {
         "final_step": final["step"],
         "final_wall_s": final["wall_s"],
         f"final_{value}_per_seed": wins,
         f"final_{value}_mean": sum(wins) / len(wins),
+    }
+    if threshold is None:
+        return summary
+    reached = next(
+        (e for e in evaluations if all(s[value] >= threshold for s in e["seeds"].values())),
+        None,
+    )
+    return {
+        **summary,
         "threshold": threshold,
         "all_seeds_at_threshold_step": None if reached is None else reached["step"],
         "all_seeds_at_threshold_wall_s": None if reached is None else reached["wall_s"],
@@ -132,7 +139,9 @@ def run(study: Study, runs: Path, argv: list[str] | None, description: str) -> d
     parser.add_argument("--tasks", "--maps", nargs="+", default=list(study.tasks), dest="tasks")
     parser.add_argument("--steps", nargs="*", default=[], help="TASK=STEPS overrides")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--threshold", type=float, default=0.9)
+    parser.add_argument(
+        "--threshold", type=float, default=0.9 if study.value == "win_rate" else None
+    )
     parser.add_argument("--report-only", action="store_true", help="read finished runs")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
@@ -169,11 +178,15 @@ def run(study: Study, runs: Path, argv: list[str] | None, description: str) -> d
             results[algo][task] = result
             s = result["summary"]
             wins = ", ".join(f"{w:.2f}" for w in s[f"final_{study.value}_per_seed"])
-            shown = f"{args.threshold:.0%}" if study.value == "win_rate" else f"{args.threshold:g}"
+            reached = ""
+            if args.threshold is not None:
+                shown = (
+                    f"{args.threshold:.0%}" if study.value == "win_rate" else f"{args.threshold:g}"
+                )
+                reached = f"; all seeds >= {shown} from {s['all_seeds_at_threshold_step']}"
             print(
                 f"{algo} {task}: {study.metric} per seed {wins} at {s['final_step']:,} "
-                f"steps ({s['final_wall_s'] / 60:.1f} min); all seeds >= {shown} "
-                f"from {s['all_seeds_at_threshold_step']}",
+                f"steps ({s['final_wall_s'] / 60:.1f} min){reached}",
                 flush=True,
             )
     out_path = result_path(args.out, study.name)

@@ -83,12 +83,14 @@ def plot_fronts(family: str, runs: Path, out: Path) -> Path | None:
             if not (run_dir / "metrics.jsonl").exists():
                 continue
             fronts = last_fronts(run_dir)
+            if not fronts:
+                continue
             for index, points in enumerate(fronts.get("seeds", {}).values()):
                 points = sorted(points)
                 xs, ys = [p[0] for p in points], [p[1] for p in points]
                 label = f"{algo} ({fronts['step'] / 1e3:.0f}k steps)" if index == 0 else None
                 axis.plot(xs, ys, "-o", color=colour, alpha=0.7, markersize=4, label=label)
-            names = fronts.get("objective_names", ["objective 0", "objective 1"])
+            names = fronts["objective_names"]
             axis.set_xlabel(names[0])
             axis.set_ylabel(names[1])
         axis.set_title(f"{family}/{task}: final greedy fronts, each seed")

@@ -1,6 +1,6 @@
 """marl-lab: cooperative multi-agent reinforcement learning in JAX."""
 
-from marl.algorithm import Algorithm, AlgorithmOptions, AlgorithmState
+from marl.algorithm import Algorithm, AlgorithmOptions, AlgorithmState, MultiObjectiveAlgorithm
 from marl.env import MultiAgentEnv, env_spec
 from marl.registry import (
     algorithm_names,
@@ -38,6 +38,7 @@ __all__ = [
     "EnvSpec",
     "EpisodeMetricsWrapper",
     "MultiAgentEnv",
+    "MultiObjectiveAlgorithm",
     "Observation",
     "Transition",
     "VectorEnv",
