@@ -219,6 +219,7 @@ class Runner:
         self.preferences: np.ndarray | None = None
         self.hypervolume_reference: np.ndarray | None = None
         if isinstance(algorithm, MultiObjectiveAlgorithm) and algorithm.num_objectives > 1:
+            pareto.require_pymoo()  # before training, not at the first evaluation
             self.preferences = np.asarray(algorithm.evaluation_preferences, np.float64)
             self.hypervolume_reference = hypervolume_reference(env)
         self.algorithm = algorithm

@@ -36,6 +36,7 @@ __all__ = [
     "hypervolume",
     "non_dominated",
     "pareto_front",
+    "require_pymoo",
     "simplex_grid",
     "sparsity",
     "spacing",
@@ -56,7 +57,8 @@ def _points(values: np.ndarray | Sequence) -> np.ndarray:
     return points
 
 
-def _pymoo():
+def require_pymoo() -> None:
+    """Raises a one-line ``ImportError`` when pymoo (the ``mo`` extra) is missing."""
     try:
         import pymoo  # noqa: F401
     except ImportError:
@@ -104,7 +106,7 @@ def hypervolume(values: np.ndarray | Sequence, reference: np.ndarray | Sequence)
     beyond = points[(points > reference).all(1)]
     if beyond.shape[0] == 0:
         return 0.0
-    _pymoo()
+    require_pymoo()
     from pymoo.indicators.hv import HV
 
     # pymoo minimises: negate both the points and the reference.
@@ -124,7 +126,7 @@ def _energy_weights(num_objectives: int, num_weights: int, seed: int) -> tuple:
     # Cached: pymoo's optimisation takes seconds, and every evaluation asks again.
     if num_objectives == 1:
         return tuple((1.0,) for _ in range(num_weights))
-    _pymoo()
+    require_pymoo()
     from pymoo.util.ref_dirs import get_reference_directions
 
     weights = get_reference_directions("energy", num_objectives, num_weights, seed=seed)

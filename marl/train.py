@@ -81,15 +81,18 @@ def build_runner(config: TrainConfig) -> Runner:
     except ValueError as error:
         raise RunBuildError(str(error)) from None
     iterations, _ = arch.chunk_layout()
-    return Runner(
-        env,
-        algorithm,
-        envs_per_device=envs_per_device,
-        rollout_length=arch.rollout_length,
-        iterations_per_chunk=iterations,
-        num_seeds=arch.num_seeds,
-        num_devices=num_devices,
-    )
+    try:
+        return Runner(
+            env,
+            algorithm,
+            envs_per_device=envs_per_device,
+            rollout_length=arch.rollout_length,
+            iterations_per_chunk=iterations,
+            num_seeds=arch.num_seeds,
+            num_devices=num_devices,
+        )
+    except (ImportError, ValueError) as error:  # e.g. pymoo missing for a front
+        raise RunBuildError(str(error)) from None
 
 
 def replay_fields(runner: Runner) -> tuple[str, ...]:

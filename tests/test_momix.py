@@ -333,3 +333,12 @@ def test_outer_loop_refuses_envs_that_do_not_split_between_its_learners(train_co
     config = train_config(algo="qmix_outer_loop", env="mo-matrix/pareto_sum")
     with pytest.raises(RunBuildError, match="arch.num_envs: qmix_outer_loop trains 5 learners"):
         build_runner(config)
+
+
+def test_a_multi_objective_run_without_pymoo_is_refused_before_training(train_config, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pymoo", None)  # import pymoo now fails
+    config = train_config(algo="momix", env="mo-matrix/pareto_sum", algo_options=SUM_GAME_ALGO)
+    with pytest.raises(RunBuildError, match=r"need pymoo: pip install 'marl-lab\[mo\]'"):
+        build_runner(config)
