@@ -84,13 +84,14 @@ def test_best_policy_keeps_each_seeds_best_parameters():
     from marl.train import BestPolicy
 
     best = BestPolicy({"w": np.zeros((2, 3))}, num_seeds=2)
-    best.update(np.array([[1.0, 3.0], [5.0, 5.0]]), {"w": np.ones((2, 3))}, step=10)
-    best.update(np.array([[4.0, 4.0], [0.0, 1.0]]), {"w": np.full((2, 3), 2.0)}, step=20)
+    # Scores per seed (an evaluation's mean return, or a multi-objective hypervolume).
+    best.update(np.array([2.0, 5.0]), {"w": np.ones((2, 3))}, step=10)
+    best.update(np.array([4.0, 0.5]), {"w": np.full((2, 3), 2.0)}, step=20)
     # Seed 0 improved at step 20 (4 > 2), seed 1 kept step 10's (5 > 0.5).
     np.testing.assert_array_equal(best.params["w"], [[2.0] * 3, [1.0] * 3])
     np.testing.assert_array_equal(best.score, [4.0, 5.0])
     np.testing.assert_array_equal(best.step, [20, 10])
-    best.update(np.full((2, 2), np.nan), {"w": np.full((2, 3), 9.0)}, step=30)
+    best.update(np.full(2, np.nan), {"w": np.full((2, 3), 9.0)}, step=30)
     np.testing.assert_array_equal(best.step, [20, 10])  # no finished episode: no change
 
 
