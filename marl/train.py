@@ -91,7 +91,9 @@ def build_runner(config: TrainConfig) -> Runner:
             num_seeds=arch.num_seeds,
             num_devices=num_devices,
         )
-    except (ImportError, ValueError) as error:  # e.g. pymoo missing for a front
+    except OptionError:
+        raise
+    except (ImportError, ValueError) as error:  # pymoo or a reference point missing
         raise RunBuildError(str(error)) from None
 
 
