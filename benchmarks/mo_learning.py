@@ -5,7 +5,8 @@ For each learner and task the script runs ``marl-train algo=<momix|qmix_outer_lo
 env=<family>/<task> arch.num_seeds=S arch.num_envs=10`` (the seeds vmapped in one
 process) into ``benchmarks/runs/mo_learning/<family>/<algo>/<task>``, then reads each
 evaluation's front metrics (hypervolume against the env's reference point, EUM over
-100 Riesz-energy weights) and draws the last evaluation's fronts. Both learners get
+100 Riesz-energy weights; ``<name>_eum.png``) and draws the last evaluation's fronts
+(``<name>_fronts.png``). Both learners get
 the same 10 envs per seed, so at equal env steps they have seen the same amount of
 experience; the outer loop splits it between its 5 QMIX learners (preferences 0,
 0.25, 0.5, 0.75, 1 on the first objective), MO-MIX plays one preference per episode
@@ -19,11 +20,12 @@ from its 11-preference grid and is evaluated on that grid. Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
-from learning_curves import REPO, Study, run
+from learning_curves import REPO, Study, plot, run
 
 from marl.pareto import pareto_front
 
@@ -109,7 +111,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     runs = RUNS / known.family
     chosen = study(known.family)
     payload = run(chosen, runs, rest, __doc__.split("\n")[0])
-    out = REPO / "benchmarks" / "results" / f"{chosen.name}_fronts.png"
+    eum = dataclasses.replace(chosen, value="eum", metric="greedy front's expected utility")
+    results_dir = REPO / "benchmarks" / "results"
+    print(f"wrote {plot(payload['results'], results_dir / f'{chosen.name}_eum.png', eum)}")
+    out = results_dir / f"{chosen.name}_fronts.png"
     figure = plot_fronts(known.family, runs, out)
     if figure is not None:
         print(f"wrote {figure}")
