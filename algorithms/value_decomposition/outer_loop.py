@@ -18,6 +18,7 @@ nearest preference of its grid; its evaluation grid is its training grid.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, ClassVar, NamedTuple
 
 import jax
@@ -209,8 +210,8 @@ def make_qmix_outer_loop(
         raise ValueError(
             f"arch.num_envs: qmix_outer_loop trains {count} learners (one per preference of "
             f"algo.preference_divisions={options.preference_divisions}), each in its own envs; "
-            f"the {envs_per_device} envs per device must be a multiple of {count}, e.g. "
-            f"{count * max(1, envs_per_device // count)} (times the number of devices)"
+            f"the {envs_per_device} envs per device must be a multiple of {count}: e.g. "
+            f"arch.num_envs={count * math.ceil(envs_per_device / count)} on one device"
         )
     fields = {
         field.name: getattr(options, field.name)
