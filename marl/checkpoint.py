@@ -132,7 +132,8 @@ def _drop_closed_loop_callbacks() -> None:
     closed loop, and Python prints each ``RuntimeError('Event loop is closed')`` as an
     unraisable exception: dozens of tracebacks that bury the one-line message about
     the damage, which is raised normally. Only those are dropped; every other
-    unraisable exception goes to the previous hook.
+    unraisable exception goes to the previous hook. The failed reads' own tasks are
+    likewise logged by asyncio when collected: ``_UnretrievedReadErrors`` drops those.
     """
     previous = sys.unraisablehook
     if getattr(previous, "_marl_lab_closed_loop_filter", False):
@@ -146,6 +147,25 @@ def _drop_closed_loop_callbacks() -> None:
 
     hook._marl_lab_closed_loop_filter = True  # type: ignore[attr-defined]
     sys.unraisablehook = hook
+    asyncio_logger = logging.getLogger("asyncio")
+    if not any(isinstance(f, _UnretrievedReadErrors) for f in asyncio_logger.filters):
+        asyncio_logger.addFilter(_UnretrievedReadErrors())
+
+
+class _UnretrievedReadErrors(logging.Filter):
+    """Drops asyncio's "Task exception was never retrieved" records for failed reads.
+
+    When orbax gives up on a damaged checkpoint, the reads it had started for the
+    other arrays fail too; their tasks are garbage-collected unretrieved, and asyncio
+    logs each with a traceback. The damage is reported once, in one line, by the
+    restore itself; every other asyncio record passes.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith("Task exception was never retrieved"):
+            return True
+        error = record.exc_info[1] if record.exc_info else None
+        return not (error is not None and "Error reading" in str(error))
 
 
 class Checkpointer:
