@@ -190,11 +190,11 @@ def test_one_truncated_array_file_falls_back_with_no_traceback_on_the_console(ru
 def test_failed_reads_collected_unretrieved_print_nothing_but_other_task_errors_do(tmp_path):
     # Which of orbax's reads are still pending when it gives up is a race; this plays
     # the losing side deterministically: tasks that fail and are never awaited.
-    script = """
+    script = f"""
 import asyncio, gc, logging
 logging.basicConfig()
 from marl.checkpoint import Checkpointer
-Checkpointer({directory!r}, create=False)
+Checkpointer({str(tmp_path)!r}, create=False)
 async def fail(text):
     raise ValueError(text)
 async def main():
@@ -204,7 +204,7 @@ async def main():
         del task
         gc.collect()
 asyncio.run(main())
-""".format(directory=str(tmp_path))
+"""
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
     )
