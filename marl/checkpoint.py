@@ -153,7 +153,8 @@ def _drop_closed_loop_callbacks() -> None:
 
 
 class _UnretrievedReadErrors(logging.Filter):
-    """Drops asyncio's "Task exception was never retrieved" records for failed reads.
+    """Drops asyncio's "Task (or Future) exception was never retrieved" records for
+    failed reads.
 
     When orbax gives up on a damaged checkpoint, the reads it had started for the
     other arrays fail too; their tasks are garbage-collected unretrieved, and asyncio
@@ -162,7 +163,8 @@ class _UnretrievedReadErrors(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not str(record.msg).startswith("Task exception was never retrieved"):
+        # "Task exception ..." or "Future exception ...", after the class collected.
+        if not str(record.msg).split("\n")[0].endswith("exception was never retrieved"):
             return True
         error = record.exc_info[1] if record.exc_info else None
         return not (error is not None and "Error reading" in str(error))

@@ -203,6 +203,10 @@ async def main():
         await asyncio.sleep(0)
         del task
         gc.collect()
+    future = asyncio.get_running_loop().create_future()
+    future.set_exception(ValueError('DATA_LOSS: Error reading "y"'))
+    del future
+    gc.collect()
 asyncio.run(main())
 """
     result = subprocess.run(
