@@ -49,36 +49,57 @@ def train(
 ) -> Path:
     """Runs (or resumes) marl-train; returns the run directory."""
     run_dir = runs / algo / task
+    marl_train(
+        run_dir,
+        [
+            f"algo={algo}",
+            f"env={study.family}/{task}",
+            *study.overrides(algo, task),
+            f"arch.num_seeds={seeds}",
+            f"arch.total_timesteps={steps}",
+            f"arch.eval_interval={eval_interval}",
+        ],
+    )
+    return run_dir
+
+
+def marl_train(run_dir: Path, overrides: Sequence[str]) -> None:
+    """Runs marl-train with ``overrides`` into ``run_dir``, quietly, resuming the run
+    already there."""
     command = [
         sys.executable,
         "-m",
         "marl.experiments.train",
-        f"algo={algo}",
-        f"env={study.family}/{task}",
-        *study.overrides(algo, task),
-        f"arch.num_seeds={seeds}",
-        f"arch.total_timesteps={steps}",
-        f"arch.eval_interval={eval_interval}",
+        *overrides,
         "logger=quiet",
         f"run_dir={run_dir}",
         f"resume={'true' if (run_dir / 'config.yaml').exists() else 'false'}",
     ]
     print(" ".join(command[2:]), flush=True)
     subprocess.run(command, cwd=REPO, check=True)
-    return run_dir
 
 
-_BOOKKEEPING = ("kind", "step", "seed", "wall_time", "eval_index", "num_episodes", "return_std")
+_BOOKKEEPING = (
+    "kind",
+    "step",
+    "seed",
+    "task",
+    "wall_time",
+    "eval_index",
+    "num_episodes",
+    "return_std",
+)
 
 
-def read_curve(run_dir: Path) -> dict[str, Any]:
+def read_curve(run_dir: Path, task: str | None = None) -> dict[str, Any]:
     """Greedy win rate and return per seed at every evaluation (and any other metric the
     evaluation logged, e.g. a multi-objective run's hypervolume), with env steps and the
     training wall seconds up to it.
 
     Each chunk's training time is its env steps over its logged env-steps/s (compiles
     included, evaluations not), summed: a run that was stopped and resumed is timed
-    without the gap.
+    without the gap. ``task`` (``smac/3m``) picks one task's evaluations of a run of
+    several tasks.
     """
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     chunk_sps = {r["step"]: r["sps"] for r in records if r["kind"] == "train"}
@@ -88,7 +109,7 @@ def read_curve(run_dir: Path) -> dict[str, Any]:
         train_s[step], previous = elapsed, step
     by_step: dict[int, dict[str, Any]] = {}
     for r in records:
-        if r["kind"] != "eval":
+        if r["kind"] != "eval" or (task is not None and r.get("task") != task):
             continue
         point = by_step.setdefault(
             r["step"], {"step": r["step"], "wall_s": train_s.get(r["step"]), "seeds": {}}
@@ -271,7 +292,7 @@ def plot(results: dict[str, dict[str, Any]], path: Path, study: Study) -> Path:
     thousands = matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1e3:.0f}k")
     for column, map_name in enumerate(maps):
         axes[0, column].xaxis.set_major_formatter(thousands)
-        axes[0, column].set_title(f"{study.family}/{map_name}")
+        axes[0, column].set_title(f"{study.family}/{map_name}" if study.family else map_name)
         axes[0, column].set_xlabel("env steps")
         axes[1, column].set_xlabel("wall-clock minutes on this CPU")
         for axis in axes[:, column]:
@@ -285,7 +306,7 @@ def plot(results: dict[str, dict[str, Any]], path: Path, study: Study) -> Path:
             handles.setdefault(label, handle)
     axes[0, 0].legend(handles.values(), handles.keys(), loc="lower right")
     seeds = len(next(iter(next(iter(results.values())).values()))["evaluations"][0]["seeds"])
-    fig.suptitle(f"marl-train on marl-lab's {study.family}, {seeds} seeds")
+    fig.suptitle(f"marl-train on marl-lab's {study.family or study.name}, {seeds} seeds")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -302,6 +302,20 @@ def main() -> None:
         "return_mean": float(np.mean(returns)),
         "win_rate_mean": float(np.mean(won)),
     }
+    if len(result["tasks"]) > 1:  # a task set: every task's figures; "all" pools them
+        summary["tasks"] = {
+            name: {
+                "return_per_seed": [float(r) for r in task["returns"].mean(axis=1)],
+                "win_rate_per_seed": [float(w) for w in task["won"].mean(axis=1)],
+            }
+            for name, task in result["tasks"].items()
+        }
+        returns = np.concatenate([task["returns"] for task in result["tasks"].values()], axis=1)
+        won = np.concatenate([task["won"] for task in result["tasks"].values()], axis=1)
+        summary["return_per_seed"] = [float(r) for r in returns.mean(axis=1)]
+        summary["win_rate_per_seed"] = [float(w) for w in won.mean(axis=1)]
+        summary["return_mean"] = float(np.mean(returns))
+        summary["win_rate_mean"] = float(np.mean(won))
     pareto = result["pareto"]
     if pareto:  # a multi-objective learner: the front of every evaluation preference
         summary["returns_are"] = "each episode's return scalarised by its preference"
@@ -317,6 +331,9 @@ def main() -> None:
         config.seeds(), summary["return_per_seed"], summary["win_rate_per_seed"], strict=True
     ):
         print(f"  seed {seed}: mean return {ret:.3f}, win rate {win:.2f}")
+    for name, task in summary.get("tasks", {}).items():
+        wins = ", ".join(f"{w:.2f}" for w in task["win_rate_per_seed"])
+        print(f"  {name}: win rate per seed {wins}")
     for name, values in summary.get("pareto_per_seed", {}).items():
         print(f"  {name} per seed: {', '.join(f'{v:.3f}' for v in values)}")
     print(

@@ -19,6 +19,7 @@ import sys
 from typing import Any
 
 import hydra
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from marl.config import ConfigError, TrainConfig, register_schema
@@ -322,7 +323,16 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         )
         sys.exit(2)
     returns, won = result["returns"], result["won"]
+    tasks = result.get("tasks", {})
+    if len(tasks) > 1:  # a task set: its figures pooled over every task's episodes
+        returns = np.concatenate([task["returns"] for task in tasks.values()], axis=1)
+        won = np.concatenate([task["won"] for task in tasks.values()], axis=1)
     outcome = {"return": float(returns.mean()), "win_rate": float(won.mean()), "run_dir": run_dir}
+    if len(tasks) > 1:
+        outcome["tasks"] = {
+            name: {"return": float(task["returns"].mean()), "win_rate": float(task["won"].mean())}
+            for name, task in tasks.items()
+        }
     headline = f"greedy mean return {returns.mean():.3f}"
     if result["pareto"]:  # a multi-objective learner: its front's hypervolume leads
         hypervolumes = [float(v) for v in result["pareto"]["hypervolume"]]
@@ -335,6 +345,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         f"env steps, {headline} and win rate {won.mean():.2f} "
         f"over {returns.size} episodes; results in {run_dir}"
     )
+    for name, figures in outcome.get("tasks", {}).items():
+        print(f"  {name}: return {figures['return']:.3f}, win rate {figures['win_rate']:.2f}")
     return outcome
 
 

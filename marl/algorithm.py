@@ -102,6 +102,102 @@ class MultiObjectiveAlgorithm(Algorithm, Protocol):
         ...
 
 
+@runtime_checkable
+class MultiTaskAlgorithm(Protocol):
+    """A learner of several tasks at once, each with its own envs and sizes.
+
+    The loop steps every task's envs in lockstep and hands the learner one rollout
+    per task. ``num_tasks``: how many; task ``k`` is the ``k``-th of the run's task
+    set. ``initial_memory``, ``act`` and ``update`` are :class:`Algorithm`'s, told
+    which task they serve (``update`` gets a tuple of rollouts ``[T, B]`` and of
+    bootstraps, one per task). The loop trains every learner through this contract:
+    a single-task :class:`Algorithm` is the set of one (:class:`SingleTask`).
+    """
+
+    num_tasks: int
+
+    def init(self, key: PRNGKey) -> AlgorithmState:
+        """A fresh state for every task."""
+        ...
+
+    def initial_memory(self, batch_size: int, task: int) -> Any:
+        """The acting memory of ``batch_size`` environments of ``task``."""
+        ...
+
+    def act(
+        self, state: Any, obs: Observation, memory: Any, key: PRNGKey, explore: bool, task: int
+    ) -> tuple[Array, Any, Any]:
+        """Joint actions ``[B, num_agents]`` of ``task``'s agents, the next memory, extras."""
+        ...
+
+    def update(
+        self,
+        state: Any,
+        rollouts: tuple[Transition, ...],
+        key: PRNGKey,
+        axis_name: str | None,
+        bootstraps: tuple[Bootstrap, ...],
+    ) -> tuple[Any, dict[str, Array]]:
+        """Learns from every task's rollout (each stopped at its bootstrap)."""
+        ...
+
+
+class SingleTask:
+    """A single-task :class:`Algorithm` as a :class:`MultiTaskAlgorithm` of one task.
+
+    It forwards every call unchanged (and every attribute the loop reads:
+    ``replay_fields``, ``num_objectives``, ``evaluation_preferences``,
+    ``envs_per_device``), so a learner trains and draws exactly as it would alone.
+    """
+
+    num_tasks = 1
+
+    def __init__(self, algorithm: Algorithm):
+        self.algorithm = algorithm
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "algorithm":  # not set yet (copy, unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.algorithm, name)
+
+    def init(self, key: PRNGKey) -> Any:
+        return self.algorithm.init(key)
+
+    def initial_memory(self, batch_size: int, task: int = 0, preference: Any = None) -> Any:
+        if preference is None:
+            return self.algorithm.initial_memory(batch_size)
+        return self.algorithm.initial_memory(batch_size, preference=preference)
+
+    def act(
+        self,
+        state: Any,
+        obs: Observation,
+        memory: Any,
+        key: PRNGKey,
+        explore: bool,
+        task: int = 0,
+    ) -> tuple[Array, Any, Any]:
+        return self.algorithm.act(state, obs, memory, key, explore)
+
+    def update(
+        self,
+        state: Any,
+        rollouts: tuple[Transition, ...],
+        key: PRNGKey,
+        axis_name: str | None,
+        bootstraps: tuple[Bootstrap, ...],
+    ) -> tuple[Any, dict[str, Array]]:
+        (rollout,), (bootstrap,) = rollouts, bootstraps
+        return self.algorithm.update(state, rollout, key, axis_name, bootstrap=bootstrap)
+
+
+def as_multitask(algorithm: Algorithm | MultiTaskAlgorithm) -> MultiTaskAlgorithm:
+    """``algorithm`` itself when it learns a task set, else :class:`SingleTask` of it."""
+    if hasattr(algorithm, "num_tasks"):
+        return algorithm  # type: ignore[return-value]
+    return SingleTask(algorithm)  # type: ignore[return-value]
+
+
 def count_env_steps(env_steps: Array, rollout: Transition, axis_name: str | None) -> Array:
     """``env_steps`` plus the steps of ``rollout`` ``[T, B]`` on every device."""
     num_steps, num_envs = rollout.action.shape[:2]
@@ -125,6 +221,10 @@ class AlgorithmOptions:
     #: Whether the learner learns from a vector reward (as many objectives as the env
     #: has); scalar learners are refused on multi-objective envs before they are built.
     multi_objective: ClassVar[bool] = False
+    #: Whether the learner learns a set of tasks (a :class:`MultiTaskAlgorithm`, its
+    #: factory given one env spec per task); others learn one task and are refused on
+    #: a task set of more than one.
+    multi_task: ClassVar[bool] = False
 
     def check(self, envs_per_device: int | None = None) -> None:
         """Raises ``OptionError`` for the first invalid value.
@@ -157,5 +257,8 @@ __all__ = [
     "AlgorithmOptions",
     "AlgorithmState",
     "MultiObjectiveAlgorithm",
+    "MultiTaskAlgorithm",
+    "SingleTask",
+    "as_multitask",
     "count_env_steps",
 ]

@@ -34,23 +34,85 @@ class ConfigError(ValueError):
 
 
 @dataclass
+class TaskConfig:
+    """One task of a task set: a registered env name and its constructor's kwargs."""
+
+    name: str = MISSING
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+TASK_SET_FAMILY = "multitask"
+
+
+@dataclass
 class EnvConfig:
-    """``name`` is a registered env (``family/task``); ``kwargs`` go to its constructor."""
+    """``name`` is a registered env (``family/task``); ``kwargs`` go to its constructor.
+
+    A task set (``env=multitask/<set>``) is named ``multitask/<set>`` and lists its
+    ``tasks`` (each a registered env with its own kwargs); one env is the set of one.
+    """
 
     name: str = "lbf/8x8-2p-2f"
     add_agent_id: bool = True
     kwargs: dict[str, Any] = field(default_factory=dict)
+    tasks: list[TaskConfig] = field(default_factory=list)
+
+    def __post_init__(self) -> None:  # from config.yaml: plain dicts
+        self.tasks = [TaskConfig(**t) if isinstance(t, dict) else t for t in self.tasks]
+
+    @property
+    def is_task_set(self) -> bool:
+        return self.name.partition("/")[0] == TASK_SET_FAMILY or bool(self.tasks)
+
+    def task_list(self) -> list[TaskConfig]:
+        """The run's tasks: the set's, or this env as the set of one."""
+        if self.is_task_set:
+            return list(self.tasks)
+        return [TaskConfig(self.name, dict(self.kwargs))]
 
     def check(self) -> None:
-        if not registry.is_env_name(self.name):
+        if self.is_task_set:
+            self._check_task_set()
+            return
+        self._check_task(self.name, self.kwargs)
+
+    @staticmethod
+    def _check_task(name: str, kwargs: dict[str, Any]) -> None:
+        if not registry.is_env_name(name):
             valid = ", ".join(registry.env_names())
-            raise OptionError("name", f"unknown env '{self.name}'; valid: {valid}")
-        if self.kwargs:
-            registry.check_env_kwargs(self.name, self.kwargs)
+            raise OptionError("name", f"unknown env '{name}'; valid: {valid}")
+        if kwargs:
+            registry.check_env_kwargs(name, kwargs)
             try:  # the environment checks its own values (cheap: nothing is compiled)
-                registry.make_raw_env(self.name, **self.kwargs)
+                registry.make_raw_env(name, **kwargs)
             except (TypeError, ValueError) as error:
                 raise OptionError("kwargs", str(error)) from None
+
+    def _check_task_set(self) -> None:
+        family, _, set_name = self.name.partition("/")
+        if family != TASK_SET_FAMILY or not set_name:
+            raise OptionError(
+                "name", f"a task set is named {TASK_SET_FAMILY}/<set>, got '{self.name}'"
+            )
+        if not self.tasks:
+            raise OptionError(
+                "tasks",
+                f"the task set '{self.name}' lists no tasks; give env.tasks=[{{name: smac/3m}}, "
+                "...] or choose a preset (env=multitask/smac_cpu)",
+            )
+        if self.kwargs:
+            raise OptionError(
+                "kwargs", "a task set takes kwargs per task (env.tasks[i].kwargs), not env.kwargs"
+            )
+        names = [task.name for task in self.tasks]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise OptionError("tasks", f"each task may appear once; repeated: {repeated}")
+        for index, task in enumerate(self.tasks):
+            try:
+                self._check_task(task.name, task.kwargs)
+            except OptionError as error:
+                raise error.within(f"tasks[{index}]") from None
 
 
 # The loop counts env steps in int32 (per seed), and array sizes must fit an int32 too.

@@ -38,7 +38,7 @@ import logging as std_logging
 import math
 import pathlib
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -253,7 +253,8 @@ class WandbOutput:
 
 
 class ResultsOutput:
-    """``results.json`` for one (env, task, algorithm), rewritten atomically on change.
+    """``results.json`` for one algorithm on one or more (env, task) pairs, rewritten
+    atomically on change.
 
     A fresh run replaces the file; a resumed one keeps its evaluations up to
     ``resume_step`` (and other algorithms' and tasks' entries).
@@ -262,8 +263,7 @@ class ResultsOutput:
     def __init__(
         self,
         path: pathlib.Path,
-        env_name: str,
-        task_name: str,
+        tasks: Sequence[tuple[str, str]],
         algo_name: str,
         seeds: list[int],
         resume_step: int,
@@ -280,45 +280,49 @@ class ResultsOutput:
                 # Writes are atomic, so this means a foreign or hand-edited file.
                 _log.warning("cannot read %s (%s); starting a new one", path, err)
                 data = {}
-        algo = data.setdefault(env_name, {}).setdefault(task_name, {}).setdefault(algo_name, {})
-        stored = [key for key in algo if key.startswith("seed_")]
-        if stored and len(stored) != num_seeds:
-            _log.warning(
-                "%s holds %d seeds for %s but the run has %d",
-                path,
-                len(stored),
-                algo_name,
-                num_seeds,
-            )
-        for key, run in list(algo.items()):
-            if isinstance(run, Mapping):
-                algo[key] = layout.trim_run(run, resume_step)
-                for entry in layout.step_entries(algo[key]):
-                    self.metric_names.update(set(entry) - layout.RESERVED_EVAL)
-        for seed in self.seeds:
-            algo.setdefault(f"seed_{seed}", {})
+        self._algos: list[dict[str, Any]] = []
+        for env_name, task_name in tasks:
+            algo = data.setdefault(env_name, {}).setdefault(task_name, {})
+            algo = algo.setdefault(algo_name, {})
+            stored = [key for key in algo if key.startswith("seed_")]
+            if stored and len(stored) != num_seeds:
+                _log.warning(
+                    "%s holds %d seeds for %s but the run has %d",
+                    path,
+                    len(stored),
+                    algo_name,
+                    num_seeds,
+                )
+            for key, run in list(algo.items()):
+                if isinstance(run, Mapping):
+                    algo[key] = layout.trim_run(run, resume_step)
+                    for entry in layout.step_entries(algo[key]):
+                        self.metric_names.update(set(entry) - layout.RESERVED_EVAL)
+            for seed in self.seeds:
+                algo.setdefault(f"seed_{seed}", {})
+            self._algos.append(algo)
         self._data = data
-        self._algo = algo
         self.write()
 
-    def seed(self, index: int) -> dict[str, Any]:
-        """The entries of the run's ``index``-th seed (keyed by the seed itself)."""
-        return self._algo[f"seed_{self.seeds[index]}"]
+    def seed(self, index: int, task: int = 0) -> dict[str, Any]:
+        """The entries of the run's ``index``-th seed (keyed by the seed itself) on
+        the ``task``-th (env, task) pair."""
+        return self._algos[task][f"seed_{self.seeds[index]}"]
 
     def has_evaluations(self) -> bool:
-        return any(layout.step_entries(run) for run in self._algo.values())
+        return any(layout.step_entries(run) for algo in self._algos for run in algo.values())
 
-    def add_evaluation(self, step: int, entries: list[dict[str, Any]]) -> int:
+    def add_evaluation(self, step: int, entries: list[dict[str, Any]], task: int = 0) -> int:
         """Adds one entry per seed; returns the evaluation's index."""
         index = 0
         for seed, entry in enumerate(entries):
-            index = layout.add_evaluation(self.seed(seed), step, entry)
+            index = layout.add_evaluation(self.seed(seed, task), step, entry)
         self.write()
         return index
 
-    def set_absolute(self, entries: list[dict[str, Any]]) -> None:
+    def set_absolute(self, entries: list[dict[str, Any]], task: int = 0) -> None:
         for seed, entry in enumerate(entries):
-            layout.set_absolute(self.seed(seed), entry)
+            layout.set_absolute(self.seed(seed, task), entry)
         self.write()
 
     def check_metric_names(self, names: set[str], where: str) -> None:
@@ -408,8 +412,10 @@ class ConsoleOutput:
         self._prev_time, self._prev_step = now, step
         if "episode_return" in metrics:
             self._shown["ret"] = _fmt(nanmean(metrics["episode_return"]))
-        if "win_rate" in metrics:
-            self._shown["win"] = _fmt(nanmean(metrics["win_rate"]), ".2f")
+        # A run of several tasks reports win_rate/<task>: the mean over its tasks.
+        wins = [v for k, v in metrics.items() if k == "win_rate" or k.startswith("win_rate/")]
+        if wins:
+            self._shown["win"] = _fmt(nanmean(np.stack(wins)), ".2f")
 
         if self._progress is not None:
             self._progress.update(self._task_id, completed=step, **self._shown)
@@ -435,6 +441,7 @@ class ConsoleOutput:
         returns: np.ndarray,
         win_rates: np.ndarray,
         hypervolume: np.ndarray | None = None,
+        task: str | None = None,
     ) -> None:
         if self._live or self._plain_status:
             spread = ""
@@ -447,14 +454,21 @@ class ConsoleOutput:
                     f"hypervolume {_fmt(nanmean(hypervolume))}{spread}, "
                     f"mean utility {_fmt(nanmean(returns))}"
                 )
+            where = f" on {task}" if task else ""
             self._print(
-                f"eval @ step {step:,}: {headline}, win rate {_fmt(nanmean(win_rates), '.2f')}"
+                f"eval @ step {step:,}{where}: {headline}, "
+                f"win rate {_fmt(nanmean(win_rates), '.2f')}"
             )
 
     def summary(
-        self, table: Table, source: str | None, last_step: int, summary_path: pathlib.Path
+        self,
+        tables: Sequence[Table],
+        source: str | None,
+        last_step: int,
+        summary_path: pathlib.Path,
     ) -> None:
-        """Prints the summary (``table`` and notes) and saves it without colours."""
+        """Prints the summary (``tables``, one per task, and notes) and saves it without
+        colours."""
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
@@ -464,7 +478,7 @@ class ConsoleOutput:
             f"steps: {last_step:,} / {self.total_timesteps:,}\n"
             f"wall time: {_fmt_duration(self.wall_seconds)}{resumed}"
         )
-        summary = Group(table, notes)
+        summary = Group(*tables, notes)
         self._console.print(summary)
         buffer = io.StringIO()
         Console(file=buffer, width=100, color_system=None, force_terminal=False).print(summary)
@@ -506,6 +520,9 @@ class RunLogger:
             ``metrics.jsonl`` in ``run_dir``; a resumed one keeps what they hold up
             to ``resume_step`` (inclusive) and drops the rest.
         wandb: log to Weights & Biases too (:class:`WandbOutput`); None: not.
+        tasks: the (env, task) pairs of a run of several tasks (marl-eval's first two
+            levels, one per task); ``env_name`` and ``task_name`` then name the set.
+            Evaluations say which task they are of (``task``, an index into it).
     """
 
     status_interval: float = 30.0
@@ -523,6 +540,7 @@ class RunLogger:
         resume_step: int = 0,
         first_seed: int = 0,
         wandb: WandbSettings | None = None,
+        tasks: Sequence[tuple[str, str]] | None = None,
     ) -> None:
         if num_seeds < 1:
             raise ValueError(f"num_seeds must be at least 1, got {num_seeds}")
@@ -542,6 +560,8 @@ class RunLogger:
         self._closed = False
         self._has_fronts = False
         self._last_step = self.resume_step
+        self.tasks = [tuple(pair) for pair in tasks] if tasks else [(env_name, task_name)]
+        self.task_labels = [f"{env}/{task}" for env, task in self.tasks]
 
         label = f"{algo_name} {env_name}/{task_name}"
         # First: a W&B run that cannot start leaves no file of this session open.
@@ -549,7 +569,7 @@ class RunLogger:
             WandbOutput(self.run_dir, self.seeds, label, wandb) if wandb is not None else None
         )
         self.results = ResultsOutput(
-            self.results_path, env_name, task_name, algo_name, self.seeds, self.resume_step
+            self.results_path, self.tasks, algo_name, self.seeds, self.resume_step
         )
         self.jsonl = JsonlOutput(self.metrics_path, self.resume_step)
         self.tensorboard = (
@@ -632,6 +652,7 @@ class RunLogger:
         episode_returns: np.ndarray,
         episode_won: np.ndarray,
         extra: Mapping[str, np.ndarray] | None = None,
+        task: int = 0,
     ) -> None:
         """Record a greedy evaluation made at environment step ``step``.
 
@@ -643,16 +664,18 @@ class RunLogger:
                 seed, stored as a one-element list like ``win_rate``) or
                 ``(num_seeds, num_episodes)`` (one value per episode). Log the same
                 names at every evaluation: marl-eval requires identical metric sets.
+            task: which of the run's tasks was evaluated (an index into ``tasks``).
 
-        Adds ``step_<k>`` (k = number of evaluations so far) to every seed of
-        ``results.json``, writes ``{"kind": "eval"}`` JSONL records and
-        ``eval/return``, ``eval/win_rate``, ``eval/<extra>`` scalars.
+        Adds ``step_<k>`` (k = number of evaluations so far) to every seed of the
+        task's entry in ``results.json``, writes ``{"kind": "eval"}`` JSONL records
+        (with the task's ``env/task`` name) and ``eval/return``, ``eval/win_rate``,
+        ``eval/<extra>`` scalars (``eval/<env>/<task>/...`` for a run of several tasks).
         """
         self._check_open()
         step = int(step)
         entries = layout.eval_entries(episode_returns, episode_won, extra, self.num_seeds)
         self.results.check_metric_names(set(extra or {}), "this evaluation")
-        index = self.results.add_evaluation(step, entries)
+        index = self.results.add_evaluation(step, entries, task)
 
         returns = np.array([nanmean(none_to_nan(e["return"])) for e in entries])
         win_rates = np.array([nanmean(none_to_nan(e["win_rate"])) for e in entries])
@@ -666,6 +689,7 @@ class RunLogger:
                 "kind": "eval",
                 "step": step,
                 "seed": seed,
+                "task": self.task_labels[task],
                 "wall_time": wall_time,
                 "eval_index": index,
                 "num_episodes": int(episodes.size),
@@ -678,15 +702,19 @@ class RunLogger:
             records.append(record)
         self.jsonl.write(records)
 
-        scalars = {"eval/return": returns, "eval/win_rate": win_rates}
+        prefix = "eval/" if len(self.tasks) == 1 else f"eval/{self.task_labels[task]}/"
+        scalars = {f"{prefix}return": returns, f"{prefix}win_rate": win_rates}
         for name in extra_names:
-            scalars[f"eval/{name}"] = np.array([nanmean(none_to_nan(e[name])) for e in entries])
+            scalars[f"{prefix}{name}"] = np.array([nanmean(none_to_nan(e[name])) for e in entries])
         for tag, values in scalars.items():
             self._scalar(tag, values, step)
         if self.wandb is not None:
             self.wandb.log(step, scalars)
         self._last_step = max(self._last_step, step)
-        self.console.evaluation(step, returns, win_rates, scalars.get("eval/hypervolume"))
+        label = self.task_labels[task] if len(self.tasks) > 1 else None
+        self.console.evaluation(
+            step, returns, win_rates, scalars.get(f"{prefix}hypervolume"), label
+        )
 
     def log_front(
         self,
@@ -732,6 +760,7 @@ class RunLogger:
         self,
         final_eval: tuple[np.ndarray, np.ndarray]
         | tuple[np.ndarray, np.ndarray, Mapping[str, np.ndarray]]
+        | Sequence[tuple]
         | None = None,
         final_source: str | None = None,
     ) -> None:
@@ -743,7 +772,8 @@ class RunLogger:
                 :meth:`log_eval`; marl-eval's protocol uses 10 times the episodes of a
                 regular evaluation. An optional third element holds extra metrics as
                 in :meth:`log_eval`, so that ``absolute_metrics`` carries the same
-                metric names as the evaluation points. ``final_source`` says in the
+                metric names as the evaluation points. A run of several tasks gives a
+                list of such tuples, one per task. ``final_source`` says in the
                 summary what was evaluated (default: "final evaluation"). Without it, the last
                 evaluation (of this session or a resumed one) is used.
 
@@ -754,23 +784,34 @@ class RunLogger:
         if self._closed:
             return
         # Validated before anything is torn down, so a bad argument can be corrected.
-        final_entries = None
+        finals: list[tuple | None] = [None] * len(self.tasks)
         if final_eval is not None:
-            if len(final_eval) not in (2, 3):
+            finals = list(final_eval) if len(self.tasks) > 1 else [final_eval]
+            if len(finals) != len(self.tasks):
+                raise ValueError(
+                    f"final_eval must hold one evaluation per task ({len(self.tasks)})"
+                )
+        final_entries: list[list[dict[str, Any]] | None] = []
+        for final in finals:
+            if final is None:
+                final_entries.append(None)
+                continue
+            if len(final) not in (2, 3):
                 raise ValueError("final_eval must be (returns, won) or (returns, won, extra)")
-            extra = final_eval[2] if len(final_eval) == 3 else None
-            final_entries = layout.eval_entries(final_eval[0], final_eval[1], extra, self.num_seeds)
+            extra = final[2] if len(final) == 3 else None
+            final_entries.append(layout.eval_entries(final[0], final[1], extra, self.num_seeds))
             self.results.check_metric_names(set(extra or {}), "final_eval")
         self._closed = True
         try:
             self.console.close()
-            source = self._write_absolute_metrics(final_entries, final_source)
-            self.console.summary(
-                self._summary_table(source is not None),
-                source,
-                self._last_step,
-                self.run_dir / SUMMARY_FILE,
-            )
+            sources = [
+                self._write_absolute_metrics(entries, final_source, task)
+                for task, entries in enumerate(final_entries)
+            ]
+            tables = [
+                self._summary_table(source is not None, task) for task, source in enumerate(sources)
+            ]
+            self.console.summary(tables, sources[0], self._last_step, self.run_dir / SUMMARY_FILE)
             if self.results.has_evaluations():
                 layout.plot_learning_curves(self.results_path, self.run_dir / CURVE_FILE)
             if self._has_fronts or (self.resume_step > 0 and layout.read_fronts(self.metrics_path)):
@@ -783,26 +824,37 @@ class RunLogger:
             self.jsonl.close()
 
     def _write_absolute_metrics(
-        self, final_entries: list[dict[str, Any]] | None, final_source: str | None = None
+        self,
+        final_entries: list[dict[str, Any]] | None,
+        final_source: str | None = None,
+        task: int = 0,
     ) -> str | None:
-        """Fill ``absolute_metrics``; return a description of where it came from."""
+        """Fill the task's ``absolute_metrics``; return a description of where it came
+        from."""
         if final_entries is not None:
             entries = final_entries
             source = final_source or (
                 f"final evaluation, {len(entries[0]['return'])} episodes per seed"
             )
         else:
-            history = [layout.step_entries(self.results.seed(s)) for s in range(self.num_seeds)]
+            history = [
+                layout.step_entries(self.results.seed(s, task)) for s in range(self.num_seeds)
+            ]
             if not all(history):
                 return None
             entries = [
                 {k: v for k, v in points[-1].items() if k != "step_count"} for points in history
             ]
             source = f"last evaluation, at step {history[0][-1]['step_count']:,}"
-        self.results.set_absolute(entries)
+        self.results.set_absolute(entries, task)
         records = []
         for seed, entry in zip(self.seeds, entries, strict=True):
-            record: dict[str, Any] = {"kind": "absolute", "step": self._last_step, "seed": seed}
+            record: dict[str, Any] = {
+                "kind": "absolute",
+                "step": self._last_step,
+                "seed": seed,
+                "task": self.task_labels[task],
+            }
             for name, values in entry.items():
                 key = "return_mean" if name == "return" else name
                 record[key] = json_number(nanmean(none_to_nan(values)))
@@ -810,9 +862,10 @@ class RunLogger:
         self.jsonl.write(records)
         if self.wandb is not None:
             # The absolute metrics under the evaluation's names (absolute/return, ...).
+            prefix = "absolute/" if len(self.tasks) == 1 else f"absolute/{self.task_labels[task]}/"
             self.wandb.summarise(
                 {
-                    f"absolute/{name}": np.array(
+                    f"{prefix}{name}": np.array(
                         [nanmean(none_to_nan(entry[name])) for entry in entries], dtype=np.float64
                     )
                     for name in entries[0]
@@ -820,11 +873,13 @@ class RunLogger:
             )
         return source
 
-    def _summary_table(self, with_results: bool) -> Table:
-        table = Table(title=f"{self.algo_name} on {self.env_name}/{self.task_name}")
+    def _summary_table(self, with_results: bool, task: int = 0) -> Table:
+        table = Table(title=f"{self.algo_name} on {self.task_labels[task]}")
         absolute = []
         if with_results:
-            absolute = [self.results.seed(s)[layout.ABSOLUTE_KEY] for s in range(self.num_seeds)]
+            absolute = [
+                self.results.seed(s, task)[layout.ABSOLUTE_KEY] for s in range(self.num_seeds)
+            ]
         # A multi-objective run leads with its front's hypervolume.
         names = ["hypervolume"] if absolute and "hypervolume" in absolute[0] else []
         names += ["return", "win_rate"]

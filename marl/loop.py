@@ -23,6 +23,7 @@ learner offers (:meth:`Runner.report` computes its Pareto metrics).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -33,24 +34,37 @@ from flax import struct
 from jax.sharding import NamedSharding, PartitionSpec
 
 from marl import pareto
-from marl.algorithm import Algorithm, MultiObjectiveAlgorithm
+from marl.algorithm import (
+    Algorithm,
+    MultiObjectiveAlgorithm,
+    MultiTaskAlgorithm,
+    as_multitask,
+)
 from marl.env import env_spec as read_env_spec
 from marl.options import OptionError
-from marl.types import Array, Bootstrap, Observation, Transition
-from marl.wrappers import VecState, VectorEnv
+from marl.types import Array, Bootstrap, Transition
+from marl.wrappers import VectorEnv
 
 AXIS = "device"
 
 
 @struct.dataclass
 class RunnerState:
-    """What the scan carries: the algorithm's state and the envs it acts in."""
+    """What the scan carries: the algorithm's state and, per task, the envs it acts
+    in (``env_state``, ``obs`` and ``memory`` hold one entry per task of the run)."""
 
     algo_state: Any
-    env_state: VecState
-    obs: Observation
-    memory: Any
+    env_state: tuple
+    obs: tuple
+    memory: tuple
     key: Array
+
+
+class Task(NamedTuple):
+    """One task of a run: its name (marl-eval's task, e.g. ``smac/3m``) and its env."""
+
+    name: str
+    env: jumanji.Environment
 
 
 class EpisodeSums(NamedTuple):
@@ -68,9 +82,10 @@ class ChunkMetrics(NamedTuple):
 
     ``algorithm``: the algorithm's metrics of the chunk's last update;
     ``env_steps``: the algorithm's count after the chunk; over the episodes that
-    finished during the chunk, their mean ``episode_return`` (``[S, num_objectives]``
-    for a vector reward), ``win_rate`` and ``episode_length`` (NaN where none
-    finished). ``objective_names`` name a vector return's columns.
+    finished during the chunk, per task, their mean ``episode_return`` (``[S, K]``,
+    or ``[S, K, num_objectives]`` for a vector reward), ``win_rate`` and
+    ``episode_length`` (``[S, K]``; NaN where none finished). ``objective_names``
+    name a vector return's columns, ``task_names`` the tasks.
     """
 
     algorithm: dict[str, np.ndarray]
@@ -79,20 +94,24 @@ class ChunkMetrics(NamedTuple):
     win_rate: np.ndarray
     episode_length: np.ndarray
     objective_names: tuple[str, ...] = ("reward",)
+    task_names: tuple[str, ...] = ("",)
 
     def as_dict(self) -> dict[str, np.ndarray]:
-        """One flat name -> per-seed value mapping, for the logger; a vector return is
-        one entry per objective, ``episode_return/<objective>``."""
-        loop = {}
-        for name in self._fields:
+        """One flat name -> per-seed value mapping, for the logger. A run of several
+        tasks names each task's figures ``<name>/<task>``; a vector return is one entry
+        per objective, ``episode_return/<objective>`` (after the task's name)."""
+        loop: dict[str, np.ndarray] = {"env_steps": self.env_steps}
+        several = len(self.task_names) > 1
+        for name in ("episode_return", "win_rate", "episode_length"):
             value = getattr(self, name)
-            if name in ("algorithm", "objective_names"):
-                continue
-            if np.ndim(value) == 2:
-                for column, objective in enumerate(self.objective_names):
-                    loop[f"{name}/{objective}"] = value[:, column]
-            else:
-                loop[name] = value
+            for index, task in enumerate(self.task_names):
+                prefix = f"{name}/{task}" if several else name
+                column = value[:, index]
+                if np.ndim(column) == 2:
+                    for objective_index, objective in enumerate(self.objective_names):
+                        loop[f"{prefix}/{objective}"] = column[:, objective_index]
+                else:
+                    loop[prefix] = column
         clash = sorted(set(loop) & set(self.algorithm))
         if clash:
             raise ValueError(f"algorithm metrics {clash} clash with the loop's")
@@ -176,24 +195,43 @@ class EvaluationReport(NamedTuple):
     score: np.ndarray
 
 
+class _TaskEnvs(NamedTuple):
+    """A task's env batched for one seed (``seed_envs``) and for all seeds at once."""
+
+    seed_envs: VectorEnv
+    batch_envs: VectorEnv
+
+
+def _task_key(key: Array, task: int) -> Array:
+    # Task 0 draws from the key itself, so that a set of one draws as a single task
+    # always has; the others from keys folded with their index.
+    return key if task == 0 else jax.random.fold_in(key, task)
+
+
 class Runner:
-    """Builds and runs the compiled training chunk for one environment and algorithm.
+    """Builds and runs the compiled training chunk for a set of tasks and a learner.
 
     Args:
-        env: a marl-lab environment (wrapped with episode metrics).
+        env: a marl-lab environment (wrapped with episode metrics), or the run's
+            tasks (:class:`Task`, one env each, their sizes free to differ). One env is
+            the set of one.
         algorithm: a learner (:class:`marl.algorithm.Algorithm`), built for
-            ``envs_per_device`` environments, e.g. by :func:`marl.make_algorithm`.
-        envs_per_device: environments per device and per seed.
+            ``envs_per_device`` environments, e.g. by :func:`marl.make_algorithm`; for
+            several tasks a :class:`marl.algorithm.MultiTaskAlgorithm` of as many.
+        envs_per_device: environments per device, per seed and per task.
         rollout_length: steps per environment between updates.
         iterations_per_chunk: (rollout, update) iterations compiled into one chunk.
         num_seeds: independent runs vmapped in one program.
         num_devices: local devices to spread the environments over.
+
+    Every task's envs step in lockstep, so the env steps of a chunk
+    (:attr:`steps_per_chunk`) are each task's.
     """
 
     def __init__(
         self,
-        env: jumanji.Environment,
-        algorithm: Algorithm,
+        env: jumanji.Environment | Sequence[Task],
+        algorithm: Algorithm | MultiTaskAlgorithm,
         envs_per_device: int,
         rollout_length: int,
         iterations_per_chunk: int,
@@ -212,16 +250,37 @@ class Runner:
                 f"{envs_per_device}; build both with the same number"
             )
         check_num_devices(num_devices)
-        check_objectives(env, getattr(algorithm, "num_objectives", 1))
-        self.env = env
-        self.env_spec = read_env_spec(env)
-        self.objective_names = tuple(getattr(env, "objective_names", ("reward",)))
+        tasks = (Task("", env),) if isinstance(env, jumanji.Environment) else tuple(env)
+        if not tasks:
+            raise ValueError("a run needs at least one task")
+        self.learner: MultiTaskAlgorithm = as_multitask(algorithm)
+        if self.learner.num_tasks != len(tasks):
+            raise ValueError(
+                f"the algorithm learns {self.learner.num_tasks} task(s) and the run has "
+                f"{len(tasks)}; build it for the run's task set"
+            )
+        objectives = {read_env_spec(task.env).num_objectives for task in tasks}
+        if len(objectives) > 1:
+            raise ValueError(
+                f"the tasks' rewards have different numbers of objectives {sorted(objectives)}"
+            )
+        for task in tasks:
+            check_objectives(task.env, getattr(algorithm, "num_objectives", 1), task.name)
+        self.tasks = tasks
+        self.task_names = tuple(task.name for task in tasks)
+        self.env = tasks[0].env  # the first task's (the only one's, usually)
+        self.env_spec = read_env_spec(self.env)
+        self.objective_names = tuple(getattr(self.env, "objective_names", ("reward",)))
         self.preferences: np.ndarray | None = None
         self.hypervolume_reference: np.ndarray | None = None
         if isinstance(algorithm, MultiObjectiveAlgorithm) and algorithm.num_objectives > 1:
+            if len(tasks) > 1:
+                raise ValueError(
+                    f"multi-objective learning trains one task at a time; this run has {len(tasks)}"
+                )
             pareto.require_pymoo()  # before training, not at the first evaluation
             self.preferences = np.asarray(algorithm.evaluation_preferences, np.float64)
-            self.hypervolume_reference = hypervolume_reference(env)
+            self.hypervolume_reference = hypervolume_reference(self.env)
         self.algorithm = algorithm
         self.num_devices = num_devices
         self.num_seeds = num_seeds
@@ -229,8 +288,13 @@ class Runner:
         self.rollout_length = rollout_length
         self.iterations_per_chunk = iterations_per_chunk
         self.steps_per_chunk = iterations_per_chunk * rollout_length * envs_per_device * num_devices
-        self.seed_envs = VectorEnv(env, self.envs_per_device)
-        self.batch_envs = VectorEnv(env, num_seeds * self.envs_per_device)
+        self._task_envs = tuple(
+            _TaskEnvs(
+                VectorEnv(task.env, self.envs_per_device),
+                VectorEnv(task.env, num_seeds * self.envs_per_device),
+            )
+            for task in tasks
+        )
         self.mesh = jax.sharding.Mesh(np.array(jax.local_devices()[:num_devices]), (AXIS,))
         self.sharding = NamedSharding(self.mesh, PartitionSpec(AXIS))
         sharded = PartitionSpec(AXIS)
@@ -239,9 +303,7 @@ class Runner:
         # initialisers) that run concurrently, batched over seeds or on two CPU
         # devices, can deadlock jaxlib's LAPACK thread pool.
         self._init_algo = jax.jit(
-            lambda keys: jax.lax.map(
-                lambda key: self.algorithm.init(jax.random.split(key)[0]), keys
-            )
+            lambda keys: jax.lax.map(lambda key: self.learner.init(jax.random.split(key)[0]), keys)
         )
         self._init = jax.jit(
             jax.shard_map(
@@ -262,8 +324,15 @@ class Runner:
             ),
             donate_argnums=0,
         )
-        self._evaluate = jax.jit(self._evaluate_seeds, static_argnums=2)
-        self._record = jax.jit(lambda p, k: self._greedy_episodes(p, k, 1, True))
+        self._evaluate = jax.jit(self._evaluate_seeds, static_argnums=(2, 3))
+        self._record = jax.jit(
+            lambda p, k, task: self._greedy_episodes(p, k, 1, True, task=task),
+            static_argnums=2,
+        )
+
+    @property
+    def num_tasks(self) -> int:
+        return len(self.tasks)
 
     # ------------------------------------------------------------------ init
     def _device_init(self, seed_keys: Array, algo_states: Any) -> RunnerState:
@@ -274,12 +343,18 @@ class Runner:
             # Parameters start equal on every device; data differs per device.
             run_key = jax.random.fold_in(run_key, device)
             env_key, loop_key = jax.random.split(run_key)
-            env_state, timestep = self.seed_envs.reset(env_key)
+            resets = [
+                envs.seed_envs.reset(_task_key(env_key, index))
+                for index, envs in enumerate(self._task_envs)
+            ]
             return RunnerState(
                 algo_state=algo_state,
-                env_state=env_state,
-                obs=timestep.observation,
-                memory=self.algorithm.initial_memory(self.envs_per_device),
+                env_state=tuple(env_state for env_state, _ in resets),
+                obs=tuple(timestep.observation for _, timestep in resets),
+                memory=tuple(
+                    self.learner.initial_memory(self.envs_per_device, index)
+                    for index in range(self.num_tasks)
+                ),
                 key=loop_key,
             )
 
@@ -293,26 +368,25 @@ class Runner:
         return self._init(keys, self._init_algo(keys))
 
     # ----------------------------------------------------------------- chunk
-    def _env_step(self, state: RunnerState, _: None) -> tuple[RunnerState, tuple]:
-        """One step of every env of every seed: act, step, record."""
+    def _task_step(self, state: RunnerState, task: int, act_key: Array) -> tuple:
+        """One step of every env of ``task`` (every seed): act, step, record."""
         num_seeds = self.num_seeds
-        split = jax.vmap(lambda k: jax.random.split(k, 2))(state.key)
-        key, act_key = split[:, 0], split[:, 1]
-        actions, memory, extras = jax.vmap(self.algorithm.act, in_axes=(0, 0, 0, 0, None))(
-            state.algo_state, state.obs, state.memory, act_key, True
-        )
-        flat_env_state, timestep = self.batch_envs.step(
-            _merge_seeds(state.env_state), _merge_seeds(actions)
+        actions, memory, extras = jax.vmap(
+            lambda s, o, m, k: self.learner.act(s, o, m, _task_key(k, task), True, task)
+        )(state.algo_state, state.obs[task], state.memory[task], act_key)
+        flat_env_state, timestep = self._task_envs[task].batch_envs.step(
+            _merge_seeds(state.env_state[task]), _merge_seeds(actions)
         )
         timestep = _split_seeds(timestep, num_seeds)
         done = timestep.last()
         transition = Transition(
-            obs=state.obs,
+            obs=state.obs[task],
             action=actions,
             reward=timestep.reward,
             done=done,
             terminated=done & (timestep.discount[..., 0] == 0.0),
             extras=extras,
+            won=done & (timestep.extras["won"] > 0),
         )
 
         def finished(value: Array) -> Array:
@@ -325,23 +399,31 @@ class Runner:
             wins=finished(timestep.extras["won"]),
             lengths=finished(timestep.extras["episode_length"]),
         )
-        state = state.replace(
-            env_state=_split_seeds(flat_env_state, num_seeds),
-            obs=timestep.observation,
-            memory=memory,
-            key=key,
-        )
-        return state, (transition, episodes)
+        env_state = _split_seeds(flat_env_state, num_seeds)
+        return env_state, timestep.observation, memory, transition, episodes
+
+    def _env_step(self, state: RunnerState, _: None) -> tuple[RunnerState, tuple]:
+        """One step of every env of every task and seed."""
+        split = jax.vmap(lambda k: jax.random.split(k, 2))(state.key)
+        key, act_key = split[:, 0], split[:, 1]
+        steps = [self._task_step(state, task, act_key) for task in range(self.num_tasks)]
+        parts = (tuple(part) for part in zip(*steps, strict=True))
+        env_state, obs, memory, transitions, episodes = parts
+        state = state.replace(env_state=env_state, obs=obs, memory=memory, key=key)
+        return state, (transitions, episodes)
 
     def _iteration(self, state: RunnerState, _: None) -> tuple[RunnerState, tuple]:
-        """A rollout of ``rollout_length`` steps, then the algorithm's update."""
-        state, (rollout, episodes) = jax.lax.scan(self._env_step, state, None, self.rollout_length)
+        """A rollout of ``rollout_length`` steps of every task, then the update."""
+        state, (rollouts, episodes) = jax.lax.scan(self._env_step, state, None, self.rollout_length)
         split = jax.vmap(lambda k: jax.random.split(k, 2))(state.key)
         key, update_key = split[:, 0], split[:, 1]
-        rollout = jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), rollout)
+        rollouts = jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), rollouts)
+        bootstraps = tuple(
+            Bootstrap(obs, memory) for obs, memory in zip(state.obs, state.memory, strict=True)
+        )
         algo_state, metrics = jax.vmap(
-            lambda s, r, k, b: self.algorithm.update(s, r, k, AXIS, bootstrap=b)
-        )(state.algo_state, rollout, update_key, Bootstrap(state.obs, state.memory))
+            lambda s, r, k, b: self.learner.update(s, r, k, AXIS, bootstraps=b)
+        )(state.algo_state, rollouts, update_key, bootstraps)
         episodes = jax.tree_util.tree_map(lambda x: x.sum(0), episodes)
         return state.replace(algo_state=algo_state, key=key), (metrics, episodes)
 
@@ -359,20 +441,25 @@ class Runner:
         """Runs one compiled chunk; returns the new state and its :class:`ChunkMetrics`."""
         state, report = self._chunk(state)
         metrics, episodes, env_steps = jax.tree_util.tree_map(lambda x: np.asarray(x)[0], report)
-        finished = episodes.episodes > 0
-        count = np.maximum(episodes.episodes, 1)
 
-        def mean(total: np.ndarray) -> np.ndarray:
-            shape = finished.shape + (1,) * (total.ndim - 1)
-            return np.where(finished.reshape(shape), total / count.reshape(shape), np.nan)
+        def mean(total: np.ndarray, count: np.ndarray) -> np.ndarray:
+            finished = (count > 0).reshape(count.shape + (1,) * (total.ndim - 1))
+            divisor = np.maximum(count, 1).reshape(finished.shape)
+            return np.where(finished, total / divisor, np.nan)
+
+        def per_task(field: str) -> np.ndarray:
+            return np.stack(
+                [mean(getattr(sums, field), sums.episodes) for sums in episodes], axis=1
+            )
 
         return state, ChunkMetrics(
             algorithm=metrics,
             env_steps=env_steps,
-            episode_return=mean(episodes.returns),
-            win_rate=mean(episodes.wins),
-            episode_length=mean(episodes.lengths),
+            episode_return=per_task("returns"),
+            win_rate=per_task("wins"),
+            episode_length=per_task("lengths"),
             objective_names=self.objective_names,
+            task_names=self.task_names,
         )
 
     # ------------------------------------------------------------ evaluation
@@ -383,25 +470,27 @@ class Runner:
         num_episodes: int,
         record: bool,
         preference: Array | None = None,
+        task: int = 0,
     ):
-        """``num_episodes`` greedy episodes of one seed: ``(returns, won, lengths, states)``.
+        """``num_episodes`` greedy episodes of one seed on ``task``: ``(returns, won,
+        lengths, states)``.
 
         ``states`` is ``None``, or with ``record`` the environment states from the
         reset on, ``[time_limit + 1, num_episodes, ...]``; an episode's are valid up to
         its length (``time_limit`` when it did not end). A multi-objective learner
         plays ``preference`` (``[num_objectives]``) when it is given.
         """
-        env = self.env
+        env = self.tasks[task].env
         reset_key, act_key = jax.random.split(key)
         first_state, timestep = jax.vmap(env.reset)(jax.random.split(reset_key, num_episodes))
         if preference is None:
-            memory = self.algorithm.initial_memory(num_episodes)
+            memory = self.learner.initial_memory(num_episodes, task)
         else:
-            memory = self.algorithm.initial_memory(num_episodes, preference=preference)
+            memory = self.learner.initial_memory(num_episodes, task, preference=preference)
 
         def step(carry, step_key):
             env_state, obs, memory, active, returns, won, lengths = carry
-            actions, memory, _ = self.algorithm.act(algo_state, obs, memory, step_key, False)
+            actions, memory, _ = self.learner.act(algo_state, obs, memory, step_key, False, task)
             env_state, timestep = jax.vmap(env.step)(env_state, actions)
             ended = active & timestep.last()
             episode_return = timestep.extras["episode_return"]
@@ -413,10 +502,10 @@ class Runner:
             carry = (env_state, timestep.observation, memory, active, returns, won, lengths)
             return carry, env_state if record else None
 
+        spec = read_env_spec(env)
         zeros = jnp.zeros((num_episodes,), jnp.float32)
-        objectives = self.env_spec.num_objectives
+        objectives = spec.num_objectives
         return_shape = (num_episodes,) + ((objectives,) if objectives > 1 else ())
-        time_limit = self.env_spec.time_limit
         carry = (
             first_state,
             timestep.observation,
@@ -424,9 +513,9 @@ class Runner:
             jnp.ones_like(zeros, bool),
             jnp.zeros(return_shape, jnp.float32),
             zeros,
-            jnp.full((num_episodes,), time_limit, jnp.int32),
+            jnp.full((num_episodes,), spec.time_limit, jnp.int32),
         )
-        keys = jax.random.split(act_key, time_limit)
+        keys = jax.random.split(act_key, spec.time_limit)
         (_, _, _, _, returns, won, lengths), states = jax.lax.scan(step, carry, keys)
         if record:
             states = jax.tree_util.tree_map(
@@ -434,9 +523,11 @@ class Runner:
             )
         return returns, won, lengths, states
 
-    def _evaluate_seeds(self, algo_state: Any, key: Array, num_episodes: int):
+    def _evaluate_seeds(self, algo_state: Any, key: Array, num_episodes: int, task: int):
         def evaluate_one(algo_state: Any, key: Array):
-            returns, won, _, _ = self._greedy_episodes(algo_state, key, num_episodes, False)
+            returns, won, _, _ = self._greedy_episodes(
+                algo_state, key, num_episodes, False, task=task
+            )
             return returns, won
 
         def evaluate_preferences(algo_state: Any, key: Array):
@@ -444,30 +535,37 @@ class Runner:
             # compares the preferences on equal episodes.
             def under(preference: Array):
                 returns, won, _, _ = self._greedy_episodes(
-                    algo_state, key, num_episodes, False, preference
+                    algo_state, key, num_episodes, False, preference, task
                 )
                 return returns, won
 
             return jax.lax.map(under, jnp.asarray(self.preferences, jnp.float32))
 
-        keys = jax.random.split(key, self.num_seeds)
+        keys = jax.random.split(_task_key(key, task), self.num_seeds)
         one_seed = evaluate_one if self.preferences is None else evaluate_preferences
         return jax.vmap(one_seed)(algo_state, keys)
 
     def evaluate(
-        self, state: RunnerState, num_episodes: int, key: Array, params: Any = None
+        self,
+        state: RunnerState,
+        num_episodes: int,
+        key: Array,
+        params: Any = None,
+        task: int = 0,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Greedy episodes with device 0's parameters: ``(returns, won)``, each ``[S, E]``
-        (a multi-objective learner: ``[S, G, E, num_objectives]`` and ``[S, G, E]``, one
-        row per evaluation preference, :attr:`preferences`).
+        """Greedy episodes of ``task`` with device 0's parameters: ``(returns, won)``,
+        each ``[S, E]`` (a multi-objective learner: ``[S, G, E, num_objectives]`` and
+        ``[S, G, E]``, one row per evaluation preference, :attr:`preferences`).
 
         ``params`` (leaves ``[S, ...]``), when given, are played instead of device 0's
         (e.g. each seed's best parameters so far, kept on the host).
         """
+        if not 0 <= task < self.num_tasks:
+            raise ValueError(f"task must be in [0, {self.num_tasks}), got {task}")
         algo_state = jax.tree_util.tree_map(lambda x: x[0], state.algo_state)
         if params is not None:
             algo_state = algo_state.replace(params=jax.tree_util.tree_map(jnp.asarray, params))
-        returns, won = self._evaluate(algo_state, key, num_episodes)
+        returns, won = self._evaluate(algo_state, key, num_episodes, task)
         return np.asarray(returns), np.asarray(won)
 
     def report(self, returns: np.ndarray, won: np.ndarray) -> EvaluationReport:
@@ -495,9 +593,11 @@ class Runner:
             metrics["hypervolume"],
         )
 
-    def greedy_episode(self, state: RunnerState, key: Array, seed_index: int = 0) -> dict[str, Any]:
-        """One greedy episode of seed ``seed_index`` (0 is the first) with device 0's
-        parameters, recorded.
+    def greedy_episode(
+        self, state: RunnerState, key: Array, seed_index: int = 0, task: int = 0
+    ) -> dict[str, Any]:
+        """One greedy episode of seed ``seed_index`` (0 is the first) on ``task`` with
+        device 0's parameters, recorded.
 
         It is the first episode :meth:`evaluate` plays for that seed with the same
         ``key`` and ``num_episodes=1``. Returns host values: ``states`` (the
@@ -507,8 +607,8 @@ class Runner:
         if not 0 <= seed_index < self.num_seeds:
             raise ValueError(f"seed_index must be in [0, {self.num_seeds}), got {seed_index}")
         algo_state = jax.tree_util.tree_map(lambda x: x[0, seed_index], state.algo_state)
-        seed_key = jax.random.split(key, self.num_seeds)[seed_index]
-        returns, won, lengths, states = self._record(algo_state, seed_key)
+        seed_key = jax.random.split(_task_key(key, task), self.num_seeds)[seed_index]
+        returns, won, lengths, states = self._record(algo_state, seed_key, task)
         length = int(lengths[0])
         states = jax.tree_util.tree_map(lambda x: np.asarray(x)[: length + 1, 0], states)
         return {

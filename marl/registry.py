@@ -30,7 +30,8 @@ from marl.types import EnvSpec
 from marl.wrappers import AgentIDWrapper, EpisodeMetricsWrapper
 
 EnvFactory = Callable[..., jumanji.Environment]
-#: ``factory(options, env_spec, envs_per_device)`` builds a learner.
+#: ``factory(options, env_spec, envs_per_device)`` builds a learner (a multitask
+#: learner's factory gets a tuple of env specs, one per task).
 AlgorithmFactory = Callable[[Any, EnvSpec, int], Algorithm]
 
 _ENVS: dict[str, EnvFactory] = {}
@@ -269,13 +270,18 @@ def algorithm_names() -> list[str]:
 
 
 def build_algorithm(
-    options: AlgorithmOptions, env_spec: EnvSpec, envs_per_device: int = 1
+    options: AlgorithmOptions,
+    env_spec: EnvSpec | collections.abc.Sequence[EnvSpec],
+    envs_per_device: int = 1,
 ) -> Algorithm:
-    """The learner ``options`` describe, for an environment's sizes.
+    """The learner ``options`` describe, for an environment's sizes (or a task set's:
+    one spec per task).
 
     ``envs_per_device`` is the number of environments one copy of the learner acts
-    in (per device and per seed). The options are checked first; a bad value
-    raises :class:`marl.options.OptionError` naming it.
+    in (per device, per seed and per task). The options are checked first; a bad
+    value raises :class:`marl.options.OptionError` naming it. A multitask learner
+    (``multi_task`` options) gets the specs as a tuple, a set of one included; a
+    single-task learner gets its one spec and refuses a set of more, in one line.
     """
     options.check(envs_per_device)
     options_class = algorithm_options_class(options.name)
@@ -283,8 +289,17 @@ def build_algorithm(
         raise ValueError(
             f"{type(options).__name__} are not {options.name}'s options ({options_class.__name__})"
         )
+    specs = (env_spec,) if isinstance(env_spec, EnvSpec) else tuple(env_spec)
     factory = _ALGORITHMS[options.name][0]
-    return factory(options, env_spec, envs_per_device)
+    if options_class.multi_task:
+        return factory(options, specs, envs_per_device)
+    if len(specs) != 1:
+        multitask = [n for n in algorithm_names() if algorithm_options_class(n).multi_task]
+        raise ValueError(
+            f"algo={options.name} learns one task and this run has {len(specs)}; choose a "
+            f"multitask learner ({', '.join(multitask) or 'none registered'}) or one task"
+        )
+    return factory(options, specs[0], envs_per_device)
 
 
 def make_algorithm(

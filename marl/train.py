@@ -33,7 +33,7 @@ from marl.config import ConfigError, TrainConfig
 from marl.env import env_spec
 from marl.files import RunFileError
 from marl.logging import RunLogger, WandbSettings
-from marl.loop import Runner, RunnerState, check_objectives
+from marl.loop import EvaluationReport, Runner, RunnerState, Task, check_objectives
 from marl.options import OptionError
 from marl.registry import build_algorithm, make_env, make_raw_env
 from marl.rundir import RunLock, check_writable_run_dir, is_run
@@ -67,15 +67,20 @@ def build_runner(config: TrainConfig) -> Runner:
     """
     arch = config.arch
     try:
-        env = make_env(config.env.name, add_agent_id=config.env.add_agent_id, **config.env.kwargs)
+        add_agent_id = config.env.add_agent_id
+        tasks = [
+            Task(task.name, make_env(task.name, add_agent_id=add_agent_id, **task.kwargs))
+            for task in config.env.task_list()
+        ]
         num_devices = arch.devices(jax.local_device_count())
         envs_per_device = arch.envs_per_device(num_devices)
-        spec = env_spec(env)
+        specs = [env_spec(task.env) for task in tasks]
         # Before the learner is built: a scalar learner's own checks would speak of
         # shapes, not of the choice the user has.
-        learns = spec.num_objectives if type(config.algo).multi_objective else 1
-        check_objectives(env, learns, config.env.name, config.algo.name)
-        algorithm = build_algorithm(config.algo, spec, envs_per_device)
+        for task, spec in zip(tasks, specs, strict=True):
+            learns = spec.num_objectives if type(config.algo).multi_objective else 1
+            check_objectives(task.env, learns, task.name, config.algo.name)
+        algorithm = build_algorithm(config.algo, specs, envs_per_device)
     except OptionError as error:
         raise RunBuildError(str(error.within("algo"))) from None
     except ValueError as error:
@@ -83,7 +88,7 @@ def build_runner(config: TrainConfig) -> Runner:
     iterations, _ = arch.chunk_layout()
     try:
         return Runner(
-            env,
+            tasks,
             algorithm,
             envs_per_device=envs_per_device,
             rollout_length=arch.rollout_length,
@@ -328,6 +333,7 @@ def _run_chunks(
         run_dir,
         env_name=env_name,
         task_name=task_name or env_name,
+        tasks=[marl_eval_names(name) for name in runner.task_names],
         algo_name=config.algo.name,
         num_seeds=arch.num_seeds,
         total_timesteps=num_chunks * steps_per_chunk,
@@ -348,7 +354,7 @@ def _run_chunks(
         metadata = _checkpoint_metadata(config, runner, (chunk + 1) * steps_per_chunk)
         checkpointer.save(chunk, state, metadata, replay_fields=replay, best=best.tree())
 
-    report = None
+    reports = None
     saved_chunk = start_chunk - 1
     with _StopSignals() as stop:
         for chunk in range(start_chunk, num_chunks):
@@ -381,13 +387,13 @@ def _run_chunks(
                 )
             state = new_state
             logger.log_train(step, {**metric_arrays, "sps": steps_per_chunk / seconds})
-            report = runner.report(
-                *runner.evaluate(state, arch.eval_episodes, evaluation_key(config, chunk))
-            )
-            logger.log_eval(step, report.returns, report.won, report.metrics or None)
-            if report.front is not None:
-                logger.log_front(step, report.front, runner.preferences, runner.objective_names)
-            best.update(report.score, params, step)
+            key = evaluation_key(config, chunk)
+            reports = evaluate_tasks(runner, state, arch.eval_episodes, key)
+            for task, report in enumerate(reports):
+                logger.log_eval(step, report.returns, report.won, report.metrics or None, task)
+                if report.front is not None:
+                    logger.log_front(step, report.front, runner.preferences, runner.objective_names)
+            best.update(task_score(reports), params, step)
             last = chunk == num_chunks - 1
             if last or (chunk + 1) % arch.checkpoint_interval == 0 or stop.received:
                 save(chunk)
@@ -400,38 +406,63 @@ def _run_chunks(
                     f"; checkpoint of chunk {chunk} written in '{run_dir}'",
                     stop.received,
                 )
-    if report is None:  # resumed a finished run: evaluate once more for the report
-        report = runner.report(
-            *runner.evaluate(state, arch.eval_episodes, evaluation_key(config, num_chunks - 1))
+    if reports is None:  # resumed a finished run: evaluate once more for the report
+        reports = evaluate_tasks(
+            runner, state, arch.eval_episodes, evaluation_key(config, num_chunks - 1)
         )
     # The absolute metric: each seed's best parameters, ten times the episodes.
     key = evaluation_key(config, 2 * 10**6)
     per = "per seed" if runner.preferences is None else "per seed and preference"
+    if runner.num_tasks > 1:
+        per += " and task"
     if np.all(np.isfinite(best.score)):
-        absolute = runner.report(
-            *runner.evaluate(state, 10 * arch.eval_episodes, key, params=best.params)
-        )
+        absolute = evaluate_tasks(runner, state, 10 * arch.eval_episodes, key, best.params)
         steps = ", ".join(f"{int(s):,}" for s in best.step)
         source = f"best policy (at step {steps}), {10 * arch.eval_episodes} episodes {per}"
     else:  # no evaluation finished an episode: the final parameters instead
-        absolute = runner.report(*runner.evaluate(state, 10 * arch.eval_episodes, key))
+        absolute = evaluate_tasks(runner, state, 10 * arch.eval_episodes, key)
         source = f"final policy, {10 * arch.eval_episodes} episodes {per}"
-    final = (absolute.returns, absolute.won)
-    logger.close(
-        final_eval=(*final, absolute.metrics) if absolute.metrics else final, final_source=source
-    )
+    finals = [(a.returns, a.won, a.metrics) if a.metrics else (a.returns, a.won) for a in absolute]
+    logger.close(final_eval=finals if runner.num_tasks > 1 else finals[0], final_source=source)
     params = _host_params(state)
+    report = reports[0]
     return {
         "returns": report.returns,
         "won": report.won,
         "pareto": report.metrics,
         "front": report.front,
+        "tasks": {
+            name: {"returns": r.returns, "won": r.won}
+            for name, r in zip(runner.task_names, reports, strict=True)
+        },
         "env_steps": num_chunks * steps_per_chunk,
         "run_dir": str(run_dir),
         "params": params,
         "chunks": num_chunks,
         "iterations_per_chunk": iterations,
     }
+
+
+def marl_eval_names(task_name: str) -> tuple[str, str]:
+    """marl-eval's (environment, task) for a task name: ``smac/3m`` -> ``(smac, 3m)``."""
+    env_name, _, task = task_name.partition("/")
+    return env_name, task or env_name
+
+
+def evaluate_tasks(
+    runner: Runner, state: RunnerState, num_episodes: int, key: jax.Array, params: Any = None
+) -> list[EvaluationReport]:
+    """Greedy episodes of every task of the run, one :class:`EvaluationReport` each."""
+    return [
+        runner.report(*runner.evaluate(state, num_episodes, key, params=params, task=task))
+        for task in range(runner.num_tasks)
+    ]
+
+
+def task_score(reports: list[EvaluationReport]) -> np.ndarray:
+    """What ranks a run's evaluations, per seed: the mean over its tasks of each
+    task's score (:attr:`marl.loop.EvaluationReport.score`)."""
+    return np.mean(np.stack([report.score for report in reports]), axis=0)
 
 
 class NoRGBRenderError(ValueError):
@@ -481,19 +512,27 @@ def restore_run(run_dir: pathlib.Path, config: TrainConfig) -> tuple[Runner, Run
 
 
 def evaluate_run(run_dir: str | pathlib.Path, num_episodes: int | None = None) -> dict[str, Any]:
-    """Reloads a run's latest checkpoint and plays greedy episodes with it."""
+    """Reloads a run's latest checkpoint and plays greedy episodes with it.
+
+    ``returns``, ``won``, ``pareto`` and ``front`` are the first task's (the only
+    one's, unless the run trained a task set); ``tasks`` maps every task's name to its
+    ``returns`` and ``won``.
+    """
     run_dir = pathlib.Path(run_dir)
     config = read_run_config(run_dir)
     runner, state, latest = restore_run(run_dir, config)
     episodes = num_episodes or config.arch.eval_episodes
-    report = runner.report(
-        *runner.evaluate(state, episodes, evaluation_key(config, 10**6 + latest))
-    )
+    reports = evaluate_tasks(runner, state, episodes, evaluation_key(config, 10**6 + latest))
+    report = reports[0]
     return {
         "returns": report.returns,
         "won": report.won,
         "pareto": report.metrics,
         "front": report.front,
+        "tasks": {
+            name: {"returns": r.returns, "won": r.won}
+            for name, r in zip(runner.task_names, reports, strict=True)
+        },
         "chunk": latest,
         "config": config,
     }

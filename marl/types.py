@@ -47,6 +47,8 @@ class Transition(NamedTuple):
     episode (the next ``obs`` in the stream then belongs to a new episode) and
     ``terminated`` the subset of those that ended for real rather than by the time
     limit. ``extras`` holds whatever ``act`` returned for the learner to keep.
+    ``won`` (bool) marks the steps that ended an episode in a win (the env's
+    ``won``); ``None`` where a learner builds transitions of its own.
     """
 
     obs: Observation
@@ -55,6 +57,7 @@ class Transition(NamedTuple):
     done: Array
     terminated: Array
     extras: Any
+    won: Array | None = None
 
 
 class Bootstrap(NamedTuple):

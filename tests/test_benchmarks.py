@@ -354,3 +354,41 @@ def test_a_learning_report_keeps_the_earlier_results_of_runs_it_did_not_read(tmp
     assert payload["settings"]["steps"]["qmix"]["academy_empty_goal_close"] == 200_000
     vdn = payload["results"]["vdn"]["academy_empty_goal_close"]
     assert vdn["summary"]["final_win_rate_per_seed"] == [0.9]  # the new run replaced it
+
+
+def test_multitask_transfer_reads_each_task_of_the_pretraining_and_each_transfer(
+    tmp_path, monkeypatch
+):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import multitask_transfer
+
+    monkeypatch.setattr(multitask_transfer, "RUNS", tmp_path / "runs")
+    runs = tmp_path / "runs" / "smac"
+    pretrain = {"smac/3m": [0.5, 1.0], "smac/8m": [0.1, 0.2], "smac/2s3z": [0.0, 0.95]}
+    stages = {"scratch": [0.0, 0.4], "frozen": [0.3, 0.9], "finetune": [0.2, 1.0]}
+    for stage, per_task in [("pretrain", pretrain)] + [(s, {None: w}) for s, w in stages.items()]:
+        (runs / stage).mkdir(parents=True)
+        lines = []
+        for index in range(2):
+            step = 1000 * (index + 1)
+            lines.append({"kind": "train", "step": step, "sps": 100.0})
+            for task, wins in per_task.items():
+                for seed in range(2):
+                    record = {"kind": "eval", "step": step, "seed": seed, "return_mean": 1}
+                    record |= {"win_rate": wins[index]} | ({"task": task} if task else {})
+                    lines.append(record)
+        (runs / stage / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
+    out = tmp_path / "transfer.json"
+    payload = multitask_transfer.main(["--family", "smac", "--report-only", "--out", str(out)])
+    results = payload["results"]
+    pretrained = results["pretrain (all tasks in one program)"]
+    assert {task: r["summary"]["final_win_rate_mean"] for task, r in pretrained.items()} == {
+        "smac/3m": 1.0,
+        "smac/8m": 0.2,
+        "smac/2s3z": 0.95,
+    }
+    assert pretrained["smac/3m"]["summary"]["all_seeds_at_threshold_step"] == 2000
+    for stage, wins in stages.items():
+        summary = results[stage]["smac/3s5z"]["summary"]
+        assert summary["final_win_rate_per_seed"] == [wins[1]] * 2
+    assert out.with_suffix(".png").stat().st_size > 0

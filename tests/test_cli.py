@@ -30,7 +30,7 @@ BIN = pathlib.Path(sys.executable).parent
         (
             ["algo=banana"],
             "algo: unknown option 'banana'; valid: cmat, cw_qmix, ippo, iql, mappo, mat, momix, "
-            "ow_qmix, qmix, qmix_outer_loop, qplex, qtran, vdn",
+            "mt_qmix, mt_vdn, ow_qmix, qmix, qmix_outer_loop, qplex, qtran, vdn",
         ),
         (["env=lbf/banana"], "env: unknown option 'lbf/banana'; valid: football/5_vs_5, "),
         (["env.name=nope/x"], "env.name: unknown env 'nope/x'; valid:"),

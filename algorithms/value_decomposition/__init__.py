@@ -3,7 +3,8 @@
 ``learner.py`` holds the shared off-policy learner and the :class:`Objective`
 protocol; each method group is a file: ``mixing.py`` (IQL, VDN, QMIX, QPLEX),
 ``weighted_qmix.py`` (CW-QMIX, OW-QMIX), ``qtran.py`` (QTRAN-base), ``momix.py``
-(MO-MIX, multi-objective) and ``outer_loop.py`` (its baseline, one QMIX per preference).
+(MO-MIX, multi-objective), ``outer_loop.py`` (its baseline, one QMIX per preference)
+and ``multitask.py`` (MT-VDN and MT-QMIX: shared decision layers over several tasks).
 """
 
 from marl.algorithms.value_decomposition.learner import (
@@ -29,6 +30,14 @@ from marl.algorithms.value_decomposition.mixing import (
     make_vdn,
 )
 from marl.algorithms.value_decomposition.momix import MOMixObjective, MOMIXOptions, make_momix
+from marl.algorithms.value_decomposition.multitask import (
+    MTQMIXOptions,
+    MTVDNOptions,
+    MultiTaskOptions,
+    MultiTaskValueDecomposition,
+    make_mt_qmix,
+    make_mt_vdn,
+)
 from marl.algorithms.value_decomposition.outer_loop import (
     OuterLoop,
     OuterLoopQMIXOptions,
@@ -54,7 +63,11 @@ __all__ = [
     "LearnerBatch",
     "MOMIXOptions",
     "MOMixObjective",
+    "MTQMIXOptions",
+    "MTVDNOptions",
     "MixerObjective",
+    "MultiTaskOptions",
+    "MultiTaskValueDecomposition",
     "OWQMIXOptions",
     "OuterLoop",
     "OuterLoopQMIXOptions",
@@ -73,6 +86,8 @@ __all__ = [
     "make_cw_qmix",
     "make_iql",
     "make_momix",
+    "make_mt_qmix",
+    "make_mt_vdn",
     "make_ow_qmix",
     "make_qmix",
     "make_qmix_outer_loop",

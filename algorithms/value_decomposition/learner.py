@@ -115,7 +115,7 @@ class ValueDecompositionOptions(AlgorithmOptions):
             )
 
 
-def _check_sizes(
+def check_sizes(
     options: ValueDecompositionOptions, env_spec: EnvSpec, envs_per_device: int, window: int
 ) -> None:
     """The sizes that depend on the env and the envs per device: a window fits an
@@ -192,6 +192,25 @@ class LearnerBatch(NamedTuple):
         """TD(lambda) targets from bootstrap values ``next_values [T - 1, B, k]`` (``k``
         joint values, or objectives)."""
         return td_lambda_targets(self.reward, self.discount, next_values, td_lambda)
+
+
+def example_step(spec: EnvSpec, extras: Any, num_objectives: int = 1) -> Transition:
+    """One stored step of zeros of an env's sizes (what a replay is initialised from),
+    with ``extras`` (the acting memory kept in replay)."""
+    objectives = (num_objectives,) if num_objectives > 1 else ()
+    return Transition(
+        obs=Observation(
+            agents_view=jnp.zeros((spec.num_agents, spec.obs_dim), jnp.float32),
+            action_mask=jnp.zeros((spec.num_agents, spec.num_actions), bool),
+            global_state=jnp.zeros((spec.state_dim,), jnp.float32),
+            step_count=jnp.int32(0),
+        ),
+        action=jnp.zeros((spec.num_agents,), jnp.int32),
+        reward=jnp.zeros((spec.num_agents,) + objectives, jnp.float32),
+        done=jnp.bool_(False),
+        terminated=jnp.bool_(False),
+        extras=extras,
+    )
 
 
 def steps(tree: Any, index: slice | int) -> Any:
@@ -336,7 +355,7 @@ class ValueDecomposition:
             **objective.networks,
         }
         self.sequence_length = options.sequence_length or env_spec.time_limit + 1
-        _check_sizes(options, env_spec, envs_per_device, self.sequence_length)
+        check_sizes(options, env_spec, envs_per_device, self.sequence_length)
         self.buffer = make_sequence_buffer(
             envs_per_device, options.buffer_size, options.batch_size, self.sequence_length
         )
@@ -440,23 +459,7 @@ class ValueDecomposition:
         )
 
     def _example_step(self) -> Transition:
-        spec = self.env_spec
-        return Transition(
-            obs=Observation(
-                agents_view=jnp.zeros((spec.num_agents, spec.obs_dim), jnp.float32),
-                action_mask=jnp.zeros((spec.num_agents, spec.num_actions), bool),
-                global_state=jnp.zeros((spec.state_dim,), jnp.float32),
-                step_count=jnp.int32(0),
-            ),
-            action=jnp.zeros((spec.num_agents,), jnp.int32),
-            reward=jnp.zeros(
-                (spec.num_agents,) + ((self.num_objectives,) if self.num_objectives > 1 else ()),
-                jnp.float32,
-            ),
-            done=jnp.bool_(False),
-            terminated=jnp.bool_(False),
-            extras=steps(self._agent_memory(1), 0),
-        )
+        return example_step(self.env_spec, steps(self._agent_memory(1), 0), self.num_objectives)
 
     def _agent_memory(
         self, batch_size: int, preference: Array | None = None
@@ -612,6 +615,7 @@ class ValueDecomposition:
         bootstrap from the replayed stream.
         """
         env_steps = count_env_steps(state.env_steps, rollout, axis_name)
+        rollout = rollout._replace(won=None)  # the replay keeps what the loss reads
         batch_major = jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), rollout)
         buffer_state = self.buffer.add(state.buffer_state, batch_major)
         state = state.replace(buffer_state=buffer_state, env_steps=env_steps)

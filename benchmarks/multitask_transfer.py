@@ -1,0 +1,170 @@
+"""Shared-layer multitask pre-training, then transfer to a held-out task against the
+same network from scratch: greedy win rate against env steps and wall time, 3 seeds.
+
+Four runs of ``marl-train algo=mt_vdn arch.num_seeds=S`` per family, into
+``benchmarks/runs/multitask_transfer/<family>/<stage>``:
+
+* ``pretrain``: the pre-training set in one program (SMAC: ``multitask/smac_cpu``,
+  3m, 8m and 2s3z; football: the paper's academy set without the held-out task);
+* ``scratch``: the held-out task alone, fresh decision layers;
+* ``frozen``: the held-out task, decision layers from ``pretrain`` and kept
+  (``algo.init_from``, ``algo.transfer=frozen``: the paper's default);
+* ``finetune``: the same, the decision layers trained at a tenth of the rate.
+
+Every seed of a transfer run starts from the pre-training run's first seed's decision
+layers (what ``algo.init_from`` loads), so the transfer seeds differ in their
+perception layers, mixers and data, not in what they inherit. A killed run resumes
+when the script is started again. Usage::
+
+    python benchmarks/multitask_transfer.py --family smac
+    python benchmarks/multitask_transfer.py --family football
+    python benchmarks/multitask_transfer.py --family smac --report-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from common import machine_info, result_path, write_json
+from learning_curves import REPO, Study, marl_train, plot, read_curve, summarise
+
+RUNS = REPO / "benchmarks" / "runs" / "multitask_transfer"
+ALGO = "mt_vdn"
+TRANSFER_STAGES = ("scratch", "frozen", "finetune")
+
+
+def _task_list(names: list[str]) -> str:
+    return "[" + ",".join(f"{{name:{name}}}" for name in names) + "]"
+
+
+FAMILIES: dict[str, dict[str, Any]] = {
+    "smac": {
+        "pretrain": ["env=multitask/smac_cpu"],
+        "pretrain_tasks": ["smac/3m", "smac/8m", "smac/2s3z"],
+        "held_out": "smac/3s5z",
+        "pretrain_steps": 300_000,
+        "transfer_steps": 300_000,
+        "eval_interval": 30_000,
+        "overrides": [],
+    },
+    "football": {
+        "pretrain": [
+            "env=multitask/football",
+            "env.tasks="
+            + _task_list(
+                [
+                    "football/academy_3_vs_1_with_keeper",
+                    "football/academy_counterattack_easy",
+                    "football/academy_run_to_score_with_keeper",
+                ]
+            ),
+        ],
+        "pretrain_tasks": [
+            "football/academy_3_vs_1_with_keeper",
+            "football/academy_counterattack_easy",
+            "football/academy_run_to_score_with_keeper",
+        ],
+        "held_out": "football/academy_run_pass_and_shoot_with_keeper",
+        "pretrain_steps": 500_000,
+        "transfer_steps": 500_000,
+        "eval_interval": 50_000,
+        # The paper's football width; football's family settings apply as well.
+        "overrides": ["algo.hidden_dim=256"],
+    },
+}
+
+
+def _marl_train(run_dir: Path, overrides: list[str]) -> None:
+    marl_train(run_dir, [f"algo={ALGO}", *overrides])
+
+
+def run_family(family: str, seeds: int, report_only: bool) -> dict[str, Any]:
+    setup = FAMILIES[family]
+    runs = RUNS / family
+    common = [f"arch.num_seeds={seeds}", f"arch.eval_interval={setup['eval_interval']}"]
+    common += setup["overrides"]
+    pretrain_dir = runs / "pretrain"
+    if not report_only:
+        _marl_train(
+            pretrain_dir,
+            [*setup["pretrain"], *common, f"arch.total_timesteps={setup['pretrain_steps']}"],
+        )
+        for stage in TRANSFER_STAGES:
+            transfer = (
+                []
+                if stage == "scratch"
+                else [
+                    f"algo.init_from={pretrain_dir}",
+                    f"algo.transfer={stage}",
+                ]
+            )
+            _marl_train(
+                runs / stage,
+                [
+                    f"env={setup['held_out']}",
+                    *common,
+                    *transfer,
+                    f"arch.total_timesteps={setup['transfer_steps']}",
+                ],
+            )
+    results: dict[str, dict[str, Any]] = {}
+    for task in setup["pretrain_tasks"]:
+        if (pretrain_dir / "metrics.jsonl").exists():
+            curve = read_curve(pretrain_dir, task)
+            if curve["evaluations"]:
+                results.setdefault("pretrain (all tasks in one program)", {})[task] = {
+                    **curve,
+                    "summary": summarise(curve, 0.9),
+                }
+    held_out = setup["held_out"]
+    for stage in TRANSFER_STAGES:
+        run_dir = runs / stage
+        if not (run_dir / "metrics.jsonl").exists():
+            print(f"{stage}: no run in {run_dir}; left out", flush=True)
+            continue
+        curve = read_curve(run_dir)
+        if curve["evaluations"]:
+            results.setdefault(stage, {})[held_out] = {**curve, "summary": summarise(curve, 0.9)}
+    for stage, per_task in results.items():
+        for task, result in per_task.items():
+            s = result["summary"]
+            wins = ", ".join(f"{w:.2f}" for w in s["final_win_rate_per_seed"])
+            print(
+                f"{stage} {task}: greedy win rate per seed {wins} at {s['final_step']:,} steps "
+                f"({s['final_wall_s'] / 60:.1f} min); all seeds >= 90% from "
+                f"{s['all_seeds_at_threshold_step']}",
+                flush=True,
+            )
+    return results
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--family", choices=sorted(FAMILIES), default="smac")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--report-only", action="store_true", help="read finished runs")
+    parser.add_argument("--out", default=None, help="the JSON's path (the PNG goes beside)")
+    args = parser.parse_args(argv)
+    results = run_family(args.family, args.seeds, args.report_only)
+    name = f"multitask_transfer_{args.family}"
+    payload = {
+        "benchmark": name,
+        "command": " ".join(["python", "benchmarks/multitask_transfer.py", *sys.argv[1:]]),
+        "machine": machine_info(),
+        "settings": {"seeds": args.seeds, "algo": ALGO, **FAMILIES[args.family]},
+        "results": results,
+    }
+    path = write_json(result_path(args.out, name), payload)
+    print(f"wrote {path}")
+    if results:
+        # Task names carry their family already ("smac/3m"): no family prefix.
+        study = Study(name, "", [], [], lambda a, t: 0, lambda a, t: 0)
+        print(f"wrote {plot(results, Path(path).with_suffix('.png'), study)}")
+    return payload
+
+
+if __name__ == "__main__":
+    main()
