@@ -115,11 +115,14 @@ class JsonlOutput:
             with path.open(encoding="utf-8") as f:
                 for line in f:
                     try:
-                        step = int(json.loads(line)["step"])
+                        record = json.loads(line)
+                        step = int(record["step"])
                     except (json.JSONDecodeError, KeyError, TypeError, ValueError):
                         # Most likely the partial last line of a killed process.
                         continue
-                    if step <= resume_step:
+                    # An interrupted session's absolute metrics describe where it
+                    # stopped, not the run: the run's end writes its own.
+                    if step <= resume_step and record.get("kind") != "absolute":
                         kept.append(line if line.endswith("\n") else line + "\n")
             atomic_write_text(path, "".join(kept))
             self._file = path.open("a", encoding="utf-8")

@@ -274,6 +274,21 @@ def test_resume_drops_points_after_checkpoint(tmp_path: pathlib.Path) -> None:
     ]
 
 
+def test_an_interrupted_sessions_absolute_metrics_do_not_outlive_the_resume(
+    tmp_path: pathlib.Path,
+) -> None:
+    # A run stopped by a signal closes its logger at its last checkpoint's step, which
+    # writes absolute metrics there; the resumed session starts from that very step.
+    first = make_logger(tmp_path, total_timesteps=400)
+    first.log_eval(200, np.full((2, 3), 1.0), np.zeros((2, 3)))
+    first.close()
+    second = make_logger(tmp_path, total_timesteps=400, resume_step=200)
+    second.log_eval(400, np.full((2, 3), 9.0), np.ones((2, 3)))
+    second.close()
+    absolute = [r for r in read_jsonl(tmp_path / "metrics.jsonl") if r["kind"] == "absolute"]
+    assert [(r["step"], r["return_mean"]) for r in absolute] == [(400, 9.0), (400, 9.0)]
+
+
 def test_resume_without_close_and_torn_jsonl_line(tmp_path: pathlib.Path) -> None:
     first = make_logger(tmp_path, use_tensorboard=False)
     for step in (100, 200, 300):
