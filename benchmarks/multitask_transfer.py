@@ -48,7 +48,8 @@ FAMILIES: dict[str, dict[str, Any]] = {
         "pretrain_steps": 300_000,
         "transfer_steps": 300_000,
         "eval_interval": 30_000,
-        "overrides": [],
+        # The CPU-sized width (conf/tuned/multitask/smac_cpu/), for every stage alike.
+        "overrides": ["algo.hidden_dim=64"],
     },
     "football": {
         "pretrain": [

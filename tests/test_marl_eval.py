@@ -100,3 +100,39 @@ def test_multi_objective_runs_go_through_marl_evals_pipeline_by_hypervolume(
         assert hypervolume.shape == (2, 1) and np.all(hypervolume > 0)
         # 10 envs x 4-step rollouts: 3 chunks of 1,000 steps reach 2,048.
         assert sample_efficiency["mean_hypervolume"][name].shape[-1] == 3
+
+
+def test_a_task_set_run_is_one_algorithm_over_several_marl_eval_tasks(
+    tmp_path, train_config, monkeypatch
+):
+    import numpy as np
+    from marl_eval.json_tools import concatenate_json_files
+    from marl_eval.utils.data_processing_utils import (
+        create_matrices_for_rliable,
+        data_process_pipeline,
+    )
+
+    from marl.config import EnvConfig, TaskConfig
+
+    runs = tmp_path / "runs"
+    config = train_config(
+        run_dir=runs / "mt_vdn",
+        algo="mt_vdn",
+        algo_options={"hidden_dim": 16, "batch_size": 8, "buffer_size": 400},
+        **{**SIZES, "arch.num_seeds": 2},
+    )
+    config.env = EnvConfig(
+        name="multitask/matrix",
+        tasks=[TaskConfig("matrix/one_step"), TaskConfig("matrix/two_step")],
+    )
+    train(config)
+    monkeypatch.chdir(tmp_path)
+    data = concatenate_json_files(str(runs), str(tmp_path / "concatenated") + "/")
+    assert sorted(data["matrix"]) == ["one_step", "two_step"]
+    processed = data_process_pipeline(raw_data=data, metrics_to_normalize=["return"])
+    comparison, _ = create_matrices_for_rliable(
+        data_dictionary=processed, environment_name="matrix", metrics_to_normalize=["return"]
+    )
+    # Seeds x tasks: marl-eval aggregates the set's tasks as it would separate runs.
+    assert comparison["mean_norm_return"]["mt_vdn"].shape == (2, 2)
+    assert np.all(np.isfinite(comparison["mean_win_rate"]["mt_vdn"]))
