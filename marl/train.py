@@ -425,6 +425,19 @@ def _run_chunks(
     finals = [(a.returns, a.won, a.metrics) if a.metrics else (a.returns, a.won) for a in absolute]
     logger.close(final_eval=finals if runner.num_tasks > 1 else finals[0], final_source=source)
     params = _host_params(state)
+    return {
+        **_outcome(runner, reports),
+        "env_steps": num_chunks * steps_per_chunk,
+        "run_dir": str(run_dir),
+        "params": params,
+        "chunks": num_chunks,
+        "iterations_per_chunk": iterations,
+    }
+
+
+def _outcome(runner: Runner, reports: list[EvaluationReport]) -> dict[str, Any]:
+    """The first task's evaluation (the only one's, but for a task set) and every
+    task's returns and wins by name."""
     report = reports[0]
     return {
         "returns": report.returns,
@@ -435,11 +448,6 @@ def _run_chunks(
             name: {"returns": r.returns, "won": r.won}
             for name, r in zip(runner.task_names, reports, strict=True)
         },
-        "env_steps": num_chunks * steps_per_chunk,
-        "run_dir": str(run_dir),
-        "params": params,
-        "chunks": num_chunks,
-        "iterations_per_chunk": iterations,
     }
 
 
@@ -523,16 +531,8 @@ def evaluate_run(run_dir: str | pathlib.Path, num_episodes: int | None = None) -
     runner, state, latest = restore_run(run_dir, config)
     episodes = num_episodes or config.arch.eval_episodes
     reports = evaluate_tasks(runner, state, episodes, evaluation_key(config, 10**6 + latest))
-    report = reports[0]
     return {
-        "returns": report.returns,
-        "won": report.won,
-        "pareto": report.metrics,
-        "front": report.front,
-        "tasks": {
-            name: {"returns": r.returns, "won": r.won}
-            for name, r in zip(runner.task_names, reports, strict=True)
-        },
+        **_outcome(runner, reports),
         "chunk": latest,
         "config": config,
     }
