@@ -3,9 +3,10 @@
 Reloads the run's config and latest checkpoint, plays ``episodes`` greedy
 episodes per seed and prints the mean return and win rate.
 
-``marl-evaluate checkpoint=RUN_DIR replay=PATH.gif [replay_fps=N] [replay_seed=S]``
-instead plays one greedy episode (seed ``S``'s first episode of the evaluation above,
-the run's first seed by default),
+``marl-evaluate checkpoint=RUN_DIR replay=PATH.gif [replay_fps=N] [replay_seed=S]
+[replay_task=T]`` instead plays one greedy episode (seed ``S``'s first episode of the
+evaluation above, the run's first seed by default; of a task-set run's task ``T``, its
+first task by default),
 renders every state from the reset to the end and writes them as an animated GIF
 (``N`` frames per second, default 6; the last frame is held longer), creating
 PATH's directory if needed. Replays need an environment whose ``render`` gives RGB
@@ -32,7 +33,8 @@ import numpy as np
 
 USAGE = (
     "usage: marl-evaluate checkpoint=RUN_DIR [episodes=N] [engine=jax|gfootball] [json=true] "
-    "| checkpoint=RUN_DIR replay=PATH.gif [replay_fps=N] [replay_seed=S] [json=true] "
+    "| checkpoint=RUN_DIR replay=PATH.gif [replay_fps=N] [replay_seed=S] [replay_task=T] "
+    "[json=true] "
     "| checkpoint=RUN_DIR export=PATH.msgpack [json=true]"
 )
 ENGINES = ("jax", "gfootball")
@@ -49,6 +51,7 @@ def parse_args(argv: list[str]) -> dict[str, str]:
         "replay",
         "replay_fps",
         "replay_seed",
+        "replay_task",
         "export",
         "engine",
     }
@@ -87,6 +90,8 @@ def parse_args(argv: list[str]) -> dict[str, str]:
             fps = 0.0
         if not 0 < fps <= 100:
             raise ValueError(f"replay_fps must be a number in (0, 100], got '{args['replay_fps']}'")
+    if "replay_task" in args and "replay" not in args:
+        raise ValueError("replay_task needs replay=PATH.gif")
     if "replay_seed" in args:
         if "replay" not in args:
             raise ValueError("replay_seed needs replay=PATH.gif")
@@ -127,13 +132,14 @@ def _run_errors() -> tuple[type[BaseException], ...]:
     from marl.config import ConfigError
     from marl.files import RunFileError
     from marl.plugins import PluginError
-    from marl.train import NoRGBRenderError, NoSuchSeedError, RunBuildError
+    from marl.train import NoRGBRenderError, NoSuchSeedError, NoSuchTaskError, RunBuildError
 
     return (
         FileNotFoundError,
         PluginError,
         NoRGBRenderError,
         NoSuchSeedError,
+        NoSuchTaskError,
         CheckpointLayoutError,
         CheckpointDamagedError,
         ConfigError,
@@ -188,7 +194,7 @@ def _replay(args: dict[str, str]) -> None:
     path = pathlib.Path(args["replay"])
     try:
         check_output_path(path, "replay")
-        result = replay_run(args["checkpoint"], seed)
+        result = replay_run(args["checkpoint"], seed, args.get("replay_task"))
     except (ValueError, *_run_errors()) as error:
         print(f"marl-evaluate: error: {error}", file=sys.stderr)
         sys.exit(2)
@@ -201,6 +207,7 @@ def _replay(args: dict[str, str]) -> None:
         "env": config.env.name,
         "chunk": int(result["chunk"]),
         "seed": int(result["seed"]),
+        "task": result["task"],
         "replay": str(path),
         "frames": len(result["frames"]),
         "length": int(result["length"]),

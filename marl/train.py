@@ -542,16 +542,24 @@ class NoSuchSeedError(ValueError):
     """A replay was asked of a seed the run does not have."""
 
 
-def replay_run(run_dir: str | pathlib.Path, seed: int | None = None) -> dict[str, Any]:
+class NoSuchTaskError(ValueError):
+    """A replay was asked of a task the run does not have."""
+
+
+def replay_run(
+    run_dir: str | pathlib.Path, seed: int | None = None, task: str | None = None
+) -> dict[str, Any]:
     """Reloads a run's latest checkpoint and records one greedy episode as RGB frames.
 
     The episode is the first one :func:`evaluate_run` plays for ``seed`` (one of the
     run's seeds, :meth:`TrainConfig.seeds`; the first when None; see
-    :meth:`marl.loop.Runner.greedy_episode`). Returns ``frames`` (``uint8 [H, W, 3]``
+    :meth:`marl.loop.Runner.greedy_episode`) on ``task`` (one of a task-set run's
+    tasks, by name; the first when None). Returns ``frames`` (``uint8 [H, W, 3]``
     per state, from the reset to the end: ``length + 1``), ``return``, ``won``,
-    ``length``, ``seed``, ``chunk`` and ``config``. Raises :class:`NoRGBRenderError`
-    or :class:`NoSuchSeedError`, before loading anything, when the run's environment
-    cannot render RGB frames or the run has no such seed.
+    ``length``, ``seed``, ``task``, ``chunk`` and ``config``. Raises
+    :class:`NoRGBRenderError`, :class:`NoSuchSeedError` or :class:`NoSuchTaskError`,
+    before loading anything, when the task's environment cannot render RGB frames or
+    the run has no such seed or task.
     """
     run_dir = pathlib.Path(run_dir)
     config = read_run_config(run_dir)
@@ -561,17 +569,33 @@ def replay_run(run_dir: str | pathlib.Path, seed: int | None = None) -> dict[str
         raise NoSuchSeedError(
             f"replay_seed must be one of the run's seeds {seeds[0]}-{seeds[-1]}, got {seed}"
         )
-    if not has_rgb_render(make_raw_env(config.env.name, **config.env.kwargs)):
+    tasks = config.env.task_list()
+    names = [t.name for t in tasks]
+    task = names[0] if task is None else task
+    if task not in names:
+        raise NoSuchTaskError(
+            f"replay_task must be one of the run's tasks ({', '.join(names)}), got '{task}'"
+        )
+    index = names.index(task)
+    if not has_rgb_render(make_raw_env(task, **tasks[index].kwargs)):
         raise NoRGBRenderError(
-            f"env '{config.env.name}' has no RGB render; replays need an environment with "
+            f"env '{task}' has no RGB render; replays need an environment with "
             "an RGB `render`, e.g. smac/*"
         )
     runner, state, latest = restore_run(run_dir, config)
     key = evaluation_key(config, 10**6 + latest)
-    episode = runner.greedy_episode(state, key, seeds.index(seed))
+    episode = runner.greedy_episode(state, key, seeds.index(seed), task=index)
     states = episode.pop("states")
-    if hasattr(runner.env, "render_episode"):  # one view for the whole episode (SMAC)
-        frames = runner.env.render_episode(states)
+    env = runner.tasks[index].env
+    if hasattr(env, "render_episode"):  # one view for the whole episode (SMAC)
+        frames = env.render_episode(states)
     else:
-        frames = [runner.env.render(env_state) for env_state in states]
-    return {**episode, "frames": frames, "seed": seed, "chunk": latest, "config": config}
+        frames = [env.render(env_state) for env_state in states]
+    return {
+        **episode,
+        "frames": frames,
+        "seed": seed,
+        "task": task,
+        "chunk": latest,
+        "config": config,
+    }

@@ -217,7 +217,7 @@ def test_a_task_set_trains_end_to_end_and_its_decision_layers_transfer(train_con
     import pathlib
 
     from marl.checkpoint import load_params
-    from marl.train import evaluate_run, train
+    from marl.train import NoRGBRenderError, NoSuchTaskError, evaluate_run, replay_run, train
 
     small = {"hidden_dim": 16, "buffer_size": 400, "batch_size": 8}
     config = train_config(
@@ -249,6 +249,15 @@ def test_a_task_set_trains_end_to_end_and_its_decision_layers_transfer(train_con
     assert "mt_vdn on matrix/two_step" in (run_dir / "summary.txt").read_text()
     evaluated_again = evaluate_run(run_dir, num_episodes=2)
     assert evaluated_again["tasks"]["matrix/two_step"]["won"].shape == (2, 2)
+    # A replay names the task it would play, and refuses one the run does not have.
+    with pytest.raises(NoRGBRenderError, match="env 'matrix/two_step' has no RGB render"):
+        replay_run(run_dir, task="matrix/two_step")
+    with pytest.raises(NoSuchTaskError) as error:
+        replay_run(run_dir, task="smac/3m")
+    assert str(error.value) == (
+        "replay_task must be one of the run's tasks (matrix/one_step, matrix/two_step), "
+        "got 'smac/3m'"
+    )
 
     # The decision layers start a new task, frozen: they end as they were loaded.
     saved = load_params(run_dir)["decision"]
