@@ -48,7 +48,11 @@ class Transition(NamedTuple):
     ``terminated`` the subset of those that ended for real rather than by the time
     limit. ``extras`` holds whatever ``act`` returned for the learner to keep.
     ``won`` (bool) marks the steps that ended an episode in a win (the env's
-    ``won``); ``None`` where a learner builds transitions of its own.
+    ``won``); ``None`` where a learner builds transitions of its own. ``mask``
+    (bool) marks the steps the learner trains on, where a composite learner hands
+    each of its parts only the steps that part acted in (MANSA); ``None``: every
+    step. Every single-task learner honours it in its losses; the other steps still
+    feed its bootstraps and recurrent states.
     """
 
     obs: Observation
@@ -58,6 +62,7 @@ class Transition(NamedTuple):
     terminated: Array
     extras: Any
     won: Array | None = None
+    mask: Array | None = None
 
 
 class Bootstrap(NamedTuple):

@@ -165,7 +165,10 @@ def test_epsilon_repeat_repeats_exploratory_actions_for_zeta_distributed_runs():
 ONE_STEP_BUDGET = {"iql": 800, "vdn": 800, "qmix": 800, "cw_qmix": 800, "ow_qmix": 800}
 # QPLEX is slow to leave the zero block (BENCHMARKS.md, "Matrix games"): with jax
 # 0.10.2 seed 2 is still at payoff 0 after 9,000 updates and optimal at 12,000.
-ONE_STEP_BUDGET.update({"qtran": 800, "qplex": 12000})
+# QTRAN's seed 1 turns greedy-optimal close to 1,000 updates, so at 800 or 1,000 the
+# outcome hangs on float rounding (writing a loss's mean over the same steps as a
+# ratio of means flipped it); every seed is optimal from 1,500.
+ONE_STEP_BUDGET.update({"qtran": 1500, "qplex": 12000})
 ONE_STEP_OPTIMAL = {"cw_qmix", "ow_qmix", "qtran", "qplex"}
 SEEDS = [0, 1, 2]
 

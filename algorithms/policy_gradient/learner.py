@@ -12,6 +12,8 @@ the building blocks of :mod:`marl.ppo`:
 * value normalisation, its statistics pooled over devices;
 * advantages normalised over the *valid* entries: an agent's step is valid when
   it had more than one action to choose from, and a team value's step always is;
+  a step outside the rollout's ``mask`` (a composite learner's steps of another
+  part) is never valid, for the policy or the value;
 * the clipped surrogate per agent (the ratio is each agent's own), the clipped
   Huber value loss in normalised units, an entropy bonus;
 * epochs and minibatches as ``lax.scan``; minibatches split the environments, so
@@ -253,6 +255,9 @@ class PPO:
         )
         policy_mask = valid_agent_steps(seq.obs.action_mask)
         value_mask = jnp.ones(values.shape, bool) if team else policy_mask
+        if seq.mask is not None:  # the steps a composite learner gave this part
+            policy_mask = policy_mask & seq.mask[..., None]
+            value_mask = value_mask & seq.mask[..., None]
         if options.normalize_advantages:
             mean, std = pooled_mean_std(advantages, value_mask, axis_name)
             advantages = (advantages - mean) / (std + 1e-5)

@@ -187,6 +187,20 @@ class LearnerBatch(NamedTuple):
     next_action: Array  # the action bootstrapped from (greedy_action under double Q)
     reward: Array
     discount: Array
+    # [T - 1, B, 1]: 1 for the steps the loss counts (Transition.mask), None: all
+    step_weight: Array | None = None
+
+    def mean(self, values: Array) -> Array:
+        """The mean of per-step quantities ``values [T - 1, B, ...]`` over the steps the
+        loss counts (all of them without ``step_weight``)."""
+        if self.step_weight is None:
+            return jnp.mean(values)
+        weight = jnp.broadcast_to(
+            self.step_weight.reshape(self.step_weight.shape[:2] + (1,) * (values.ndim - 2)),
+            values.shape,
+        )
+        # A ratio of means: with every step counted it is exactly jnp.mean(values).
+        return jnp.mean(values * weight) / jnp.maximum(jnp.mean(weight), 1e-12)
 
     def targets(self, next_values: Array, td_lambda: float) -> Array:
         """TD(lambda) targets from bootstrap values ``next_values [T - 1, B, k]`` (``k``
@@ -210,7 +224,15 @@ def example_step(spec: EnvSpec, extras: Any, num_objectives: int = 1) -> Transit
         done=jnp.bool_(False),
         terminated=jnp.bool_(False),
         extras=extras,
+        mask=jnp.bool_(True),
     )
+
+
+def replay_steps(rollout: Transition) -> Transition:
+    """What a replay keeps of a rollout: what the loss reads (no ``won``) and the
+    steps to train on (``mask``, every step when the rollout has none)."""
+    mask = jnp.ones(rollout.done.shape, bool) if rollout.mask is None else rollout.mask
+    return rollout._replace(won=None, mask=mask)
 
 
 def steps(tree: Any, index: slice | int) -> Any:
@@ -597,6 +619,7 @@ class ValueDecomposition:
             # the team reward (repeated per agent), one column per objective
             reward=seq.reward[:-1, :, 0].reshape(num_steps - 1, batch, -1),
             discount=options.gamma * (1.0 - seq.done[:-1, :, None].astype(jnp.float32)),
+            step_weight=seq.mask[:-1, :, None].astype(jnp.float32),
         )
         return self.objective.loss(params, target_params, learner_batch)
 
@@ -615,7 +638,7 @@ class ValueDecomposition:
         bootstrap from the replayed stream.
         """
         env_steps = count_env_steps(state.env_steps, rollout, axis_name)
-        rollout = rollout._replace(won=None)  # the replay keeps what the loss reads
+        rollout = replay_steps(rollout)
         batch_major = jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), rollout)
         buffer_state = self.buffer.add(state.buffer_state, batch_major)
         state = state.replace(buffer_state=buffer_state, env_steps=env_steps)

@@ -19,7 +19,6 @@ from typing import Any
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 from marl.algorithms.value_decomposition.learner import (
     AGENT,
@@ -100,8 +99,8 @@ class MixerObjective:
         )
         targets = jax.lax.stop_gradient(batch.targets(next_tot, self.td_lambda))
         td_error = q_tot - targets
-        loss = 0.5 * jnp.mean(td_error**2)
-        return loss, {"loss": loss, "q_taken": jnp.mean(q_tot), "target": jnp.mean(targets)}
+        loss = 0.5 * batch.mean(td_error**2)
+        return loss, {"loss": loss, "q_taken": batch.mean(q_tot), "target": batch.mean(targets)}
 
 
 def _learner(

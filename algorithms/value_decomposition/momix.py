@@ -137,12 +137,12 @@ class MOMixObjective:
         )
         targets = jax.lax.stop_gradient(batch.targets(next_tot, self.td_lambda))
         td_error = q_tot - targets
-        vector_loss = 0.5 * jnp.mean(td_error**2)
+        vector_loss = 0.5 * batch.mean(td_error**2)
         preference = taken.preference
         metrics = {
             "vector_loss": vector_loss,
-            "q_taken": jnp.mean(jnp.sum(preference * q_tot, axis=-1)),
-            "target": jnp.mean(jnp.sum(preference * targets, axis=-1)),
+            "q_taken": batch.mean(jnp.sum(preference * q_tot, axis=-1)),
+            "target": batch.mean(jnp.sum(preference * targets, axis=-1)),
         }
         if self.scalar_mixer is None:
             return vector_loss, {"loss": vector_loss, **metrics}
@@ -156,7 +156,7 @@ class MOMixObjective:
         conditioning = jnp.concatenate([taken.global_state, preference], axis=-1)
         scalar_q = self.scalar_mixer.apply(params["scalar_mixer"], utilities, conditioning)
         scalarised_error = scalar_q[..., 0] - jnp.sum(preference * targets, axis=-1)
-        scalarised_loss = 0.5 * jnp.mean(scalarised_error**2)
+        scalarised_loss = 0.5 * batch.mean(scalarised_error**2)
         loss = vector_loss + self.scalarised_loss_weight * scalarised_loss
         return loss, {"loss": loss, "scalarised_loss": scalarised_loss, **metrics}
 

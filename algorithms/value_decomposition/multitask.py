@@ -89,6 +89,7 @@ from marl.algorithms.value_decomposition.learner import (
     example_step,
     exploration_of,
     init_mixer,
+    replay_steps,
     steps,
 )
 from marl.algorithms.value_decomposition.mixing import MixerObjective
@@ -541,6 +542,7 @@ class MultiTaskValueDecomposition:
             next_action=next_action,
             reward=seq.reward[:-1, :, 0].reshape(num_steps - 1, batch_size, 1),
             discount=options.gamma * (1.0 - seq.done[:-1, :, None].astype(jnp.float32)),
+            step_weight=seq.mask[:-1, :, None].astype(jnp.float32),
         )
         return self.tasks[task].objective.loss(
             params[TASKS][task], target_params[TASKS][task], learner_batch
@@ -595,7 +597,7 @@ class MultiTaskValueDecomposition:
         buffer_state = tuple(
             task.buffer.add(
                 buffer,
-                jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), rollout._replace(won=None)),
+                jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), replay_steps(rollout)),
             )
             for task, buffer, rollout in zip(self.tasks, state.buffer_state, rollouts, strict=True)
         )

@@ -90,7 +90,7 @@ class QTranObjective:
             target_params, steps(batch.target, slice(1, None)), batch.next_action[1:]
         )
         targets = jax.lax.stop_gradient(batch.targets(next_joint, options.td_lambda))
-        td_loss = 0.5 * jnp.mean((joint_q - targets) ** 2)
+        td_loss = 0.5 * batch.mean((joint_q - targets) ** 2)
 
         agent_q = taken.q[AGENT]
         greedy_joint = self.joint_value(params, taken, batch.greedy_action[:-1])
@@ -98,16 +98,16 @@ class QTranObjective:
         opt_error = greedy_sum + state_value - jax.lax.stop_gradient(greedy_joint)
         chosen_sum = chosen_values(agent_q, batch.action[:-1]).sum(-1, keepdims=True)
         nopt_error = jnp.minimum(chosen_sum + state_value - jax.lax.stop_gradient(joint_q), 0.0)
-        opt_loss = 0.5 * jnp.mean(opt_error**2)
-        nopt_loss = 0.5 * jnp.mean(nopt_error**2)
+        opt_loss = 0.5 * batch.mean(opt_error**2)
+        nopt_loss = 0.5 * batch.mean(nopt_error**2)
         loss = td_loss + options.opt_loss_weight * opt_loss + options.nopt_loss_weight * nopt_loss
         return loss, {
             "loss": loss,
             "td_loss": td_loss,
             "opt_loss": opt_loss,
             "nopt_loss": nopt_loss,
-            "q_taken": jnp.mean(joint_q),
-            "target": jnp.mean(targets),
+            "q_taken": batch.mean(joint_q),
+            "target": batch.mean(targets),
         }
 
 

@@ -137,16 +137,16 @@ class WeightedQMixObjective:
             targets,
             self.central_value(target_params, steps(batch.target, slice(None, -1)), greedy_now),
         )
-        qmix_loss = 0.5 * jnp.mean(jax.lax.stop_gradient(weights) * td_error**2)
-        central_loss = 0.5 * jnp.mean((central_tot - targets) ** 2)
+        qmix_loss = 0.5 * batch.mean(jax.lax.stop_gradient(weights) * td_error**2)
+        central_loss = 0.5 * batch.mean((central_tot - targets) ** 2)
         loss = qmix_loss + options.central_loss_weight * central_loss
         return loss, {
             "loss": loss,
             "qmix_loss": qmix_loss,
             "central_loss": central_loss,
-            "mean_weight": jnp.mean(weights),
-            "q_taken": jnp.mean(q_tot),
-            "target": jnp.mean(targets),
+            "mean_weight": batch.mean(weights),
+            "q_taken": batch.mean(q_tot),
+            "target": batch.mean(targets),
         }
 
 
