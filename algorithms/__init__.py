@@ -2,9 +2,11 @@
 
 Two families, one package each: :mod:`marl.algorithms.value_decomposition`
 (off-policy, recurrent Q-learning with mixers) and
-:mod:`marl.algorithms.policy_gradient` (PPO with policy models).
+:mod:`marl.algorithms.policy_gradient` (PPO with policy models); and
+:mod:`marl.algorithms.mansa`, a learner built from two of them.
 """
 
+from marl.algorithms import mansa
 from marl.algorithms import policy_gradient as pg
 from marl.algorithms import value_decomposition as vd
 from marl.registry import register_algorithm
@@ -24,3 +26,4 @@ register_algorithm("ippo", pg.make_ippo, pg.IPPOOptions)
 register_algorithm("mappo", pg.make_mappo, pg.MAPPOOptions)
 register_algorithm("mat", pg.make_mat, pg.MATOptions)
 register_algorithm("cmat", pg.make_cmat, pg.CMATOptions)
+register_algorithm("mansa", mansa.make_mansa, mansa.MANSAOptions)

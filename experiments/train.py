@@ -80,6 +80,15 @@ def _valid_keys(defaults: dict[str, Any], dotted: str) -> list[str]:
     return sorted(node) if isinstance(node, dict) else []
 
 
+def _is_empty_table(defaults: dict[str, Any], dotted: str) -> bool:
+    node: Any = defaults
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return node == {}
+
+
 def _one_line(error: BaseException, defaults: dict[str, Any] | None = None) -> str:
     """Hydra's and OmegaConf's multi-line errors, reduced to what the user must change."""
     text = str(error)
@@ -96,6 +105,9 @@ def _one_line(error: BaseException, defaults: dict[str, Any] | None = None) -> s
     lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
     full_key = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("full_key:"))
     if " not in " in lines[0]:
+        if _is_empty_table(defaults or {}, full_key.rsplit(".", 1)[0]):
+            # e.g. MANSA's algo.il_options: a table of another learner's options
+            return f"'{full_key}' is a new key of a free-form table: write +{full_key}=..."
         valid = _valid_keys(defaults or {}, full_key)
         hint = f"; valid keys here: {', '.join(valid)}" if valid else ""
         return f"unknown config key '{full_key}'{hint}"
@@ -120,11 +132,17 @@ def _user_overrides(argv: list[str]) -> list[str] | None:
     return overrides
 
 
+# Free-form tables whose keys another signature checks: the chosen env's keyword
+# arguments (marl.config.EnvConfig.check) and MANSA's parts' options (their options
+# classes, MANSAOptions.part_options).
+ADDABLE_TABLES = ("env.kwargs.", "algo.il_options.", "algo.cl_options.")
+
+
 def addable_env_kwargs(overrides: list[str]) -> list[str]:
-    """``env.kwargs.<key>=v`` as ``++env.kwargs.<key>=v``: every keyword argument of
-    the chosen env can be set, not only those its YAML lists (the env's own
-    signature checks the key, :meth:`marl.config.EnvConfig.check`)."""
-    return ["++" + o if o.startswith("env.kwargs.") and "=" in o else o for o in overrides]
+    """``env.kwargs.<key>=v`` as ``++env.kwargs.<key>=v`` (likewise MANSA's
+    ``algo.il_options`` and ``algo.cl_options``): every keyword argument of the chosen
+    env can be set, not only those its YAML lists."""
+    return ["++" + o if o.startswith(ADDABLE_TABLES) and "=" in o else o for o in overrides]
 
 
 def _combinations(overrides: list[str]) -> list[list[str]]:

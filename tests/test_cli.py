@@ -29,8 +29,8 @@ BIN = pathlib.Path(sys.executable).parent
         (["arch.num_devices=5"], "arch.num_devices: 5 requested but only 2 local devices"),
         (
             ["algo=banana"],
-            "algo: unknown option 'banana'; valid: cmat, cw_qmix, ippo, iql, mappo, mat, momix, "
-            "mt_qmix, mt_vdn, ow_qmix, qmix, qmix_outer_loop, qplex, qtran, vdn",
+            "algo: unknown option 'banana'; valid: cmat, cw_qmix, ippo, iql, mansa, mappo, mat, "
+            "momix, mt_qmix, mt_vdn, ow_qmix, qmix, qmix_outer_loop, qplex, qtran, vdn",
         ),
         (["env=lbf/banana"], "env: unknown option 'lbf/banana'; valid: football/5_vs_5, "),
         (["env.name=nope/x"], "env.name: unknown env 'nope/x'; valid:"),
@@ -111,6 +111,14 @@ BIN = pathlib.Path(sys.executable).parent
         (["logger.wandb_mode=cloud"], "logger.wandb_mode: must be one of offline, online"),
         (["logger=wandb", "logger.wandb_project= "], "logger.wandb_project: must name a W&B"),
         (["logger=banana"], "logger: unknown option 'banana'; valid: default, quiet, wandb"),
+        # MANSA's parts: their own options, settable without '+', checked by their class.
+        (["algo=mansa", "algo.budget=0"], "algo.budget: must be a positive integer (CL calls"),
+        (["algo=mansa", "algo.il=qmix_outer_loop"], "algo.il: 'qmix_outer_loop' cannot be"),
+        (
+            ["algo=mansa", "algo.cl=mappo", "algo.cl_options.hiden=8"],
+            "algo.cl_options.hiden: unknown option for mappo; valid: adam_eps,",
+        ),
+        (["algo=mansa", "algo.il_options.hidden_dim=0"], "algo.il_options.hidden_dim: must be"),
     ],
 )
 def test_bad_configs_fail_with_one_clear_line(overrides, message):
