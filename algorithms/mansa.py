@@ -15,9 +15,12 @@ ours unless it says otherwise:
 * **Global** sees the team's global state, the fraction of the budget left and the
   fraction of the time limit gone, and picks ``g`` in {0, 1}; ``hold_steps`` > 1
   keeps a choice for that many steps. Its reward is the team reward minus
-  ``switch_cost * g`` per step. It learns with PPO (a two-layer MLP policy and value,
-  GAE) on its own stream; only the steps where it really chose (not held, not forced
-  by an empty budget) count in its policy loss.
+  ``switch_cost * g`` per step. ``global_learner=ppo`` (the default): PPO on its
+  own stream (a two-layer MLP policy and value, GAE); only the steps where it really
+  chose (not held, not forced by an empty budget) count in its policy loss.
+  ``global_learner=dqn``: double DQN over every step of its stream (Q-learning is
+  off-policy, so held and forced steps are transitions like any other), a replay of
+  windows of two steps, a target network, epsilon-greedy choices.
 * **Budget.** A CL call is one step acted by CL. ``budget_scope=episode``: at most
   ``budget`` calls per episode (reset at each episode's first step);
   ``budget_scope=run``: at most ``budget`` calls per env stream over the whole run
@@ -59,12 +62,14 @@ from marl.options import (
     check_positive,
 )
 from marl.ppo import pooled_mean_std, ppo_loss
+from marl.replay import make_sequence_buffer
 from marl.targets import generalized_advantages
 from marl.types import Array, Bootstrap, EnvSpec, Observation, PRNGKey, Transition
 
 SWITCH_RULES = ("learned", "random", "first_k", "always", "never")
 BUDGET_SCOPES = ("episode", "run", "unlimited")
 TRAIN_ON = ("own", "all")
+GLOBAL_LEARNERS = ("ppo", "dqn")
 PARTS = ("il", "cl")
 HISTOGRAM_BINS = 10  # where in the episode CL is called: tenths of the time limit
 
@@ -78,8 +83,11 @@ class MANSAOptions(AlgorithmOptions):
     ``budget``: CL calls allowed per ``budget_scope``. ``switch_cost``: ``c`` in
     Global's reward ``r - c g``. ``hold_steps``: steps a decision is kept.
     ``cl_rate``: the random rule's probability of CL; ``first_k``: the first-k rule's
-    CL steps. ``global_*``: Global's PPO (width, Adam rate, discount, GAE lambda,
-    clip, epochs per rollout, entropy bonus).
+    CL steps. ``global_learner``: ``ppo`` or ``dqn``; ``global_*``: Global's width,
+    Adam rate, discount and gradient steps per rollout (``global_epochs``); PPO's GAE
+    lambda, clip and entropy bonus; DQN's replay (steps), batch, target copy interval
+    (updates) and epsilon schedule (1 to ``global_epsilon_finish`` over
+    ``global_epsilon_anneal_steps`` env steps).
     """
 
     name: str = "mansa"
@@ -102,12 +110,27 @@ class MANSAOptions(AlgorithmOptions):
     global_clip: float = 0.2
     global_epochs: int = 4
     global_entropy_coef: float = 0.01
+    global_learner: str = "ppo"
+    global_buffer_size: int = 5_000
+    global_batch_size: int = 64
+    global_target_interval: int = 50
+    global_epsilon_finish: float = 0.05
+    global_epsilon_anneal_steps: int = 50_000
 
     def check(self, envs_per_device: int | None = None) -> None:
         super().check(envs_per_device)
         check_choice(self, "switch", SWITCH_RULES)
         check_choice(self, "budget_scope", BUDGET_SCOPES)
         check_choice(self, "train_on", TRAIN_ON)
+        check_choice(self, "global_learner", GLOBAL_LEARNERS)
+        check_at_least_one(
+            self, ("global_buffer_size", "global_batch_size", "global_target_interval")
+        )
+        check_non_negative(self, ("global_epsilon_anneal_steps",))
+        if not 0.0 <= self.global_epsilon_finish <= 1.0:
+            raise OptionError(
+                "global_epsilon_finish", f"must lie in [0, 1], got {self.global_epsilon_finish}"
+            )
         if self.budget_scope != "unlimited" and self.budget < 1:
             raise OptionError(
                 "budget",
@@ -155,7 +178,8 @@ class MANSAOptions(AlgorithmOptions):
 
 # ------------------------------------------------------------------ Global
 class GlobalNetwork(nn.Module):
-    """Global's policy and value: ``features [..., F] -> (logits [..., 2], value [...])``."""
+    """Global's policy and value: ``features [..., F] -> (logits [..., 2], value [...])``;
+    under DQN the two "logits" are ``Q(s, g=0)`` and ``Q(s, g=1)``."""
 
     hidden_dim: int
 
@@ -177,6 +201,15 @@ class MANSAMemory(NamedTuple):
     hold: Array  # steps the current choice is still kept (int32)
     switch: Array  # the current g (bool)
     calls: Array  # CL calls so far in this episode (int32)
+
+
+class GlobalStep(NamedTuple):
+    """One step of Global's stream as DQN's replay keeps it (per env)."""
+
+    features: Array  # Global's input
+    switch: Array  # g taken (bool)
+    reward: Array  # the team reward minus c g
+    done: Array  # the episode ended at this step
 
 
 class MANSAExtras(NamedTuple):
@@ -210,6 +243,9 @@ class MANSAState:
     cl_steps: Array
     episodes: Array
     calls_by_time: Array
+    global_target: Any = None  # DQN: the target network's params
+    global_replay: Any = None  # DQN: windows of Global's stream
+    global_updates: Any = None  # DQN: gradient steps so far
 
 
 class MANSA:
@@ -236,6 +272,12 @@ class MANSA:
         self.replay_fields = tuple(
             f"{part}_replay" for part, fields in self.part_replays.items() if fields
         )
+        self.dqn = options.switch == "learned" and options.global_learner == "dqn"
+        if self.dqn:
+            self.replay_fields += ("global_replay",)
+            self.global_buffer = make_sequence_buffer(
+                envs_per_device, options.global_buffer_size, options.global_batch_size, 2
+            )
         self.num_features = env_spec.state_dim + 2
 
     # ------------------------------------------------------------- plumbing
@@ -268,6 +310,16 @@ class MANSA:
         il_params, il, il_replay = self._split("il", self.parts["il"].init(il_key))
         cl_params, cl, cl_replay = self._split("cl", self.parts["cl"].init(cl_key))
         global_params = self.network.init(global_key, jnp.zeros((1, self.num_features)))
+        dqn = {}
+        if self.dqn:
+            example = GlobalStep(
+                jnp.zeros((self.num_features,)), jnp.bool_(False), jnp.float32(0), jnp.bool_(False)
+            )
+            dqn = {
+                "global_target": global_params,
+                "global_replay": self.global_buffer.init(example),
+                "global_updates": jnp.int32(0),
+            }
         return MANSAState(
             params={"il": il_params, "cl": cl_params, "global": global_params},
             il=il,
@@ -279,6 +331,7 @@ class MANSA:
             cl_steps=jnp.int32(0),
             episodes=jnp.int32(0),
             calls_by_time=jnp.zeros((HISTOGRAM_BINS,), jnp.int32),
+            **dqn,
         )
 
     def initial_memory(self, batch_size: int) -> MANSAMemory:
@@ -298,7 +351,15 @@ class MANSA:
         options = self.options
         logits, value = self.network.apply(state.params["global"], features)
         batch = features.shape[0]
-        if options.switch == "learned":
+        if options.switch == "learned" and self.dqn:
+            choice = jnp.argmax(logits, axis=-1)
+            if explore:
+                explore_key, coin_key = jax.random.split(key)
+                epsilon = self.epsilon(state.env_steps)
+                explored = jax.random.bernoulli(explore_key, epsilon, (batch,))
+                coin = jax.random.bernoulli(coin_key, 0.5, (batch,)).astype(jnp.int32)
+                choice = jnp.where(explored, coin, choice)
+        elif options.switch == "learned":
             choice = jax.random.categorical(key, logits) if explore else jnp.argmax(logits, axis=-1)
         elif options.switch == "random":
             choice = jax.random.bernoulli(key, options.cl_rate, (batch,)).astype(jnp.int32)
@@ -363,6 +424,77 @@ class MANSA:
         """Global's reward per step ``[T, B]``: the team reward minus ``switch_cost * g``."""
         switch = rollout.extras.switch.astype(jnp.float32)
         return rollout.reward[..., 0] - self.options.switch_cost * switch
+
+    def epsilon(self, env_steps: Array) -> Array:
+        """DQN Global's exploration rate after ``env_steps``: 1 down to the finish."""
+        options = self.options
+        progress = env_steps / max(options.global_epsilon_anneal_steps, 1)
+        return 1.0 + (options.global_epsilon_finish - 1.0) * jnp.clip(progress, 0.0, 1.0)
+
+    def _update_global_dqn(
+        self, state: MANSAState, rollout: Transition, key: PRNGKey, axis_name: str | None
+    ) -> tuple[MANSAState, dict[str, Array]]:
+        """Double DQN on windows of two steps of Global's stream (every step counts)."""
+        options = self.options
+        stream = GlobalStep(
+            rollout.extras.features,
+            rollout.extras.switch,
+            self.switch_rewards(rollout),
+            rollout.done,
+        )
+        batch_major = jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), stream)
+        replay = self.global_buffer.add(state.global_replay, batch_major)
+
+        def loss_fn(params: Any, window: GlobalStep) -> tuple[Array, dict]:
+            now = jax.tree_util.tree_map(lambda x: x[:, 0], window)
+            after = jax.tree_util.tree_map(lambda x: x[:, 1], window)
+            q_now, _ = self.network.apply(params, now.features)
+            q_next_online, _ = self.network.apply(params, after.features)
+            q_next_target, _ = self.network.apply(state.global_target, after.features)
+            next_choice = jnp.argmax(q_next_online, axis=-1)
+            next_value = jnp.take_along_axis(q_next_target, next_choice[:, None], -1)[:, 0]
+            discount = options.global_gamma * (1.0 - now.done.astype(jnp.float32))
+            target = jax.lax.stop_gradient(now.reward + discount * next_value)
+            taken = jnp.take_along_axis(q_now, now.switch.astype(jnp.int32)[:, None], -1)[:, 0]
+            loss = 0.5 * jnp.mean((taken - target) ** 2)
+            return loss, {"loss": loss, "q_taken": jnp.mean(taken)}
+
+        def gradient_step(carry: tuple[Any, Any], step_key: PRNGKey):
+            params, opt_state = carry
+            window = self.global_buffer.sample(replay, step_key).experience
+            grads, metrics = jax.grad(loss_fn, has_aux=True)(params, window)
+            if axis_name is not None:
+                grads = jax.lax.pmean(grads, axis_name)
+                metrics = jax.lax.pmean(metrics, axis_name)
+            updates, opt_state = self.optimizer.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), metrics
+
+        def train(carry: tuple[Any, Any]):
+            return jax.lax.scan(gradient_step, carry, jax.random.split(key, options.global_epochs))
+
+        def wait(carry: tuple[Any, Any]):
+            shapes = jax.eval_shape(train, carry)[1]
+            return carry, jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+
+        ready = self.global_buffer.can_sample(replay)
+        (params, opt_state), metrics = jax.lax.cond(
+            ready, train, wait, (state.params["global"], state.global_opt)
+        )
+        updates = state.global_updates + ready.astype(jnp.int32)
+        copy = ready & (updates % options.global_target_interval == 0)
+        target = jax.tree_util.tree_map(
+            lambda new, old: jnp.where(copy, new, old), params, state.global_target
+        )
+        metrics = jax.tree_util.tree_map(lambda m: m[-1], metrics)
+        metrics["epsilon"] = self.epsilon(state.env_steps)
+        state = state.replace(
+            params={**state.params, "global": params},
+            global_opt=opt_state,
+            global_target=target,
+            global_replay=replay,
+            global_updates=updates,
+        )
+        return state, metrics
 
     def _update_global(
         self,
@@ -462,7 +594,12 @@ class MANSA:
             params[part], parts[part], replays[part] = self._split(part, new_state)
             metrics.update({f"{part}/{name}": value for name, value in part_metrics.items()})
         global_opt = state.global_opt
-        if options.switch == "learned":
+        if self.dqn:
+            global_key = jax.random.fold_in(key, len(PARTS))
+            state, global_metrics = self._update_global_dqn(state, rollout, global_key, axis_name)
+            params["global"], global_opt = state.params["global"], state.global_opt
+            metrics.update({f"global/{name}": value for name, value in global_metrics.items()})
+        elif options.switch == "learned":
             params["global"], global_opt, global_metrics = self._update_global(
                 state.params["global"], state.global_opt, rollout, bootstrap, axis_name
             )
