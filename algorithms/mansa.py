@@ -45,11 +45,13 @@ joint action taken; acting and training read the same, so the two agree.
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any, ClassVar, NamedTuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import struct
 
@@ -645,6 +647,56 @@ class MANSA:
         return state, metrics
 
 
+def update_costs(
+    learner: MANSA, env: Any, rollout_length: int, key: PRNGKey, repeats: int = 5
+) -> dict[str, dict[str, float]]:
+    """What one update of each part costs on one device and seed, for a rollout of
+    ``rollout_length`` steps of the learner's ``envs_per_device`` envs of ``env``:
+    XLA's FLOP estimate of the compiled update (``flops``) and the median wall seconds
+    of ``repeats`` runs (``seconds``), timed once the part's replay, if any, is full
+    enough to sample (episodes of the time limit filled with the first observation)."""
+    batch = learner.envs_per_device
+    reset_key, init_key, act_key, update_key = jax.random.split(key, 4)
+    _, timestep = jax.vmap(env.reset)(jax.random.split(reset_key, batch))
+    obs = timestep.observation
+    state = learner.init(init_key)
+    actions, memory, extras = learner.act(state, obs, learner.initial_memory(batch), act_key, True)
+    never = jnp.zeros((batch,), bool)
+    step = Transition(obs, actions, jnp.zeros(timestep.reward.shape), never, never, extras)
+    rollout = jax.tree_util.tree_map(
+        lambda x: jnp.broadcast_to(x, (rollout_length,) + x.shape), step
+    )
+    fills = -(-learner.env_spec.time_limit // rollout_length) + 2
+    costs = {}
+    for part in PARTS:
+        part_learner = learner.parts[part]
+        part_rollout = rollout._replace(extras=getattr(rollout.extras, part))
+        bootstrap = Bootstrap(obs, getattr(memory, part))
+
+        def one_update(
+            part_state, part_learner=part_learner, part_rollout=part_rollout, bootstrap=bootstrap
+        ):
+            return part_learner.update(part_state, part_rollout, update_key, None, bootstrap)[0]
+
+        update = jax.jit(one_update)
+        part_state = learner.part_state(state, part)
+        compiled = update.lower(part_state).compile()
+        analysis = compiled.cost_analysis()
+        analysis = analysis[0] if isinstance(analysis, list) else analysis
+        for _ in range(fills):
+            part_state = jax.block_until_ready(compiled(part_state))
+        seconds = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            jax.block_until_ready(compiled(part_state))
+            seconds.append(time.perf_counter() - start)
+        costs[part] = {
+            "flops": float((analysis or {}).get("flops", float("nan"))),
+            "seconds": float(np.median(seconds)),
+        }
+    return costs
+
+
 def make_mansa(options: MANSAOptions, env_spec: EnvSpec, envs_per_device: int) -> MANSA:
     """MANSA over ``options.il`` and ``options.cl``, both built for ``env_spec``."""
     from marl.registry import build_algorithm
@@ -661,4 +713,12 @@ def make_mansa(options: MANSAOptions, env_spec: EnvSpec, envs_per_device: int) -
     return MANSA(options, env_spec, envs_per_device, parts["il"], parts["cl"])
 
 
-__all__ = ["MANSA", "MANSAExtras", "MANSAMemory", "MANSAOptions", "MANSAState", "make_mansa"]
+__all__ = [
+    "MANSA",
+    "MANSAExtras",
+    "MANSAMemory",
+    "MANSAOptions",
+    "MANSAState",
+    "make_mansa",
+    "update_costs",
+]

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import marl
+from marl.algorithms.mansa import update_costs
 from marl.env import env_spec
 from marl.loop import Runner
 from marl.options import OptionError
@@ -243,3 +244,15 @@ def test_mansa_calls_cl_where_il_cannot_coordinate_and_scores_above_il(
     # IQL cannot reach 8, so the greedy switch hands CL the step; over the whole run,
     # exploration included, most steps already went to CL.
     assert np.all(metrics["cl_step_fraction"] > 0.5)
+
+
+def test_update_costs_time_and_count_each_part():
+    env = marl.make_env("matrix/one_step")
+    learner = marl.make_algorithm(
+        "mansa", env_spec(env), 4, il_options={"hidden_dim": 8}, cl_options={"hidden_dim": 8}
+    )
+    costs = update_costs(learner, env, rollout_length=4, key=jax.random.PRNGKey(0), repeats=2)
+    for part in ("il", "cl"):
+        assert costs[part]["flops"] > 0 and 0 < costs[part]["seconds"] < 60
+    # QMIX's update is IQL's plus the mixer and its hypernetworks, on both networks.
+    assert costs["cl"]["flops"] > costs["il"]["flops"]
