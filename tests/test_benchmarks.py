@@ -392,3 +392,42 @@ def test_multitask_transfer_reads_each_task_of_the_pretraining_and_each_transfer
         summary = results[stage]["smac/3s5z"]["summary"]
         assert summary["final_win_rate_per_seed"] == [wins[1]] * 2
     assert out.with_suffix(".png").stat().st_size > 0
+
+
+def test_mansa_benchmark_sets_its_baselines_from_mansas_run_and_tunes_the_parts(tmp_path):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import mansa_learning
+
+    mansa_dir = tmp_path / "mansa"
+    mansa_dir.mkdir()
+    records = [
+        {"kind": "train", "step": 1000, "seed": seed, "cl_step_fraction": 0.5, "sps": 1.0}
+        for seed in range(2)
+    ] + [
+        {
+            "kind": "train",
+            "step": 2000,
+            "seed": seed,
+            "cl_step_fraction": fraction,
+            "cl_calls_per_episode": calls,
+            "sps": 1.0,
+        }
+        for seed, fraction, calls in ((0, 0.2, 3.0), (1, 0.3, 4.4))
+    ]
+    (mansa_dir / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in records))
+    assert mansa_learning.final_train_metric(mansa_dir, "cl_step_fraction") == [0.2, 0.3]
+    assert mansa_learning.stage_overrides("random", mansa_dir) == [
+        "algo.switch=random",
+        "algo.cl_rate=0.2500",
+    ]
+    assert mansa_learning.stage_overrides("first_k", mansa_dir)[1] == "algo.first_k=4"
+    assert mansa_learning.stage_overrides("cl", mansa_dir) == [
+        "algo.switch=always",
+        "algo.budget_scope=unlimited",
+    ]
+    # The parts get what marl-train tunes for them alone: LBF's value-decomposition
+    # settings, and its 4-step rollouts once.
+    overrides = mansa_learning.part_overrides("lbf/8x8-2p-2f-coop", "iql", "qmix")
+    assert "algo.il_options.gamma=0.95" in overrides and "algo.cl_options.gamma=0.95" in overrides
+    assert overrides.count("arch.rollout_length=4") == 1
+    assert mansa_learning.part_overrides("smac/3m", "iql", "qmix") == []
