@@ -62,6 +62,7 @@ from marl.options import (
     check_choice,
     check_non_negative,
     check_positive,
+    check_unit_interval,
 )
 from marl.ppo import pooled_mean_std, ppo_loss
 from marl.replay import make_sequence_buffer
@@ -125,28 +126,31 @@ class MANSAOptions(AlgorithmOptions):
         check_choice(self, "budget_scope", BUDGET_SCOPES)
         check_choice(self, "train_on", TRAIN_ON)
         check_choice(self, "global_learner", GLOBAL_LEARNERS)
-        check_at_least_one(
-            self, ("global_buffer_size", "global_batch_size", "global_target_interval")
-        )
-        check_non_negative(self, ("global_epsilon_anneal_steps",))
-        if not 0.0 <= self.global_epsilon_finish <= 1.0:
-            raise OptionError(
-                "global_epsilon_finish", f"must lie in [0, 1], got {self.global_epsilon_finish}"
-            )
         if self.budget_scope != "unlimited" and self.budget < 1:
             raise OptionError(
                 "budget",
                 f"must be a positive integer (CL calls per {self.budget_scope}), got "
                 f"{self.budget}; for no CL at all choose switch=never",
             )
-        check_at_least_one(self, ("hold_steps", "first_k", "global_hidden_dim", "global_epochs"))
-        check_non_negative(self, ("switch_cost", "global_entropy_coef"))
-        check_positive(self, ("global_learning_rate", "global_clip"))
-        if not 0.0 < self.cl_rate <= 1.0:
-            raise OptionError("cl_rate", f"must lie in (0, 1], got {self.cl_rate}")
-        for name in ("global_gamma", "global_gae_lambda"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise OptionError(name, f"must lie in [0, 1], got {getattr(self, name)}")
+        check_at_least_one(
+            self,
+            (
+                "hold_steps",
+                "first_k",
+                "global_hidden_dim",
+                "global_epochs",
+                "global_buffer_size",
+                "global_batch_size",
+                "global_target_interval",
+            ),
+        )
+        check_non_negative(
+            self, ("switch_cost", "global_entropy_coef", "global_epsilon_anneal_steps")
+        )
+        check_positive(self, ("global_learning_rate", "global_clip", "cl_rate"))
+        check_unit_interval(
+            self, ("cl_rate", "global_gamma", "global_gae_lambda", "global_epsilon_finish")
+        )
         for part in PARTS:
             options = self.part_options(part)
             try:
