@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from common import machine_info, result_path, write_json
-from learning_curves import REPO, marl_train, read_curve, summarise
+from learning_curves import REPO, Study, marl_train, plot, read_curve, summarise
 
 RUNS = REPO / "benchmarks" / "runs" / "mansa_learning"
 STAGES = ("mansa", "il", "cl", "random", "first_k")
@@ -187,7 +187,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "settings": {"seeds": args.seeds, "pair": list(pair), "steps": STEPS},
         "results": results,
     }
-    write_json(result_path(args.out, name), payload)
+    path = write_json(result_path(args.out, name), payload)
+    by_stage: dict[str, dict[str, Any]] = {}
+    for task, result in results.items():
+        for stage, curve in result["stages"].items():
+            by_stage.setdefault(stage, {})[task] = curve
+    if by_stage:
+        for value, metric, suffix in (
+            ("win_rate", "greedy win rate", ""),
+            ("return", "greedy return", "_return"),
+        ):
+            study = Study(
+                name=f"MANSA ({pair[0]}+{pair[1]})",
+                family="",
+                tasks=args.tasks,
+                default_algos=STAGES,
+                steps=lambda algo, task: 0,
+                eval_interval=lambda algo, task: 0,
+                metric=metric,
+                value=value,
+            )
+            plot(by_stage, path.with_name(f"{path.stem}{suffix}.png"), study)
     return payload
 
 
