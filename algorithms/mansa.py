@@ -90,7 +90,9 @@ class MANSAOptions(AlgorithmOptions):
     Adam rate, discount and gradient steps per rollout (``global_epochs``); PPO's GAE
     lambda, clip and entropy bonus; DQN's replay (steps), batch, target copy interval
     (updates) and epsilon schedule (1 to ``global_epsilon_finish`` over
-    ``global_epsilon_anneal_steps`` env steps).
+    ``global_epsilon_anneal_steps`` env steps). ``measure_costs``: when a run starts,
+    time one IL and one CL update and count their FLOPs (:func:`update_costs`, logged
+    to the run's ``metrics.jsonl``); it compiles each part's update once more.
     """
 
     name: str = "mansa"
@@ -119,6 +121,7 @@ class MANSAOptions(AlgorithmOptions):
     global_target_interval: int = 50
     global_epsilon_finish: float = 0.05
     global_epsilon_anneal_steps: int = 50_000
+    measure_costs: bool = True
 
     def check(self, envs_per_device: int | None = None) -> None:
         super().check(envs_per_device)
@@ -649,6 +652,15 @@ class MANSA:
             calls_by_time=calls_by_time,
         )
         return state, metrics
+
+    def update_costs(
+        self, env: Any, rollout_length: int, key: PRNGKey
+    ) -> dict[str, dict[str, float]]:
+        """:func:`update_costs` of this learner, for a run to log as it starts; ``{}``
+        when ``measure_costs`` is off."""
+        if not self.options.measure_costs:
+            return {}
+        return update_costs(self, env, rollout_length, key)
 
 
 def update_costs(

@@ -142,6 +142,19 @@ class MultiTaskAlgorithm(Protocol):
         ...
 
 
+@runtime_checkable
+class ReportsUpdateCosts(Protocol):
+    """A learner built from parts whose updates cost differently (MANSA's IL and CL):
+    a run logs what one update of each part costs when it starts."""
+
+    def update_costs(
+        self, env: Any, rollout_length: int, key: PRNGKey
+    ) -> dict[str, dict[str, float]]:
+        """``{part: {"flops": ..., "seconds": ...}}`` for one update of each part on a
+        rollout of ``rollout_length`` steps of ``env``; ``{}`` when not measured."""
+        ...
+
+
 class SingleTask:
     """A single-task :class:`Algorithm` as a :class:`MultiTaskAlgorithm` of one task.
 
@@ -258,6 +271,7 @@ __all__ = [
     "AlgorithmState",
     "MultiObjectiveAlgorithm",
     "MultiTaskAlgorithm",
+    "ReportsUpdateCosts",
     "SingleTask",
     "as_multitask",
     "count_env_steps",

@@ -5,7 +5,8 @@ plain NumPy arrays holding one value per seed, and hands every record to its
 outputs, which write inside ``run_dir``:
 
 * :class:`JsonlOutput`, ``metrics.jsonl``: one JSON object per line and per seed,
-  ``{"kind": "train" | "eval" | "front" | "absolute", "step": ..., "seed": i, ...}``;
+  ``{"kind": "train" | "eval" | "front" | "absolute", "step": ..., "seed": i, ...}``
+  (and a composite learner's ``update_costs``, one line per part);
   non-finite numbers are ``null`` so that every line is strict JSON. A
   multi-objective run's ``front`` records hold each evaluation's value vectors (one
   per evaluation preference), and :meth:`RunLogger.close` draws them in
@@ -648,6 +649,30 @@ class RunLogger:
     def note(self, message: str) -> None:
         """Shows ``message`` on the console with the progress (not with a quiet console)."""
         self.console.note(message)
+
+    def log_update_costs(self, costs: Mapping[str, Mapping[str, float]]) -> None:
+        """Record what one update of each part of a composite learner costs (measured
+        once, as the run starts): one ``{"kind": "update_costs", "step": 0, "part",
+        "flops", "seconds"}`` line per part in ``metrics.jsonl``, and a console note."""
+        self._check_open()
+        self.jsonl.write(
+            [
+                {
+                    "kind": "update_costs",
+                    "step": 0,
+                    "part": part,
+                    **{name: json_number(value) for name, value in cost.items()},
+                }
+                for part, cost in costs.items()
+            ]
+        )
+        self.console.note(
+            "one update costs "
+            + "; ".join(
+                f"{part} {cost['flops'] / 1e9:.3g} GFLOP, {cost['seconds'] * 1e3:.0f} ms"
+                for part, cost in costs.items()
+            )
+        )
 
     def log_eval(
         self,

@@ -21,6 +21,7 @@ import jax
 import numpy as np
 
 from marl import __version__ as marl_version
+from marl.algorithm import ReportsUpdateCosts
 from marl.checkpoint import (
     Checkpointer,
     ConfigMismatchError,
@@ -353,6 +354,13 @@ def _run_chunks(
     def save(chunk: int) -> None:
         metadata = _checkpoint_metadata(config, runner, (chunk + 1) * steps_per_chunk)
         checkpointer.save(chunk, state, metadata, replay_fields=replay, best=best.tree())
+
+    if start_chunk == 0 and isinstance(runner.algorithm, ReportsUpdateCosts):
+        costs = runner.algorithm.update_costs(
+            runner.env, arch.rollout_length, jax.random.PRNGKey(config.seed)
+        )
+        if costs:
+            logger.log_update_costs(costs)
 
     reports = None
     saved_chunk = start_chunk - 1

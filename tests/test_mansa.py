@@ -3,6 +3,7 @@ training through the loop on 2 devices and 2 seeds."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -11,9 +12,9 @@ import numpy as np
 import pytest
 
 import marl
-from marl.algorithms.mansa import update_costs
 from marl.env import env_spec
 from marl.loop import Runner
+from marl.train import train
 from marl.options import OptionError
 
 ENV = "lbf/8x8-2p-2f"
@@ -246,13 +247,37 @@ def test_mansa_calls_cl_where_il_cannot_coordinate_and_scores_above_il(
     assert np.all(metrics["cl_step_fraction"] > 0.5)
 
 
-def test_update_costs_time_and_count_each_part():
-    env = marl.make_env("matrix/one_step")
-    learner = marl.make_algorithm(
-        "mansa", env_spec(env), 4, il_options={"hidden_dim": 8}, cl_options={"hidden_dim": 8}
+def test_a_run_logs_each_parts_update_cost_once_and_the_option_turns_it_off(train_config):
+    """What one IL and one CL update cost is measured as a run starts, written to its
+    metrics.jsonl, and kept, not measured again, when the run resumes."""
+    import json
+
+    options = {"il_options": {"hidden_dim": 8}, "cl_options": {"hidden_dim": 8}}
+
+    def cost_records(run_dir):
+        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+        return [r for r in map(json.loads, lines) if r["kind"] == "update_costs"]
+
+    sizes = {"arch.eval_interval": 32, "arch.eval_episodes": 2}
+    config = train_config(
+        algo="mansa",
+        env="matrix/one_step",
+        algo_options=options,
+        **sizes,
+        **{"arch.total_timesteps": 64},
     )
-    costs = update_costs(learner, env, rollout_length=4, key=jax.random.PRNGKey(0), repeats=2)
-    for part in ("il", "cl"):
-        assert costs[part]["flops"] > 0 and 0 < costs[part]["seconds"] < 60
+    train(config)
+    run_dir = Path(config.run_dir)
+    costs = {r["part"]: r for r in cost_records(run_dir)}
+    assert set(costs) == {"il", "cl"}
+    for cost in costs.values():
+        assert cost["step"] == 0 and cost["flops"] > 0 and 0 < cost["seconds"] < 60
     # QMIX's update is IQL's plus the mixer and its hypernetworks, on both networks.
     assert costs["cl"]["flops"] > costs["il"]["flops"]
+    config.arch.total_timesteps = 96
+    config.resume = True
+    train(config)
+    assert [r["part"] for r in cost_records(run_dir)] == ["il", "cl"]
+    env = marl.make_env("matrix/one_step")
+    quiet = marl.make_algorithm("mansa", env_spec(env), 4, measure_costs=False, **options)
+    assert quiet.update_costs(env, 4, jax.random.PRNGKey(0)) == {}
