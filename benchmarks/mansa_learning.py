@@ -140,6 +140,28 @@ def run_task(
     return results
 
 
+def cl_compute(
+    stages: dict[str, Any], costs: dict[str, dict[str, float]]
+) -> dict[str, dict[str, float]]:
+    """Per stage, what CL's updates would cost if CL trained only in proportion to the
+    steps it acted in (its update's FLOPs and seconds times the stage's mean final CL
+    step fraction), and the share saved against CL at every step. Inside one compiled
+    run both parts update at every rollout, so this is an estimate, not a timing."""
+    estimates = {}
+    for stage, result in stages.items():
+        fractions = result["summary"]["cl_step_fraction_per_seed"]
+        if not fractions:
+            continue
+        fraction = sum(fractions) / len(fractions)
+        estimates[stage] = {
+            "cl_step_fraction": fraction,
+            "cl_gflop_per_update": costs["cl"]["flops"] * fraction / 1e9,
+            "cl_ms_per_update": costs["cl"]["seconds"] * fraction * 1e3,
+            "saved_against_cl_everywhere": 1.0 - fraction,
+        }
+    return estimates
+
+
 def measure_costs(task: str, pair: tuple[str, str]) -> dict[str, dict[str, float]]:
     """Each part's update cost on ``task`` with marl-train's default sizes."""
     import jax
@@ -173,6 +195,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "update_costs": measure_costs(task, pair),
         }
         costs = results[task]["update_costs"]
+        results[task]["cl_compute"] = cl_compute(results[task]["stages"], costs)
         print(
             f"{task}: one update of {pair[0]} {costs['il']['flops'] / 1e9:.2f} GFLOP "
             f"({costs['il']['seconds'] * 1e3:.0f} ms), of {pair[1]} "

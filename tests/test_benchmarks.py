@@ -431,3 +431,13 @@ def test_mansa_benchmark_sets_its_baselines_from_mansas_run_and_tunes_the_parts(
     assert "algo.il_options.gamma=0.95" in overrides and "algo.cl_options.gamma=0.95" in overrides
     assert overrides.count("arch.rollout_length=4") == 1
     assert mansa_learning.part_overrides("smac/3m", "iql", "qmix") == []
+    stages = {
+        "mansa": {"summary": {"cl_step_fraction_per_seed": [0.2, 0.3]}},
+        "cl": {"summary": {"cl_step_fraction_per_seed": [1.0, 1.0]}},
+    }
+    costs = {"il": {"flops": 1e9, "seconds": 0.1}, "cl": {"flops": 4e9, "seconds": 0.2}}
+    estimate = mansa_learning.cl_compute(stages, costs)
+    assert estimate["mansa"]["cl_gflop_per_update"] == pytest.approx(1.0)
+    assert estimate["mansa"]["cl_ms_per_update"] == pytest.approx(50.0)
+    assert estimate["mansa"]["saved_against_cl_everywhere"] == pytest.approx(0.75)
+    assert estimate["cl"]["saved_against_cl_everywhere"] == 0.0

@@ -14,8 +14,8 @@ import pytest
 import marl
 from marl.env import env_spec
 from marl.loop import Runner
-from marl.train import train
 from marl.options import OptionError
+from marl.train import train
 
 ENV = "lbf/8x8-2p-2f"
 NUM_ENVS = 4
