@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import pathlib
 import sys
 from typing import Any
@@ -23,6 +24,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from marl.config import ConfigError, TrainConfig, register_schema
+from marl.options import OptionError
 from marl.plugins import PluginError
 from marl.rundir import RunDirError, probe_run_dir
 
@@ -247,6 +249,7 @@ def preflight(overrides: list[str]) -> None:
             except Exception as error:
                 raise ConfigError(_one_line(error, _chosen_defaults(combo))) from None
             _check_bool_words(cfg, combo)
+            _join_processes(config)
             config.check(local_devices=jax.local_device_count())
             if config.run_dir not in probed and len(probed) < 16:
                 try:
@@ -255,6 +258,27 @@ def preflight(overrides: list[str]) -> None:
                     raise ConfigError(str(error)) from None
                 probed.add(config.run_dir)
     GlobalHydra.instance().clear()
+
+
+def _join_processes(config: TrainConfig) -> None:
+    """Joins the run's other processes before anything touches a device (JAX's
+    distributed runtime must start first); one line when they cannot be reached."""
+    from marl.distributed import DistributedError, initialize
+
+    arch = config.arch
+    try:
+        arch.check_processes()
+        initialize(
+            arch.num_processes,
+            arch.process_id,
+            arch.coordinator,
+            arch.distributed_timeout,
+            program="marl-train",
+        )
+    except OptionError as error:
+        raise ConfigError(str(error.within("arch"))) from None
+    except DistributedError as error:
+        raise ConfigError(str(error)) from None
 
 
 def resolve_run_dir(config: TrainConfig) -> str:
@@ -287,12 +311,26 @@ def _resume_command(run_dir: str) -> str:
     return " ".join(["marl-train", *words, f"run_dir={run_dir}", "resume=true"])
 
 
+def _exit_lost_run(code: int) -> None:
+    """Exits with ``code``. A run whose processes lost one another exits at once: JAX's
+    runtime would otherwise wait at exit for the lost process, then abort."""
+    import jax
+
+    if jax.process_count() == 1:
+        sys.exit(code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Hydra's task function: train (which checks the config), report. Every
     failure the user can act on ends in one line: exit 2 for a config or a run
-    directory that cannot be used, 3 for a run that diverged, 128 + the signal's
-    number for a run stopped by SIGINT or SIGTERM (after writing a checkpoint)."""
+    directory that cannot be used, 3 for a run that diverged, 4 for a run whose
+    processes could not join or lost one another, 128 + the signal's number for a run
+    stopped by SIGINT or SIGTERM (after writing a checkpoint)."""
     from marl.checkpoint import CheckpointDamagedError, CheckpointLayoutError, ConfigMismatchError
+    from marl.distributed import DistributedError
     from marl.files import RunFileError
     from marl.logging import WandbError
     from marl.rundir import RunDirError
@@ -326,6 +364,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     ) as error:
         print(f"marl-train: error: {error}", file=sys.stderr)
         sys.exit(2)
+    except DistributedError as error:
+        print(f"marl-train: error: {error}", file=sys.stderr)
+        _exit_lost_run(4)
     except TrainingDivergedError as error:
         print(f"marl-train: error: {error}", file=sys.stderr)
         sys.exit(3)
@@ -340,6 +381,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             file=sys.stderr,
         )
         sys.exit(2)
+    if result.get("process_index", 0) != 0:  # process 0 evaluates, logs and reports
+        print(
+            f"marl-train: process {result['process_index']} done after "
+            f"{result['env_steps']:,} env steps; process 0 reports the results"
+        )
+        return {"process_index": result["process_index"], "env_steps": result["env_steps"]}
     returns, won = result["returns"], result["won"]
     tasks = result.get("tasks", {})
     if len(tasks) > 1:  # a task set: its figures pooled over every task's episodes

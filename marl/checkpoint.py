@@ -54,6 +54,13 @@ RESUMABLE_KEYS = (
     "arch.checkpoint_interval",
     "arch.checkpoint_replay",
     "arch.eval_episodes",
+    # How the run's devices are spread over processes; their count in all is checked
+    # against the checkpoint's layout instead (every device's envs and replay).
+    "arch.num_devices",
+    "arch.num_processes",
+    "arch.process_id",
+    "arch.coordinator",
+    "arch.distributed_timeout",
     "logger.",
 )
 
@@ -111,7 +118,7 @@ def config_differences(saved: dict, current: dict) -> list[str]:
     return [k for k in keys if a.get(k, "<missing>") != b.get(k, "<missing>") and not _resumable(k)]
 
 
-def _without(state: Any, replay_fields: Sequence[str]) -> Any:
+def without_replay(state: Any, replay_fields: Sequence[str]) -> Any:
     """``state`` with the algorithm state's ``replay_fields`` emptied (``None``)."""
     if not replay_fields:
         return state
@@ -186,10 +193,26 @@ class Checkpointer:
         self.directory = self.run_dir / "checkpoints"
         self.manager = None
         if create or self.directory.is_dir():
+            options: dict[str, Any] = {}
+            if jax.process_count() > 1:
+                # One process of a run (process 0) reads and writes its checkpoints,
+                # with host arrays gathered from all: orbax must not wait for the others.
+                if create:
+                    self.directory.mkdir(parents=True, exist_ok=True)
+                index = jax.process_index()
+                options["create"] = False
+                options["multiprocessing_options"] = ocp.options.MultiprocessingOptions(
+                    primary_host=index, active_processes={index}
+                )
             self.manager = ocp.CheckpointManager(
                 self.directory,
                 options=ocp.CheckpointManagerOptions(
-                    max_to_keep=max_to_keep, enable_async_checkpointing=False, create=create
+                    **{
+                        "max_to_keep": max_to_keep,
+                        "enable_async_checkpointing": False,
+                        "create": create,
+                        **options,
+                    }
                 ),
             )
 
@@ -214,7 +237,7 @@ class Checkpointer:
         ``chunk``'s checkpoint, with ``metadata`` and the state's fingerprint, and
         ``best`` (a pytree of host arrays, e.g. each seed's best parameters) as an
         item of its own."""
-        host_state = jax.tree_util.tree_map(np.asarray, _without(state, replay_fields))
+        host_state = jax.tree_util.tree_map(np.asarray, without_replay(state, replay_fields))
         custom = {
             **(metadata or {}),
             "chunk": int(chunk),
@@ -263,7 +286,7 @@ class Checkpointer:
                 )
         elif metadata is not None:
             replay_fields = ()
-        partial = _without(like, replay_fields)
+        partial = without_replay(like, replay_fields)
         target = jax.tree_util.tree_map(
             lambda x: np.zeros(x.shape, x.dtype) if hasattr(x, "shape") else x, partial
         )

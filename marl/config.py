@@ -133,10 +133,18 @@ _POSITIVE_ARCH = (
 @dataclass
 class ArchConfig:
     """How a run is laid out: ``num_envs`` environments per seed over ``num_devices``
-    local devices (0: every local device), ``num_seeds`` vmapped seeds; one compiled
-    chunk per ``eval_interval`` env-steps, a checkpoint every
-    ``checkpoint_interval`` chunks, with the replay (``checkpoint_replay``: exact
-    resumption) or without it (a fraction of the size; a resumed run refills it)."""
+    local devices (0: every local device) of each of ``num_processes`` processes,
+    ``num_seeds`` vmapped seeds; one compiled chunk per ``eval_interval`` env-steps, a
+    checkpoint every ``checkpoint_interval`` chunks, with the replay
+    (``checkpoint_replay``: exact resumption) or without it (a fraction of the size; a
+    resumed run refills it).
+
+    Several processes (:mod:`marl.distributed`): ``num_processes`` > 1 with this one's
+    ``process_id`` and process 0's ``coordinator`` (``host:port``), or 0 to let JAX
+    detect them from the cluster (Slurm, Open MPI, a TPU pod slice);
+    ``distributed_timeout`` seconds to wait for the others to join, and for a
+    silent one before the run ends.
+    """
 
     num_devices: int = 0
     num_envs: int = 8
@@ -147,6 +155,10 @@ class ArchConfig:
     eval_episodes: int = 32
     checkpoint_interval: int = 1
     checkpoint_replay: bool = True
+    num_processes: int = 1
+    process_id: int = 0
+    coordinator: str = ""
+    distributed_timeout: int = 120
 
     def check(self) -> None:
         for key in _POSITIVE_ARCH:
@@ -174,6 +186,36 @@ class ArchConfig:
         if self.num_devices < 0:
             raise OptionError(
                 "num_devices", f"must be 0 (all local devices) or positive, got {self.num_devices}"
+            )
+        self.check_processes()
+
+    def check_processes(self) -> None:
+        """The multi-process keys alone (read before the runtime starts)."""
+        if self.num_processes < 0:
+            raise OptionError(
+                "num_processes",
+                f"must be 1 (this process alone), more, or 0 (detected from the cluster), "
+                f"got {self.num_processes}",
+            )
+        if self.distributed_timeout < 1:
+            raise OptionError(
+                "distributed_timeout",
+                f"must be a positive number of seconds, got {self.distributed_timeout}",
+            )
+        if self.num_processes <= 1:
+            return
+        if not 0 <= self.process_id < self.num_processes:
+            raise OptionError(
+                "process_id",
+                f"must be in 0..{self.num_processes - 1} for {self.num_processes} processes, "
+                f"got {self.process_id}",
+            )
+        host, _, port = self.coordinator.rpartition(":")
+        if not host or not port.isdigit():
+            raise OptionError(
+                "coordinator",
+                f"must be process 0's host:port (e.g. 10.0.0.1:12355) for "
+                f"{self.num_processes} processes, got {self.coordinator!r}",
             )
 
     def devices(self, local_devices: int) -> int:
@@ -262,7 +304,9 @@ class TrainConfig:
         if local_devices is not None:
             devices = self.arch.devices(local_devices)
             _within("arch", check_num_devices, devices)
-            envs_per_device = _within("arch", self.arch.envs_per_device, devices)
+            # Detected processes (num_processes 0) count once the runtime has joined them.
+            processes = max(self.arch.num_processes, 1)
+            envs_per_device = _within("arch", self.arch.envs_per_device, devices * processes)
         _within("algo", self.algo.check, envs_per_device)
 
     def seeds(self) -> list[int]:

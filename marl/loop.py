@@ -33,7 +33,7 @@ import numpy as np
 from flax import struct
 from jax.sharding import NamedSharding, PartitionSpec
 
-from marl import pareto
+from marl import distributed, pareto
 from marl.algorithm import (
     Algorithm,
     MultiObjectiveAlgorithm,
@@ -222,7 +222,9 @@ class Runner:
         rollout_length: steps per environment between updates.
         iterations_per_chunk: (rollout, update) iterations compiled into one chunk.
         num_seeds: independent runs vmapped in one program.
-        num_devices: local devices to spread the environments over.
+        num_devices: devices of each process to spread the environments over (the
+            first ones; one process unless JAX's distributed runtime joined several,
+            :mod:`marl.distributed`). :attr:`num_devices` counts the run's devices in all.
 
     Every task's envs step in lockstep, so the env steps of a chunk
     (:attr:`steps_per_chunk`) are each task's.
@@ -282,12 +284,10 @@ class Runner:
             self.preferences = np.asarray(algorithm.evaluation_preferences, np.float64)
             self.hypervolume_reference = hypervolume_reference(self.env)
         self.algorithm = algorithm
-        self.num_devices = num_devices
         self.num_seeds = num_seeds
         self.envs_per_device = envs_per_device
         self.rollout_length = rollout_length
         self.iterations_per_chunk = iterations_per_chunk
-        self.steps_per_chunk = iterations_per_chunk * rollout_length * envs_per_device * num_devices
         self._task_envs = tuple(
             _TaskEnvs(
                 VectorEnv(task.env, self.envs_per_device),
@@ -295,7 +295,12 @@ class Runner:
             )
             for task in tasks
         )
-        self.mesh = jax.sharding.Mesh(np.array(jax.local_devices()[:num_devices]), (AXIS,))
+        self.mesh = jax.sharding.Mesh(np.array(distributed.mesh_devices(num_devices)), (AXIS,))
+        # Every process's devices: the run's env steps and its state's leading axis.
+        self.num_devices = self.mesh.devices.size
+        self.steps_per_chunk = (
+            iterations_per_chunk * rollout_length * envs_per_device * self.num_devices
+        )
         self.sharding = NamedSharding(self.mesh, PartitionSpec(AXIS))
         sharded = PartitionSpec(AXIS)
         # The algorithm is initialised outside the device-parallel program and one
@@ -365,7 +370,11 @@ class Runner:
         if len(seeds) != self.num_seeds:
             raise ValueError(f"expected {self.num_seeds} seeds, got {len(seeds)}")
         keys = jnp.stack([jax.random.PRNGKey(int(s)) for s in seeds])
-        return self._init(keys, self._init_algo(keys))
+        algo_states = self._init_algo(keys)
+        if distributed.process_count() > 1:
+            # A run of several processes takes host values as the same on all of them.
+            keys, algo_states = jax.tree_util.tree_map(np.asarray, (keys, algo_states))
+        return self._init(keys, algo_states)
 
     # ----------------------------------------------------------------- chunk
     def _task_step(self, state: RunnerState, task: int, act_key: Array) -> tuple:
@@ -440,7 +449,9 @@ class Runner:
     def run_chunk(self, state: RunnerState) -> tuple[RunnerState, ChunkMetrics]:
         """Runs one compiled chunk; returns the new state and its :class:`ChunkMetrics`."""
         state, report = self._chunk(state)
-        metrics, episodes, env_steps = jax.tree_util.tree_map(lambda x: np.asarray(x)[0], report)
+        metrics, episodes, env_steps = jax.tree_util.tree_map(
+            np.asarray, distributed.first_device(report)
+        )
 
         def mean(total: np.ndarray, count: np.ndarray) -> np.ndarray:
             finished = (count > 0).reshape(count.shape + (1,) * (total.ndim - 1))
@@ -562,7 +573,7 @@ class Runner:
         """
         if not 0 <= task < self.num_tasks:
             raise ValueError(f"task must be in [0, {self.num_tasks}), got {task}")
-        algo_state = jax.tree_util.tree_map(lambda x: x[0], state.algo_state)
+        algo_state = distributed.first_device(state.algo_state)
         if params is not None:
             algo_state = algo_state.replace(params=jax.tree_util.tree_map(jnp.asarray, params))
         returns, won = self._evaluate(algo_state, key, num_episodes, task)
@@ -606,7 +617,9 @@ class Runner:
         """
         if not 0 <= seed_index < self.num_seeds:
             raise ValueError(f"seed_index must be in [0, {self.num_seeds}), got {seed_index}")
-        algo_state = jax.tree_util.tree_map(lambda x: x[0, seed_index], state.algo_state)
+        algo_state = jax.tree_util.tree_map(
+            lambda x: x[seed_index], distributed.first_device(state.algo_state)
+        )
         seed_key = jax.random.split(_task_key(key, task), self.num_seeds)[seed_index]
         returns, won, lengths, states = self._record(algo_state, seed_key, task)
         length = int(lengths[0])

@@ -9,6 +9,7 @@ of :class:`marl.loop.Runner`.
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
 import signal
 import sys
@@ -21,13 +22,16 @@ import jax
 import numpy as np
 
 from marl import __version__ as marl_version
+from marl import distributed
 from marl.algorithm import ReportsUpdateCosts
 from marl.checkpoint import (
     Checkpointer,
+    CheckpointLayoutError,
     ConfigMismatchError,
     config_differences,
     config_hash,
     read_config,
+    without_replay,
     write_config,
 )
 from marl.config import ConfigError, TrainConfig
@@ -73,8 +77,8 @@ def build_runner(config: TrainConfig) -> Runner:
             Task(task.name, make_env(task.name, add_agent_id=add_agent_id, **task.kwargs))
             for task in config.env.task_list()
         ]
-        num_devices = arch.devices(jax.local_device_count())
-        envs_per_device = arch.envs_per_device(num_devices)
+        num_devices = arch.devices(jax.local_device_count())  # of each process
+        envs_per_device = arch.envs_per_device(num_devices * distributed.process_count())
         specs = [env_spec(task.env) for task in tasks]
         # Before the learner is built: a scalar learner's own checks would speak of
         # shapes, not of the choice the user has.
@@ -228,8 +232,8 @@ class BestPolicy:
 
 
 def _host_params(state: RunnerState) -> Any:
-    """Device 0's parameters, leaves ``[num_seeds, ...]``, on the host."""
-    return jax.tree_util.tree_map(lambda x: np.asarray(x)[0], state.algo_state.params)
+    """The first device's parameters, leaves ``[num_seeds, ...]``, on the host."""
+    return jax.tree_util.tree_map(np.asarray, distributed.first_device(state.algo_state.params))
 
 
 def _checkpoint_metadata(config: TrainConfig, runner: Runner, env_steps: int) -> dict[str, Any]:
@@ -246,61 +250,142 @@ def _checkpoint_metadata(config: TrainConfig, runner: Runner, env_steps: int) ->
 def train(config: TrainConfig) -> dict[str, Any]:
     """Trains as ``config`` says and returns the final greedy evaluation.
 
-    The config is checked first (:meth:`TrainConfig.check`, raising
-    :class:`marl.config.ConfigError`), then the run directory (created, writable,
-    not someone else's, not in use: :class:`marl.rundir.RunDirError`). With
-    ``resume`` the newest intact checkpoint is restored (a damaged newer one is set
-    aside, with a warning). A run whose loss or parameters turn non-finite stops
-    with :class:`TrainingDivergedError`, keeping the last good checkpoint; SIGINT
-    or SIGTERM stop it after the current chunk, with a checkpoint, raising
-    :class:`TrainingInterrupted`. Returns a dict with ``returns`` and ``won``
-    (``[num_seeds, eval_episodes]``; a multi-objective learner's: every evaluation
-    preference's episodes, each return scalarised by its preference), ``pareto``
-    (the front's metrics per seed, empty for scalar learners), ``front`` (``[num_seeds,
-    num_preferences, num_objectives]`` or None), ``env_steps``, ``run_dir``,
-    ``params`` (device 0's parameters, per seed) and ``chunks``.
+    A run of several processes (``arch.num_processes``) first joins JAX's distributed
+    runtime (:mod:`marl.distributed`). The config is checked
+    (:meth:`TrainConfig.check`, raising :class:`marl.config.ConfigError`), then the
+    run directory (created, writable, not someone else's, not in use:
+    :class:`marl.rundir.RunDirError`). With ``resume`` the newest intact checkpoint is
+    restored (a damaged newer one is set aside, with a warning). A run whose loss or
+    parameters turn non-finite stops with :class:`TrainingDivergedError`, keeping the
+    last good checkpoint; SIGINT or SIGTERM stop it after the current chunk, with a
+    checkpoint, raising :class:`TrainingInterrupted`. Returns a dict with ``returns``
+    and ``won`` (``[num_seeds, eval_episodes]``; a multi-objective learner's: every
+    evaluation preference's episodes, each return scalarised by its preference),
+    ``pareto`` (the front's metrics per seed, empty for scalar learners), ``front``
+    (``[num_seeds, num_preferences, num_objectives]`` or None), ``env_steps``,
+    ``run_dir``, ``params`` (the first device's parameters, per seed), ``chunks`` and
+    ``process_index``. Only process 0 touches the run directory, evaluates and logs;
+    the other processes of a run return ``params``, ``env_steps`` and ``chunks``.
     """
-    config.check(jax.local_device_count())
-    run_dir = check_writable_run_dir(config.run_dir)
-    with RunLock(run_dir):
-        return _train_locked(config, run_dir)
-
-
-def _train_locked(config: TrainConfig, run_dir: pathlib.Path) -> dict[str, Any]:
     arch = config.arch
-    checkpointer = Checkpointer(run_dir)
+    distributed.initialize(
+        arch.num_processes, arch.process_id, arch.coordinator, arch.distributed_timeout
+    )
+    config.check(jax.local_device_count())
+    if arch.num_processes == 0:  # detected: check the layout the cluster gave
+        try:
+            arch.envs_per_device(arch.devices(jax.local_device_count()) * jax.process_count())
+        except OptionError as error:
+            raise ConfigError(str(error.within("arch"))) from None
+    with contextlib.ExitStack() as stack:
+        run_dir = None
+        try:
+            if distributed.is_main_process():
+                run_dir = _agreed(lambda: check_writable_run_dir(config.run_dir))
+                stack.enter_context(RunLock(run_dir))
+            else:
+                _agreed(lambda: None)
+            return _train_locked(config, run_dir)
+        except (jax.errors.JaxRuntimeError, ValueError) as error:
+            if distributed.process_count() == 1 or not distributed.lost_process(error):
+                raise
+            # A collective failed: another process died or its host went away.
+            text = str(error).strip()
+            first = text.splitlines()[0][:200] if text else type(error).__name__
+            kept = f"in '{run_dir}'" if run_dir is not None else "in process 0's run_dir"
+            raise distributed.DistributedError(
+                f"process {distributed.process_index()} lost another process of the run "
+                f"({first}); the checkpoints written before are kept {kept}"
+            ) from None
+
+
+def _agreed(action: typing.Callable[[], Any]) -> Any:
+    """``action``'s result, once every process of the run has heard whether it failed:
+    the process it failed on raises its error, the others a :class:`DistributedError`
+    pointing to it, so that none waits forever in the next collective."""
+    error: BaseException | None = None
+    result = None
     try:
-        chunks = checkpointer.chunks()
-        if chunks:
-            _resume_checks(config, run_dir, chunks)
-        elif config.resume and is_run(run_dir):
-            _warn(f"'{run_dir}' holds no finished checkpoint; starting the run from scratch")
+        result = action()
+    except Exception as caught:  # re-raised below, after the others have been told
+        error = caught
+    if distributed.any_process(error is not None):
+        if error is not None:
+            raise error
+        raise distributed.DistributedError("process 0 refused the run; its output says why")
+    return result
+
+
+def _train_locked(config: TrainConfig, run_dir: pathlib.Path | None) -> dict[str, Any]:
+    """The run, on every process; ``run_dir`` (process 0's only) is locked."""
+    arch = config.arch
+    main = run_dir is not None
+    checkpointer = Checkpointer(run_dir) if main else None
+    try:
+
+        def read_checkpoints() -> list[int]:
+            chunks = checkpointer.chunks()
+            if chunks:
+                _resume_checks(config, run_dir, chunks)
+            elif config.resume and is_run(run_dir):
+                _warn(f"'{run_dir}' holds no finished checkpoint; starting the run from scratch")
+            return chunks
+
+        chunks = _agreed(read_checkpoints if main else lambda: [])
         runner = build_runner(config)
         iterations, num_chunks = arch.chunk_layout()
         steps_per_chunk = runner.steps_per_chunk
         state = runner.init(config.seeds())
         replay = () if arch.checkpoint_replay else replay_fields(runner)
         start_chunk = 0
-        if chunks:
-            host_state, latest, notes = checkpointer.restore_latest(state, replay_fields(runner))
-            for note in notes:
-                _warn(note)
-            done = (latest + 1) * steps_per_chunk
-            if done > num_chunks * steps_per_chunk:
-                raise ConfigError(
-                    f"arch.total_timesteps: the run in '{run_dir}' has trained {done:,} env "
-                    f"steps already; ask for at least that many to resume it"
-                )
-            state = jax.device_put(host_state, runner.sharding)
-            start_chunk = latest + 1
-        for note in _layout_notes(config, steps_per_chunk, num_chunks):
-            print(f"marl-train: {note}")
-        write_config(run_dir, config.to_dict())
+        if int(distributed.broadcast(np.asarray(len(chunks), np.int32))):
+            # Process 0 restores the whole run's state on the host and hands it to all.
+            like = state if distributed.process_count() == 1 else distributed.gather(state)
+
+            def restore() -> tuple[Any, int]:
+                _check_layout(checkpointer, chunks[-1], runner)
+                host_state, latest, notes = checkpointer.restore_latest(like, replay_fields(runner))
+                for note in notes:
+                    _warn(note)
+                done = (latest + 1) * steps_per_chunk
+                if done > num_chunks * steps_per_chunk:
+                    raise ConfigError(
+                        f"arch.total_timesteps: the run in '{run_dir}' has trained {done:,} "
+                        f"env steps already; ask for at least that many to resume it"
+                    )
+                return host_state, latest
+
+            host_state, latest = _agreed(restore if main else lambda: (like, 0))
+            start_chunk = int(distributed.broadcast(np.asarray(latest, np.int32))) + 1
+            state = jax.device_put(distributed.broadcast(host_state), runner.sharding)
+        if main:
+            for note in _layout_notes(config, steps_per_chunk, num_chunks):
+                print(f"marl-train: {note}")
+            write_config(run_dir, config.to_dict())
         return _run_chunks(
             config, runner, state, checkpointer, start_chunk, num_chunks, replay, iterations
         )
     finally:
-        checkpointer.close()
+        if checkpointer is not None:
+            checkpointer.close()
+
+
+def _check_layout(checkpointer: Checkpointer, chunk: int, runner: Runner) -> None:
+    """Refuses, in one line, to resume a checkpoint of another number of devices in all
+    (each device's envs and replay are part of the state)."""
+    layout = (checkpointer.metadata(chunk) or {}).get("layout") or {}
+    saved = layout.get("num_devices")
+    if saved is None or saved == runner.num_devices:
+        return
+    processes = distributed.process_count()
+    raise CheckpointLayoutError(
+        f"arch.num_devices: the checkpoint in '{checkpointer.run_dir}' holds the state of "
+        f"{saved} devices in all (every device's envs and replay), and this run has "
+        f"{runner.num_devices} ({processes} process{'es' if processes > 1 else ''} x "
+        f"{runner.num_devices // processes}); resume with {saved} devices in all, e.g. "
+        f"arch.num_processes={saved} arch.num_devices=1, or one process with "
+        f"arch.num_devices={saved}"
+    )
 
 
 def _wandb_settings(config: TrainConfig) -> WandbSettings | None:
@@ -320,53 +405,65 @@ def _run_chunks(
     config: TrainConfig,
     runner: Runner,
     state: RunnerState,
-    checkpointer: Checkpointer,
+    checkpointer: Checkpointer | None,
     start_chunk: int,
     num_chunks: int,
     replay: tuple[str, ...],
     iterations: int,
 ) -> dict[str, Any]:
+    """The chunks from ``start_chunk`` on, on every process of the run; process 0
+    (the one with a ``checkpointer``) also evaluates, logs and saves."""
     arch = config.arch
-    run_dir = checkpointer.run_dir
+    main = checkpointer is not None
     env_name, _, task_name = config.env.name.partition("/")
     steps_per_chunk = runner.steps_per_chunk
-    logger = RunLogger(
-        run_dir,
-        env_name=env_name,
-        task_name=task_name or env_name,
-        tasks=[marl_eval_names(name) for name in runner.task_names],
-        algo_name=config.algo.name,
-        num_seeds=arch.num_seeds,
-        total_timesteps=num_chunks * steps_per_chunk,
-        use_tensorboard=config.logger.tensorboard,
-        progress_bar=config.logger.progress_bar,
-        resume_step=start_chunk * steps_per_chunk,
-        first_seed=config.seed,
-        wandb=_wandb_settings(config),
-    )
-
-    best = BestPolicy(_host_params(state), arch.num_seeds)
-    if start_chunk > 0:
-        saved_best = checkpointer.restore_best(start_chunk - 1, best.tree())
-        if saved_best is not None:
-            best.load(saved_best)
+    logger = best = None
+    if main:
+        run_dir = checkpointer.run_dir
+        logger = RunLogger(
+            run_dir,
+            env_name=env_name,
+            task_name=task_name or env_name,
+            tasks=[marl_eval_names(name) for name in runner.task_names],
+            algo_name=config.algo.name,
+            num_seeds=arch.num_seeds,
+            total_timesteps=num_chunks * steps_per_chunk,
+            use_tensorboard=config.logger.tensorboard,
+            progress_bar=config.logger.progress_bar,
+            resume_step=start_chunk * steps_per_chunk,
+            first_seed=config.seed,
+            wandb=_wandb_settings(config),
+        )
+        best = BestPolicy(_host_params(state), arch.num_seeds)
+        if start_chunk > 0:
+            saved_best = checkpointer.restore_best(start_chunk - 1, best.tree())
+            if saved_best is not None:
+                best.load(saved_best)
+        if start_chunk == 0 and isinstance(runner.algorithm, ReportsUpdateCosts):
+            costs = runner.algorithm.update_costs(
+                runner.env, arch.rollout_length, jax.random.PRNGKey(config.seed)
+            )
+            if costs:
+                logger.log_update_costs(costs)
+        if distributed.process_count() > 1:
+            logger.note(
+                f"{distributed.process_count()} processes, {runner.num_devices} devices in "
+                "all; this one (0) evaluates, logs and saves"
+            )
 
     def save(chunk: int) -> None:
-        metadata = _checkpoint_metadata(config, runner, (chunk + 1) * steps_per_chunk)
-        checkpointer.save(chunk, state, metadata, replay_fields=replay, best=best.tree())
+        # Every process takes part in gathering the state; process 0 writes it.
+        host_state = distributed.gather(without_replay(state, replay))
+        if main:
+            metadata = _checkpoint_metadata(config, runner, (chunk + 1) * steps_per_chunk)
+            checkpointer.save(chunk, host_state, metadata, replay_fields=replay, best=best.tree())
 
-    if start_chunk == 0 and isinstance(runner.algorithm, ReportsUpdateCosts):
-        costs = runner.algorithm.update_costs(
-            runner.env, arch.rollout_length, jax.random.PRNGKey(config.seed)
-        )
-        if costs:
-            logger.log_update_costs(costs)
-
+    where = f"'{checkpointer.run_dir}'" if main else "process 0's run_dir"
     reports = None
     saved_chunk = start_chunk - 1
-    with _StopSignals() as stop:
+    with _StopSignals() as stop, _closed_on_error(logger):
         for chunk in range(start_chunk, num_chunks):
-            if chunk == start_chunk:
+            if main and chunk == start_chunk:
                 logger.note(
                     f"compiling the training chunk ({steps_per_chunk:,} env steps per seed); "
                     "a compile already in the compilation cache loads in seconds"
@@ -375,13 +472,14 @@ def _run_chunks(
             new_state, metrics = runner.run_chunk(state)
             seconds = time.perf_counter() - started
             step = (chunk + 1) * steps_per_chunk
-            if chunk == start_chunk:
+            if main and chunk == start_chunk:
                 logger.note(f"first chunk done in {seconds:.1f} s, compilation included")
             metric_arrays = metrics.as_dict()
             params = _host_params(new_state)  # identical on every device (pmean)
             problem = _non_finite(metric_arrays, params)
-            if problem is not None:
-                logger.close()
+            if problem is not None:  # the same on every process: all stop here
+                if main:
+                    logger.close()
                 kept = (
                     f"the last good checkpoint (chunk {saved_chunk}, "
                     f"{(saved_chunk + 1) * steps_per_chunk:,} env steps) is kept"
@@ -390,30 +488,45 @@ def _run_chunks(
                 )
                 raise TrainingDivergedError(
                     f"training diverged in the chunk ending at env step {step:,}: {problem} is "
-                    f"not finite; {kept} in '{run_dir}'; lower algo.learning_rate or check "
+                    f"not finite; {kept} in {where}; lower algo.learning_rate or check "
                     "the env's rewards"
                 )
             state = new_state
-            logger.log_train(step, {**metric_arrays, "sps": steps_per_chunk / seconds})
-            key = evaluation_key(config, chunk)
-            reports = evaluate_tasks(runner, state, arch.eval_episodes, key)
-            for task, report in enumerate(reports):
-                logger.log_eval(step, report.returns, report.won, report.metrics or None, task)
-                if report.front is not None:
-                    logger.log_front(step, report.front, runner.preferences, runner.objective_names)
-            best.update(task_score(reports), params, step)
+            if main:
+                logger.log_train(step, {**metric_arrays, "sps": steps_per_chunk / seconds})
+                key = evaluation_key(config, chunk)
+                reports = evaluate_tasks(runner, state, arch.eval_episodes, key)
+                for task, report in enumerate(reports):
+                    logger.log_eval(step, report.returns, report.won, report.metrics or None, task)
+                    if report.front is not None:
+                        logger.log_front(
+                            step, report.front, runner.preferences, runner.objective_names
+                        )
+                best.update(task_score(reports), params, step)
             last = chunk == num_chunks - 1
-            if last or (chunk + 1) % arch.checkpoint_interval == 0 or stop.received:
+            stopping = distributed.any_process(bool(stop.received))
+            if last or (chunk + 1) % arch.checkpoint_interval == 0 or stopping:
                 save(chunk)
                 saved_chunk = chunk
-            if stop.received and not last:
-                logger.close()
-                name = signal.Signals(stop.received).name
+            if stopping and not last:
+                number = stop.received or signal.SIGTERM
+                if main:
+                    logger.close()
                 raise TrainingInterrupted(
-                    f"stopped by {name} at env step {step:,} of {num_chunks * steps_per_chunk:,}"
-                    f"; checkpoint of chunk {chunk} written in '{run_dir}'",
-                    stop.received,
+                    f"stopped by {signal.Signals(number).name} at env step {step:,} of "
+                    f"{num_chunks * steps_per_chunk:,}; checkpoint of chunk {chunk} written "
+                    f"in {where}",
+                    number,
                 )
+    params = _host_params(state)
+    if not main:
+        return {
+            "env_steps": num_chunks * steps_per_chunk,
+            "params": params,
+            "chunks": num_chunks,
+            "iterations_per_chunk": iterations,
+            "process_index": distributed.process_index(),
+        }
     if reports is None:  # resumed a finished run: evaluate once more for the report
         reports = evaluate_tasks(
             runner, state, arch.eval_episodes, evaluation_key(config, num_chunks - 1)
@@ -432,15 +545,27 @@ def _run_chunks(
         source = f"final policy, {10 * arch.eval_episodes} episodes {per}"
     finals = [(a.returns, a.won, a.metrics) if a.metrics else (a.returns, a.won) for a in absolute]
     logger.close(final_eval=finals if runner.num_tasks > 1 else finals[0], final_source=source)
-    params = _host_params(state)
     return {
         **_outcome(runner, reports),
         "env_steps": num_chunks * steps_per_chunk,
-        "run_dir": str(run_dir),
+        "run_dir": str(checkpointer.run_dir),
         "params": params,
         "chunks": num_chunks,
         "iterations_per_chunk": iterations,
+        "process_index": 0,
     }
+
+
+@contextlib.contextmanager
+def _closed_on_error(logger: RunLogger | None) -> typing.Iterator[None]:
+    """Closes ``logger`` (its files flushed and summarised) when the chunks stop on an
+    error; closing is a no-op for a logger closed already."""
+    try:
+        yield
+    except BaseException:
+        if logger is not None:
+            logger.close()
+        raise
 
 
 def _outcome(runner: Runner, reports: list[EvaluationReport]) -> dict[str, Any]:

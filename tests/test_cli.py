@@ -119,6 +119,14 @@ BIN = pathlib.Path(sys.executable).parent
             "algo.cl_options.hiden: unknown option for mappo; valid: adam_eps,",
         ),
         (["algo=mansa", "algo.il_options.hidden_dim=0"], "algo.il_options.hidden_dim: must be"),
+        # Several processes: each key named with what it must be.
+        (["arch.num_processes=2"], "arch.coordinator: must be process 0's host:port (e.g."),
+        (
+            ["arch.num_processes=2", "arch.process_id=2", "arch.coordinator=127.0.0.1:1"],
+            "arch.process_id: must be in 0..1 for 2 processes, got 2",
+        ),
+        (["arch.num_processes=-1"], "arch.num_processes: must be 1 (this process alone), more"),
+        (["arch.distributed_timeout=0"], "arch.distributed_timeout: must be a positive number"),
     ],
 )
 def test_bad_configs_fail_with_one_clear_line(overrides, message):
