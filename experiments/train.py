@@ -311,6 +311,23 @@ def _resume_command(run_dir: str) -> str:
     return " ".join(["marl-train", *words, f"run_dir={run_dir}", "resume=true"])
 
 
+def _link_from_sweep(run_dir: str) -> None:
+    """In a sweep (``-m``), ``multirun/<time>/<job>/run`` points to the job's run
+    directory, so that one folder reaches every run of the sweep, whichever launcher
+    ran it."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return
+    job_dir = pathlib.Path(HydraConfig.get().runtime.output_dir)
+    job_dir.mkdir(parents=True, exist_ok=True)
+    link = job_dir / "run"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(pathlib.Path(run_dir).absolute(), target_is_directory=True)
+
+
 def _exit_lost_run(code: int) -> None:
     """Exits with ``code``. A run whose processes lost one another exits at once: JAX's
     runtime would otherwise wait at exit for the lost process, then abort."""
@@ -330,6 +347,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     processes could not join or lost one another, 128 + the signal's number for a run
     stopped by SIGINT or SIGTERM (after writing a checkpoint)."""
     from marl.checkpoint import CheckpointDamagedError, CheckpointLayoutError, ConfigMismatchError
+    from marl.compile_cache import enable_compile_cache
     from marl.distributed import DistributedError
     from marl.files import RunFileError
     from marl.logging import WandbError
@@ -342,11 +360,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         train,
     )
 
+    enable_compile_cache("marl-train")  # also in a launcher's worker process
     config = compose_config(cfg)
     run_dir = resolve_run_dir(config)
     if run_dir != config.run_dir:
         print(f"marl-train: {'resuming' if config.resume else 'writing'} {run_dir}")
         config.run_dir = run_dir
+    _link_from_sweep(run_dir)
     try:
         result = train(config)
     except (
@@ -432,7 +452,11 @@ def main() -> None:
         sys.exit(2)
     # After the user's words: the resume command printed on a stop leaves it out.
     sys.argv[1:] = sys.argv[1:] + search_path
-    hydra.main(config_path="conf", config_name="config", version_base=None)(run)()
+    # The task function lives in a module that imports nothing of marl-lab's, so that a
+    # job a launcher starts in a fresh process can join its run's processes first.
+    from marl.experiments.cli import task
+
+    hydra.main(config_path="conf", config_name="config", version_base=None)(task)()
 
 
 if __name__ == "__main__":
