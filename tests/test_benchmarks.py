@@ -441,3 +441,26 @@ def test_mansa_benchmark_sets_its_baselines_from_mansas_run_and_tunes_the_parts(
     assert estimate["mansa"]["cl_ms_per_update"] == pytest.approx(50.0)
     assert estimate["mansa"]["saved_against_cl_everywhere"] == pytest.approx(0.75)
     assert estimate["cl"]["saved_against_cl_everywhere"] == 0.0
+
+
+@pytest.mark.slow
+def test_the_multiprocess_benchmark_compares_layouts_and_seed_packing_in_quick_mode(tmp_path):
+    out = tmp_path / "multiprocess.json"
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    subprocess.run(
+        [sys.executable, "benchmarks/multiprocess.py", "--quick", "--out", str(out)],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=900,
+    )
+    payload = json.loads(out.read_text())
+    _check_machine(payload)
+    for layout in ("1x2", "2x1"):
+        rates = payload["layouts"]["per_chunk"][layout]
+        assert len(rates) == 2 and all(rate > 0 for rate in rates)  # chunks after the first
+    assert payload["two_processes_vs_one"] > 0
+    for way in ("packed", "swept"):
+        assert payload["seeds"]["wall_seconds"][way]["median"] > 0
+    assert payload["packed_vs_swept"] > 0
