@@ -198,3 +198,22 @@ def test_the_command_lines_process_layout_is_read_before_jax_starts():
         layout_from_command_line(["arch.process_id=0,1"])
     with pytest.raises(DistributedError, match="arch.num_processes: must be an integer, got 'two'"):
         layout_from_command_line(["arch.num_processes=two"])
+
+
+def test_sigterm_to_one_process_stops_every_process_after_the_chunk_with_a_checkpoint(tmp_path):
+    run_dir = tmp_path / "run"
+    processes = _two_processes(run_dir, 2_000_000)
+    deadline = time.monotonic() + 300
+    while not (run_dir / "checkpoints" / "1").is_dir() and time.monotonic() < deadline:
+        assert all(p.poll() is None for p in processes), (tmp_path / "run_0.log").read_text()[
+            -2000:
+        ]
+        time.sleep(0.5)
+    processes[1].send_signal(signal.SIGTERM)
+    codes = [process.wait(timeout=120) for process in processes]
+    logs = [(tmp_path / f"run_{index}.log").read_text() for index in range(2)]
+    assert codes == [128 + signal.SIGTERM] * 2, "\n".join(log[-1500:] for log in logs)
+    assert "stopped by SIGTERM" in logs[0] and "stopped by SIGTERM" in logs[1]
+    (stopped_at,) = [line for line in logs[0].splitlines() if "stopped by SIGTERM" in line]
+    chunk = int(stopped_at.split("checkpoint of chunk ")[1].split(" ")[0])
+    assert str(chunk) in os.listdir(run_dir / "checkpoints")
