@@ -34,8 +34,13 @@ _EXPORTS = {
 
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'marl' has no attribute {name!r}")
+    if module is None:  # a submodule, as `import marl; marl.loop.Runner` reads it
+        try:
+            return importlib.import_module(f"marl.{name}")
+        except ModuleNotFoundError as error:
+            if error.name != f"marl.{name}":
+                raise
+            raise AttributeError(f"module 'marl' has no attribute {name!r}") from None
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
