@@ -90,6 +90,16 @@ def _wait_all(processes: list[subprocess.Popen], run_dir: pathlib.Path) -> None:
     assert "process 1 done after" in logs[1]
 
 
+def _wait_for_checkpoint(run_dir: pathlib.Path, chunk: int, processes: list) -> None:
+    """Until chunk ``chunk``'s checkpoint exists (both processes still running)."""
+    deadline = time.monotonic() + 300
+    while not (run_dir / "checkpoints" / str(chunk)).is_dir():
+        log = (run_dir.parent / f"{run_dir.name}_0.log").read_text()[-2000:]
+        assert all(p.poll() is None for p in processes), log
+        assert time.monotonic() < deadline, log
+        time.sleep(0.5)
+
+
 def _assert_same_params(one: pathlib.Path, other: pathlib.Path) -> None:
     left, right = load_params(one), load_params(other)
     assert jax.tree_util.tree_structure(left) == jax.tree_util.tree_structure(right)
@@ -135,14 +145,9 @@ def test_two_processes_train_and_resume_exactly_as_one_process_with_two_devices(
 def test_a_killed_process_stops_the_other_within_the_timeout_and_keeps_the_checkpoints(tmp_path):
     run_dir = tmp_path / "run"
     processes = _two_processes(run_dir, 2_000_000, "arch.distributed_timeout=10")
-    deadline = time.monotonic() + 300
     # From the second checkpoint on everything is compiled, and process 0 spends its
     # time in the chunk's collectives, which notice the loss at once.
-    while not (run_dir / "checkpoints" / "1").is_dir() and time.monotonic() < deadline:
-        assert all(p.poll() is None for p in processes), (tmp_path / "run_0.log").read_text()[
-            -2000:
-        ]
-        time.sleep(0.5)
+    _wait_for_checkpoint(run_dir, 1, processes)
     processes[1].send_signal(signal.SIGKILL)
     killed = time.monotonic()
     code = processes[0].wait(timeout=60)
@@ -203,12 +208,7 @@ def test_the_command_lines_process_layout_is_read_before_jax_starts():
 def test_sigterm_to_one_process_stops_every_process_after_the_chunk_with_a_checkpoint(tmp_path):
     run_dir = tmp_path / "run"
     processes = _two_processes(run_dir, 2_000_000)
-    deadline = time.monotonic() + 300
-    while not (run_dir / "checkpoints" / "1").is_dir() and time.monotonic() < deadline:
-        assert all(p.poll() is None for p in processes), (tmp_path / "run_0.log").read_text()[
-            -2000:
-        ]
-        time.sleep(0.5)
+    _wait_for_checkpoint(run_dir, 1, processes)
     processes[1].send_signal(signal.SIGTERM)
     codes = [process.wait(timeout=120) for process in processes]
     logs = [(tmp_path / f"run_{index}.log").read_text() for index in range(2)]
