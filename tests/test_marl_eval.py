@@ -63,6 +63,15 @@ def test_a_runs_tree_goes_through_marl_evals_pipeline(tmp_path, train_config, mo
     # rliable's aggregates (IQM, mean, ...) per algorithm, named as marl-eval prints them.
     assert {name.lower() for name in scores} == {"qmix", "iql"}
 
+    # marl-report reads the same tree: both algorithms, 2 seeds each, one task.
+    from marl.experiments.report import build_report
+
+    report = build_report([runs], tmp_path / "report", reps=200)
+    matrix = report["environments"]["matrix"]
+    assert matrix["runs"] == {"iql": 2, "qmix": 2} and matrix["metric"] == "mean_win_rate"
+    assert set(matrix["probability_of_improvement"]) == {"iql,qmix", "qmix,iql"}
+    assert (tmp_path / "report" / "report.md").read_text().count("| two_step |") == 2
+
 
 def test_multi_objective_runs_go_through_marl_evals_pipeline_by_hypervolume(
     tmp_path, train_config, monkeypatch
