@@ -196,9 +196,21 @@ def _check_football_fidelity(payload: dict, engines: tuple[str, ...] = ("ours",)
 
 
 def test_every_script_runs_in_quick_mode(tmp_path: Path) -> None:
-    """One test for all the scripts: they run at once, and their results are checked
-    here rather than through a shared fixture, which two xdist workers would each run."""
-    results = _run_quick(tmp_path)
+    """One test for all the scripts, run by ``reproduce.py --quick`` (side by side), which
+    also renders BENCHMARKS.md from their results; the results are checked here rather
+    than through a shared fixture, which two xdist workers would each run."""
+    env = dict(os.environ)
+    env.setdefault("JAX_PLATFORMS", "cpu")
+    env.setdefault("JAX_COMPILATION_CACHE_DIR", str(REPO / ".jax_cache"))
+    env.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+    command = [sys.executable, "benchmarks/reproduce.py", "--quick", "--out", str(tmp_path),
+               "--only", *SCRIPTS]  # fmt: skip
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=TIMEOUT_S)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = {name: json.loads((tmp_path / f"{name}.json").read_text()) for name in SCRIPTS}
+    for payload in results.values():
+        assert payload["mode"] == "quick"  # not the committed results standing in
     _check_env_throughput(results["env_throughput"])
     _check_train_throughput(results["train_throughput"])
     _check_smac_throughput(results["smac_throughput"])
@@ -206,6 +218,9 @@ def test_every_script_runs_in_quick_mode(tmp_path: Path) -> None:
     _check_football_baselines(results["football_baselines"])
     _check_smac_scripted(results["smac_scripted"])
     _check_football_fidelity(results["football_fidelity"])
+    rendered = (tmp_path / "BENCHMARKS.md").read_text()
+    committed = (REPO / "BENCHMARKS.md").read_text()
+    assert rendered.count("<!-- table: ") == committed.count("<!-- table: ") > 0
 
 
 def test_football_fidelity_runs_against_the_real_engine(tmp_path: Path) -> None:

@@ -1,0 +1,65 @@
+"""benchmarks/reproduce.py: BENCHMARKS.md's tables are rendered from the committed JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import reproduce  # noqa: E402
+import tables  # noqa: E402
+
+
+def test_benchmarks_md_is_what_the_committed_results_render():
+    done = subprocess.run(
+        [sys.executable, "benchmarks/reproduce.py", "--check"], cwd=REPO, capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-4000:]
+    text = (REPO / "BENCHMARKS.md").read_text()
+    used = reproduce.block_names(text)
+    assert used and set(used) <= set(tables.names())
+    assert len(used) == len(set(used))  # every block once
+
+
+def test_a_block_is_replaced_by_its_renderer_with_provenance(tmp_path):
+    payload = {
+        "command": "python benchmarks/ranking.py",
+        "machine": {"timestamp": "2026-12-06T23:00:00+0000", "cpu_model": "Test CPU",
+                    "usable_cores": 2, "git": "abc1234"},
+        "adaptive": {"table": "| team | mass |\n|---|---|\n| a | 1 |", "matches": 1200,
+                     "rounds": 7, "seconds": 90.0, "resolved": [[True, True], [True, True]]},
+    }  # fmt: skip
+    (tmp_path / "ranking.json").write_text(json.dumps(payload))
+    text = "before\n<!-- table: ranking.population -->\nstale\n<!-- /table -->\nafter\n"
+    rendered = reproduce.render(text, tmp_path)
+    assert rendered == (
+        "before\n<!-- table: ranking.population -->\n| team | mass |\n|---|---|\n| a | 1 |\n\n"
+        "<sub>Measured 2026-12-06 on Test CPU (2 cores), commit abc1234, "
+        "`python benchmarks/ranking.py`.</sub>\n<!-- /table -->\nafter\n"
+    )
+    assert reproduce.render(rendered, tmp_path) == rendered  # rendering is idempotent
+    sampling = reproduce.render("<!-- table: ranking.sampling -->\n<!-- /table -->\n", tmp_path)
+    assert "| adaptive | 1,200 | 7 | 1 of 1 | 1.5 |" in sampling
+
+
+def test_unknown_blocks_and_missing_results_are_named(tmp_path):
+    with pytest.raises(KeyError, match="no renderer for table 'nothing'"):
+        reproduce.render("<!-- table: nothing -->\n<!-- /table -->\n", tmp_path)
+    with pytest.raises(FileNotFoundError, match="ranking.json"):
+        reproduce.render("<!-- table: ranking.population -->\n<!-- /table -->\n", tmp_path)
+
+
+def test_unknown_benchmark_names_fail_in_one_line():
+    done = subprocess.run(
+        [sys.executable, "benchmarks/reproduce.py", "--render-only", "--only", "smac_lerning"],
+        cwd=REPO, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "unknown benchmark smac_lerning; valid: env_throughput" in done.stderr
