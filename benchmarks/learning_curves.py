@@ -63,9 +63,23 @@ def train(
     return run_dir
 
 
+PROVENANCE = "benchmark_provenance.jsonl"
+
+
+def record_provenance(run_dir: Path) -> None:
+    """Appends the commit, machine and time of this (re)start to the run's provenance
+    file, which :func:`read_curve` reads back into each result's ``measured``."""
+    machine = machine_info()
+    entry = {key: machine[key] for key in ("git", "cpu_model", "usable_cores", "timestamp")}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with (run_dir / PROVENANCE).open("a") as file:
+        file.write(json.dumps(entry) + "\n")
+
+
 def marl_train(run_dir: Path, overrides: Sequence[str]) -> None:
     """Runs marl-train with ``overrides`` into ``run_dir``, quietly, resuming the run
     already there."""
+    record_provenance(run_dir)
     command = [
         sys.executable,
         "-m",
@@ -121,7 +135,22 @@ def read_curve(run_dir: Path, task: str | None = None) -> dict[str, Any]:
             if name not in _BOOKKEEPING and name != "return_mean" and name not in values
         }
         point["seeds"][str(r["seed"])] = values
-    return {"evaluations": [by_step[s] for s in sorted(by_step)]}
+    curve: dict[str, Any] = {"evaluations": [by_step[s] for s in sorted(by_step)]}
+    evaluated = [r["wall_time"] for r in records if r["kind"] == "eval" and "wall_time" in r]
+    measured: dict[str, Any] = {}
+    if evaluated:
+        measured["last_evaluation"] = time.strftime(
+            "%Y-%m-%dT%H:%M:%S+0000", time.gmtime(max(evaluated))
+        )
+    provenance = run_dir / PROVENANCE
+    if provenance.exists():
+        starts = [json.loads(line) for line in provenance.read_text().splitlines() if line]
+        measured["commits"] = list(dict.fromkeys(str(s["git"]) for s in starts))
+        measured["cpu_model"] = starts[-1]["cpu_model"]
+        measured["usable_cores"] = starts[-1]["usable_cores"]
+    if measured:
+        curve["measured"] = measured
+    return curve
 
 
 def summarise(

@@ -479,3 +479,21 @@ def test_the_multiprocess_benchmark_compares_layouts_and_seed_packing_in_quick_m
     for way in ("packed", "swept"):
         assert payload["seeds"]["wall_seconds"][way]["median"] > 0
     assert payload["packed_vs_swept"] > 0
+
+
+def test_a_curve_says_when_and_at_which_commits_its_run_was_measured(tmp_path):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import learning_curves
+
+    run_dir = tmp_path / "run"
+    learning_curves.record_provenance(run_dir)  # a start, then a resume
+    learning_curves.record_provenance(run_dir)
+    records = [
+        {"kind": "train", "step": 1000, "sps": 100.0},
+        {"kind": "eval", "step": 1000, "seed": 0, "win_rate": 0.5, "return_mean": 1.0,
+         "wall_time": 1796601600.0},
+    ]  # fmt: skip
+    (run_dir / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in records))
+    measured = learning_curves.read_curve(run_dir)["measured"]
+    assert measured["last_evaluation"] == "2026-12-07T00:00:00+0000"
+    assert len(measured["commits"]) == 1 and measured["usable_cores"] >= 1
