@@ -142,3 +142,6 @@ def _ranking_sampling(payload: dict[str, Any]) -> str:
             ]
         )
     return markdown(["sampling", "matches", "rounds", "pairs resolved", "minutes"], rows, "lrrrr")
+
+
+import tables_throughput  # noqa: E402,F401
