@@ -103,15 +103,14 @@ BENCHMARKS = (
 def provenance(payload: dict) -> str:
     """When, where, at which commit and by which command a result was measured."""
     machine = payload.get("machine", {})
-    when = str(machine.get("timestamp", "unknown date"))[:10]
-    cpu = machine.get("cpu_model", "unknown CPU")
+    when = str(machine.get("timestamp") or payload.get("date") or "")[:10] or "on an unknown date"
     cores = machine.get("usable_cores") or machine.get("cpu_cores")
-    commit = machine.get("git") or "unknown commit"
-    command = payload.get("command")
-    line = f"<sub>Measured {when} on {cpu}"
-    line += f" ({cores} cores)" if cores else ""
-    line += f", commit {commit}"
-    line += f", `{command}`" if command else ""
+    line = f"<sub>Measured {when}"
+    if "cpu_model" in machine:
+        line += f" on {machine['cpu_model']}" + (f" ({cores} cores)" if cores else "")
+    line += f", commit {machine.get('git') or payload.get('git') or 'not recorded'}"
+    if payload.get("command"):
+        line += f", `{payload['command']}`"
     return line + ".</sub>"
 
 
@@ -122,7 +121,10 @@ def render(text: str, results: Path) -> str:
     def replace(match: re.Match[str]) -> str:
         name = match["name"]
         body, payload = tables.render(name, results)
-        return f"{match[1]}{body.rstrip()}\n\n{provenance(payload)}\n{match[4]}"
+        body = body.rstrip()
+        if "<sub>Measured" not in body:  # renderers of merged results say it per row
+            body += f"\n\n{provenance(payload)}"
+        return f"{match[1]}{body}\n{match[4]}"
 
     return BLOCK.sub(replace, text)
 

@@ -381,13 +381,8 @@ SIM_TO_REAL_LABELS = {
 @table("sim_to_real.transfer", "sim_to_real")
 def _sim_to_real(payload: dict[str, Any]) -> str:
     """Goal rates of runs trained here, greedy in our engine and in GRF's, per seed, and
-    how each seed's GRF episodes end.
-
-    sim_to_real.json has no ``machine`` record, only ``date`` and ``git``: they are
-    copied into one here, so that the provenance line below the table gives them.
-    """
-    if "machine" not in payload:
-        payload["machine"] = {"timestamp": payload.get("date"), "git": payload.get("git")}
+    how each seed's GRF episodes end (sim_to_real.json records ``date`` and ``git``,
+    which the provenance line reads, but no machine)."""
     results = payload["results"]
     rows = []
     for scenario, result in results.items():

@@ -42,6 +42,7 @@ The interface follows GRF's (the shared reference, sections 5, 6 and 8):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -105,8 +106,31 @@ class FootballState:
     key: PRNGKey
 
 
+@struct.dataclass
+class TwoSidedState:
+    """A match with a policy on each side: the play, and the opponents' sticky actions."""
+
+    inner: FootballState
+    opponent_direction: Array  # int32 [A]
+    opponent_sprint: Array  # bool [A]
+    opponent_dribble: Array  # bool [A]
+
+    @property
+    def step_count(self) -> Array:
+        return self.inner.step_count
+
+
 class Football(MultiAgentEnv):
-    """One football scenario; see the module docstring for the interface."""
+    """One football scenario; see the module docstring for the interface.
+
+    With ``opponent_policy`` (a ``(Observation, key) -> actions`` function) the right
+    team's players that mirror the agents' are driven by it instead of the scripted AI
+    (a match between two policies; :meth:`step_with_opponent` takes their actions from
+    outside instead). They see the game as GRF shows it to the right team: left and
+    right swapped and both axes mirrored, so they too attack towards ``+x``, and their
+    directions are mirrored back. Only scenarios whose two teams are alike (``5_vs_5``)
+    can be played this way.
+    """
 
     fallback_action = IDLE
 
@@ -120,6 +144,7 @@ class Football(MultiAgentEnv):
         num_substeps: int = 5,
         multi_objective: bool = False,
         weights: list[float] | None = None,
+        opponent_policy: Callable[[Observation, PRNGKey], Array] | None = None,
     ):
         self.scenario = get_scenario(scenario) if isinstance(scenario, str) else scenario
         if representation not in REPRESENTATIONS:
@@ -155,6 +180,22 @@ class Football(MultiAgentEnv):
         self.time_limit = self.scenario.time_limit
         self.obs_dim = 115 if representation == "simple115" else self._egocentric_dim()
         self.state_dim = 115 - MAX_TEAM + 1
+        self.opponent_policy = opponent_policy
+        if opponent_policy is not None:
+            if not _alike(self.scenario):
+                raise ValueError(
+                    f"opponent_policy needs a scenario whose teams are alike (5_vs_5); "
+                    f"'{self.scenario.name}' has {self.num_left} players against "
+                    f"{self.num_right} in other roles"
+                )
+            self.opponent_controlled = self.num_left + self.controlled
+            scripted = self.statics.scripted.copy()
+            scripted[self.opponent_controlled] = False
+            self.statics = self.statics._replace(scripted=scripted)
+            # The right team's side seen from its own end: players [right, left].
+            self._mirror_order = np.concatenate(
+                [np.arange(self.num_left, 2 * self.num_left), np.arange(self.num_left)]
+            )
         super().__init__()
 
     def __repr__(self) -> str:
@@ -189,41 +230,128 @@ class Football(MultiAgentEnv):
             key=key,
         )
         extras = self._extras(state, None, 0, jnp.int32(0))
-        timestep = restart(self._observation(state), extras=extras, shape=(num_agents,))
+        if self.opponent_policy is not None:
+            extras["opponent_reward"] = jnp.float32(0.0)
+            idle = jnp.zeros((num_agents,), jnp.int32)
+            state = TwoSidedState(state, idle, idle.astype(bool), idle.astype(bool))
+        timestep = restart(self.observation(state), extras=extras, shape=(num_agents,))
         return state, timestep.replace(reward=jnp.zeros(self.reward_spec.shape, jnp.float32))
 
     def step(self, state: FootballState, action: Array) -> tuple[FootballState, TimeStep]:
-        action = jnp.asarray(action, jnp.int32)
-        mask = self._action_mask(state)
-        invalid = count_invalid(mask, action)
-        action = play_as_fallback(mask, action, self.fallback_action)
-        is_direction = (action >= 1) & (action <= 8)
-        direction = jnp.where(is_direction, action, state.direction)
-        direction = jnp.where(action == RELEASE_DIRECTION, 0, direction)
-        sprint = (state.sprint | (action == SPRINT)) & (action != RELEASE_SPRINT)
-        dribble = (state.dribble | (action == DRIBBLE)) & (action != RELEASE_DRIBBLE)
+        """One step against the scripted AI, or the ``opponent_policy``."""
+        if self.opponent_policy is None:
+            return self._step(state, action, None)
+        key, policy_key = jax.random.split(state.inner.key)
+        state = state.replace(inner=state.inner.replace(key=key))
+        opponent_action = self.opponent_policy(self.opponent_observation(state), policy_key)
+        return self._step(state, action, opponent_action)
 
-        commands = ai.scripted_commands(state.match, self.statics)
+    def step_with_opponent(
+        self, state: TwoSidedState, action: Array, opponent_action: Array
+    ) -> tuple[TwoSidedState, TimeStep]:
+        """One step with the right team's actions given (self-play); needs an env built
+        with an ``opponent_policy``."""
+        if self.opponent_policy is None:
+            raise ValueError("step_with_opponent needs an env built with an opponent_policy")
+        return self._step(state, action, opponent_action)
+
+    def observation(self, state: FootballState | TwoSidedState) -> Observation:
+        """The agents' observation of ``state``."""
+        return self._observation(state.inner if isinstance(state, TwoSidedState) else state)
+
+    def opponent_observation(self, state: TwoSidedState) -> Observation:
+        """The right team's observation: the game from its end (see the class docstring)."""
+        return self._observation(self._mirrored(state))
+
+    def _mirrored(self, state: TwoSidedState) -> FootballState:
+        """The play seen from the right team's end: teams swapped, both axes mirrored."""
+        inner, order = state.inner, jnp.asarray(self._mirror_order)
+        m = inner.match
+        # Player indices: the right team's k-th player becomes the k-th.
+        renumber = jnp.asarray(np.argsort(self._mirror_order))
+
+        def player(index: Array) -> Array:
+            return jnp.where(index >= 0, renumber[jnp.maximum(index, 0)], index)
+
+        ball = m.ball.replace(x=-m.ball.x, y=-m.ball.y, vx=-m.ball.vx, vy=-m.ball.vy)
+        match = m.replace(
+            x=-m.x[order], y=-m.y[order], vx=-m.vx[order], vy=-m.vy[order],
+            heading=sim.wrap(m.heading[order] + jnp.pi), slide=m.slide[order], ball=ball,
+            owner=player(m.owner), last_touch=player(m.last_touch),
+            last_owner_team=jnp.where(m.last_owner_team >= 0, 1 - m.last_owner_team, -1),
+            kick_player=player(m.kick_player), kick_aim_x=-m.kick_aim_x,
+            kick_aim_y=-m.kick_aim_y, score=m.score[::-1],
+        )  # fmt: skip
+        return inner.replace(
+            match=match,
+            direction=state.opponent_direction,
+            sprint=state.opponent_sprint,
+            dribble=state.opponent_dribble,
+        )
+
+    def _commands(
+        self,
+        commands: sim.Commands,
+        match: sim.Match,
+        players: np.ndarray,
+        action: Array,
+        sticky: tuple[Array, Array, Array],
+        mirrored: bool,
+    ) -> tuple[sim.Commands, tuple[Array, Array, Array]]:
+        """``commands`` with ``players`` driven by ``action`` (GRF's sticky semantics);
+        ``mirrored``: the actions are the right team's, given from its own end."""
+        previous_direction, previous_sprint, previous_dribble = sticky
+        is_direction = (action >= 1) & (action <= 8)
+        direction = jnp.where(is_direction, action, previous_direction)
+        direction = jnp.where(action == RELEASE_DIRECTION, 0, direction)
+        sprint = (previous_sprint | (action == SPRINT)) & (action != RELEASE_SPRINT)
+        dribble = (previous_dribble | (action == DRIBBLE)) & (action != RELEASE_DRIBBLE)
         wanted = jnp.where(
             sprint, sim.TOP_SPEED, jnp.where(dribble, sim.DRIBBLE_SPEED, sim.WALK_SPEED)
         )
-        aim_x = jnp.asarray(DIRECTION_X)[direction]
-        aim_y = jnp.asarray(DIRECTION_Y)[direction]
+        flip = -1.0 if mirrored else 1.0
+        aim_x = flip * jnp.asarray(DIRECTION_X)[direction]
+        aim_y = flip * jnp.asarray(DIRECTION_Y)[direction]
         kick = jnp.zeros_like(action)
         for agent_action, kind in KICK_OF_ACTION.items():
             kick = jnp.where(action == agent_action, kind, kick)
-        players = jnp.asarray(self.controlled)
-        player_heading = state.match.heading[players]
+        players = jnp.asarray(players)
         commands = sim.Commands(
             speed=commands.speed.at[players].set(jnp.where(direction > 0, wanted, 0.0)),
             angle=commands.angle.at[players].set(
-                jnp.where(direction > 0, jnp.arctan2(aim_y, aim_x), player_heading)
+                jnp.where(direction > 0, jnp.arctan2(aim_y, aim_x), match.heading[players])
             ),
             kick=commands.kick.at[players].set(kick),
             aim_x=commands.aim_x.at[players].set(aim_x),
             aim_y=commands.aim_y.at[players].set(aim_y),
             slide=commands.slide.at[players].set(action == SLIDING),
         )
+        return commands, (direction, sprint, dribble)
+
+    def _step(
+        self, outer: FootballState | TwoSidedState, action: Array, opponent_action: Array | None
+    ) -> tuple[FootballState | TwoSidedState, TimeStep]:
+        state = outer.inner if isinstance(outer, TwoSidedState) else outer
+        action = jnp.asarray(action, jnp.int32)
+        mask = self._action_mask(state)
+        invalid = count_invalid(mask, action)
+        action = play_as_fallback(mask, action, self.fallback_action)
+        commands = ai.scripted_commands(state.match, self.statics)
+        commands, (direction, sprint, dribble) = self._commands(
+            commands, state.match, self.controlled, action,
+            (state.direction, state.sprint, state.dribble), mirrored=False,
+        )  # fmt: skip
+        if opponent_action is not None:
+            mirrored = self._mirrored(outer)
+            opponent_action = jnp.asarray(opponent_action, jnp.int32)
+            opponent_action = play_as_fallback(
+                self._action_mask(mirrored), opponent_action, self.fallback_action
+            )
+            commands, opponent_sticky = self._commands(
+                commands, state.match, self.opponent_controlled, opponent_action,
+                (outer.opponent_direction, outer.opponent_sprint, outer.opponent_dribble),
+                mirrored=True,
+            )  # fmt: skip
         physics_key, key = jax.random.split(state.key)
         match, events = sim.step(state.match, commands, self.statics, physics_key,
                                  self.num_substeps)  # fmt: skip
@@ -231,7 +359,7 @@ class Football(MultiAgentEnv):
         reward = jnp.where(events.goal == 0, 1.0, jnp.where(events.goal == 1, -1.0, 0.0))
         checkpoints = state.checkpoints
         if self.checkpoint_rewards:
-            in_possession = jnp.any(players == match.owner)
+            in_possession = jnp.any(jnp.asarray(self.controlled) == match.owner)
             gap = jnp.sqrt((match.ball.x / X_SCALE - 1.0) ** 2 + (match.ball.y / Y_SCALE) ** 2)
             reached = jnp.floor((0.99 - gap) / (0.8 / (NUM_CHECKPOINTS - 1))).astype(jnp.int32) + 1
             reached = jnp.where(in_possession, jnp.clip(reached, 0, NUM_CHECKPOINTS), 0)
@@ -271,13 +399,14 @@ class Football(MultiAgentEnv):
             step_count=step_count,
             key=key,
         )
+        extras = self._extras(new_state, events, reason, invalid)
+        if opponent_action is not None:
+            extras["opponent_reward"] = jnp.where(
+                events.goal == 1, 1.0, jnp.where(events.goal == 0, -1.0, 0.0)
+            )
+            new_state = TwoSidedState(new_state, *opponent_sticky)
         timestep = team_timestep(
-            reward,
-            self._observation(new_state),
-            terminated,
-            truncated,
-            self._extras(new_state, events, reason, invalid),
-            self.num_agents,
+            reward, self.observation(new_state), terminated, truncated, extras, self.num_agents
         )
         return new_state, timestep
 
@@ -399,11 +528,20 @@ class Football(MultiAgentEnv):
             jnp.broadcast_to(time_left, me_x.shape)[:, None],
         ], axis=1)  # fmt: skip
 
-    def render(self, state: FootballState) -> np.ndarray:
+    def render(self, state: FootballState | TwoSidedState) -> np.ndarray:
         """An RGB frame of the pitch seen from above (see :mod:`marl.envs.football.render`)."""
         from marl.envs.football.render import render_frame
 
+        if isinstance(state, TwoSidedState):
+            state = state.inner
         return render_frame(self, jax.device_get(state))
+
+
+def _alike(scenario: Scenario) -> bool:
+    """Whether the two teams have the same players in the same roles (then either can
+    be played by the same policy)."""
+    left, right = scenario.left, scenario.right
+    return len(left) == len(right) and [p.role for p in left] == [p.role for p in right]
 
 
 FOOTBALL_PATTERN = "<scenario>: academy_*, 5_vs_5 or one added with register_scenario"
