@@ -1,4 +1,5 @@
-"""Matches between trained teams: one policy on each side of a SMAC map.
+"""Matches between trained teams: one policy on each side of a SMAC map or a football
+pitch.
 
 A :class:`Team` is one seed of a saved run (its latest checkpoint), acting greedily.
 :func:`play_matches` puts one team on the agents' side and another on the enemies'
@@ -8,9 +9,12 @@ turns that into the ``play`` function of :func:`marl.ranking.response_graph_ucb`
 playing half of each pair's matches with the sides swapped, so that a map's side
 advantage, if any, cancels.
 
-Both teams must come from runs on the same symmetric map (``smac/<map>`` whose two
-sides have the same units, such as 3m or 2s3z), trained with the same env settings
-that shape the observation.
+Both teams must come from runs on the same symmetric task, trained with the same env
+settings that shape the observation: a ``smac/<map>`` whose two sides have the same
+units (3m, 2s3z, ...), or ``football/5_vs_5``, whose right team sees the game mirrored
+from its own end (:class:`marl.envs.football.env.Football`). A match scores 1 for the
+first team's win (SMAC: the other side wiped out; football: more goals at the time
+limit), 0.5 for a draw and 0 for a loss.
 """
 
 from __future__ import annotations
@@ -26,9 +30,11 @@ import numpy as np
 
 from marl.types import Observation
 
+FAMILIES = ("smac/", "football/")
+
 
 class MatchError(ValueError):
-    """Teams that cannot meet (different maps, an asymmetric map, not a SMAC run)."""
+    """Teams that cannot meet (different tasks, an asymmetric one, not SMAC or football)."""
 
 
 @dataclasses.dataclass(eq=False)
@@ -49,15 +55,17 @@ class Team:
 def load_teams(
     run_dir: str | pathlib.Path, name: str | None = None, seeds: Sequence[int] | None = None
 ) -> list[Team]:
-    """The teams of a saved SMAC run, one per seed (all by default), named
+    """The teams of a saved run, one per seed (all by default), named
     ``<name or algo>/seed<k>``."""
     from marl.train import read_run_config, restore_run
 
     run_dir = pathlib.Path(run_dir)
     config = read_run_config(run_dir)
-    if not config.env.name.startswith("smac/"):
-        raise MatchError(f"matches are played on smac/* maps; '{run_dir}' trained on "
-                         f"'{config.env.name}'")  # fmt: skip
+    if not config.env.name.startswith(FAMILIES):
+        raise MatchError(
+            f"matches are played on {' or '.join(f + '*' for f in FAMILIES)}; '{run_dir}' "
+            f"trained on '{config.env.name}'"
+        )
     run_seeds = config.seeds()
     chosen = list(run_seeds if seeds is None else seeds)
     missing = [s for s in chosen if s not in run_seeds]
@@ -92,7 +100,7 @@ def _stop_policy(observation: Observation, key: jax.Array) -> jax.Array:
 
 
 def match_env(teams: Sequence[Team]) -> Any:
-    """The SMAC env every team of ``teams`` can play on, both sides controlled."""
+    """The env every team of ``teams`` can play on, both sides controlled."""
     from marl.registry import make_raw_env
 
     first = teams[0]
@@ -103,8 +111,11 @@ def match_env(teams: Sequence[Team]) -> Any:
                 f"{first.env_name} {first.env_kwargs}, {team.name} {team.env_name} "
                 f"{team.env_kwargs}"
             )
-    env = make_raw_env(first.env_name, **first.env_kwargs, opponent_policy=_stop_policy)
-    if env.num_agents != env.num_enemies:
+    try:
+        env = make_raw_env(first.env_name, **first.env_kwargs, opponent_policy=_stop_policy)
+    except ValueError as error:  # football: a scenario whose teams differ
+        raise MatchError(f"{first.env_name}: {error}") from None
+    if hasattr(env, "num_enemies") and env.num_agents != env.num_enemies:
         raise MatchError(
             f"{first.env_name} has {env.num_agents} agents against {env.num_enemies} "
             "enemies; self-play needs a map whose two sides have the same units"
@@ -129,17 +140,32 @@ def _with_id(obs: Observation, add_agent_id: bool) -> Observation:
     return obs._replace(agents_view=jnp.concatenate([obs.agents_view, ids], axis=-1))
 
 
+def _outcome(env: Any) -> Callable[[Any], jax.Array]:
+    """The first team's score in a final ``state``: 1 won, 0.5 drawn, 0 lost."""
+    from marl.envs.football.env import Football
+
+    if isinstance(env, Football):
+
+        def goals(state: Any) -> jax.Array:
+            ours, theirs = state.inner.match.score[0], state.inner.match.score[1]
+            return jnp.where(ours > theirs, 1.0, jnp.where(ours < theirs, 0.0, 0.5))
+
+        return goals
+    from marl.envs.smac import rules
+
+    def battle(state: Any) -> jax.Array:
+        roster = env.generator.roster(state.battle)
+        won, lost, _ = rules.outcome(state.battle, env.num_agents, roster)
+        return jnp.where(won, 1.0, jnp.where(lost, 0.0, 0.5))
+
+    return battle
+
+
 def episode_function(env: Any, first: Team, second: Team, num_matches: int) -> Callable:
     """A jitted ``(first_params, second_params, key) -> scores [num_matches]``: greedy
     episodes of ``first`` (agents' side) against ``second`` (enemies' side), scored 1
     for the first team's win, 0 for its loss, 0.5 for a draw or the time limit."""
-    from marl.envs.smac import rules
-
-    num_agents = env.num_agents
-
-    def outcome_score(state: Any) -> jax.Array:
-        won, lost, _ = rules.outcome(state.battle, num_agents, env.generator.roster(state.battle))
-        return jnp.where(won, 1.0, jnp.where(lost, 0.0, 0.5))
+    outcome_score = _outcome(env)
 
     def episodes(first_params: Any, second_params: Any, key: jax.Array) -> jax.Array:
         reset_key, key = jax.random.split(key)

@@ -78,6 +78,47 @@ def test_ranking_of_scripted_teams(maker):
     assert list(ranking.order) == [0, 1] and ranking.elo[0] > ranking.elo[1]
 
 
+class Chaser:
+    """Football, simple115: runs at the ball; with it, runs right and shoots past x = 0.7
+    (GRF's units), all from its own end of the pitch."""
+
+    def initial_memory(self, batch_size):
+        return ()
+
+    def act(self, params, obs, memory, key, explore):
+        view = obs.agents_view
+        active = jnp.argmax(view[..., 97:108], -1)  # which of its team's 11 slots
+        positions = view[..., :22].reshape(*view.shape[:-1], 11, 2)
+        me = jnp.take_along_axis(positions, active[..., None, None], axis=-2)[..., 0, :]
+        gap = view[..., 88:90] - me  # to the ball
+        eighth = jnp.round(jnp.arctan2(gap[..., 1], gap[..., 0]) / (jnp.pi / 4)).astype(int) % 8
+        towards_ball = jnp.array([5, 6, 7, 8, 1, 2, 3, 4])[eighth]  # 0 rad is "right", 5
+        has_ball = obs.action_mask[..., 12]
+        action = jnp.where(has_ball, jnp.where(me[..., 0] > 0.7, 12, 5), towards_ball)
+        return action.astype(jnp.int32), memory, {}
+
+
+class Idle:
+    def initial_memory(self, batch_size):
+        return ()
+
+    def act(self, params, obs, memory, key, explore):
+        return jnp.zeros(obs.action_mask.shape[:-1], jnp.int32), memory, {}
+
+
+def test_football_teams_play_from_both_ends():
+    def football(name, algorithm):
+        return Team(name, pathlib.Path("."), 0, algorithm, {}, False, "football/5_vs_5", {})
+
+    maker = MatchMaker([football("chaser", Chaser()), football("idle", Idle())])
+    # A whole 5_vs_5 match (3,000 steps): the chaser scores from either end, the idle
+    # team never does.
+    np.testing.assert_array_equal(maker.play(0, 1, 2), [1.0, 1.0])
+    np.testing.assert_array_equal(maker.play(1, 0, 2), [0.0, 0.0])
+    with pytest.raises(MatchError, match="teams are alike"):
+        MatchMaker([scripted("a", True, "football/academy_3_vs_1_with_keeper")] * 2)
+
+
 def test_teams_must_share_a_symmetric_map():
     with pytest.raises(MatchError, match="teams must share a map"):
         MatchMaker([scripted("a", True), scripted("b", True, "smac/8m")])
