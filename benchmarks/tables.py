@@ -145,3 +145,4 @@ def _ranking_sampling(payload: dict[str, Any]) -> str:
 
 
 import tables_throughput  # noqa: E402,F401
+import tables_football_mo  # noqa: E402,F401
