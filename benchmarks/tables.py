@@ -69,10 +69,9 @@ def rate(value: float) -> str:
 
 
 def steps_label(steps: int) -> str:
-    if steps % 1_000_000 == 0:
-        return f"{steps // 1_000_000}M"
+    """``200k``, ``1.25M``, ``3M``."""
     if steps >= 1_000_000:
-        return f"{steps / 1_000_000:.2f}M".rstrip("0").rstrip(".") + ""
+        return f"{steps / 1_000_000:.2f}".rstrip("0").rstrip(".") + "M"
     return f"{steps // 1000}k"
 
 
@@ -144,5 +143,6 @@ def _ranking_sampling(payload: dict[str, Any]) -> str:
     return markdown(["sampling", "matches", "rounds", "pairs resolved", "minutes"], rows, "lrrrr")
 
 
-import tables_throughput  # noqa: E402,F401
 import tables_football_mo  # noqa: E402,F401
+import tables_learning  # noqa: E402,F401
+import tables_throughput  # noqa: E402,F401
