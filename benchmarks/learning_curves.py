@@ -150,7 +150,38 @@ def read_curve(run_dir: Path, task: str | None = None) -> dict[str, Any]:
         measured["usable_cores"] = starts[-1]["usable_cores"]
     if measured:
         curve["measured"] = measured
+    best = best_policies(run_dir, task)
+    if best:
+        curve["best_policy"] = best
     return curve
+
+
+def best_policies(run_dir: Path, task: str | None = None) -> dict[str, dict[str, float]]:
+    """Each seed's best policy as marl-train replayed it at the end (the run's marl-eval
+    ``absolute_metrics``): every metric's mean and the number of episodes, by seed."""
+    from marl.results import ABSOLUTE_KEY, RESULTS_FILE
+
+    path = run_dir / RESULTS_FILE
+    if not path.exists():
+        return {}
+    best: dict[str, dict[str, float]] = {}
+    for tasks in json.loads(path.read_text()).values():
+        for task_name, algos in tasks.items():
+            if task is not None and not task.endswith(f"/{task_name}"):
+                continue
+            for seeds in algos.values():
+                for seed_key, entries in seeds.items():
+                    absolute = entries.get(ABSOLUTE_KEY)
+                    if not absolute:
+                        continue
+                    values = {
+                        name: float(sum(v) / len(v))
+                        for name, v in absolute.items()
+                        if isinstance(v, list) and v and None not in v
+                    }
+                    values["num_episodes"] = len(absolute.get("return", []))
+                    best[seed_key.removeprefix("seed_")] = values
+    return best
 
 
 def summarise(

@@ -481,7 +481,7 @@ def test_the_multiprocess_benchmark_compares_layouts_and_seed_packing_in_quick_m
     assert payload["packed_vs_swept"] > 0
 
 
-def test_a_curve_says_when_and_at_which_commits_its_run_was_measured(tmp_path):
+def test_a_curve_says_when_where_and_how_its_best_policies_did(tmp_path):
     sys.path.insert(0, str(REPO / "benchmarks"))
     import learning_curves
 
@@ -494,6 +494,13 @@ def test_a_curve_says_when_and_at_which_commits_its_run_was_measured(tmp_path):
          "wall_time": 1796601600.0},
     ]  # fmt: skip
     (run_dir / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in records))
-    measured = learning_curves.read_curve(run_dir)["measured"]
+    # marl-train's replay of each seed's best policy, from the run's marl-eval file.
+    best = {"step_0": {"step_count": 1000, "return": [1.0], "win_rate": [0.5]},
+            "absolute_metrics": {"return": [20.0, 18.0], "win_rate": [0.9]}}  # fmt: skip
+    results = {"smac": {"3m": {"qmix": {"seed_0": best}}}}
+    (run_dir / "results.json").write_text(json.dumps(results))
+    curve = learning_curves.read_curve(run_dir)
+    measured = curve["measured"]
     assert measured["last_evaluation"] == "2026-12-07T00:00:00+0000"
     assert len(measured["commits"]) == 1 and measured["usable_cores"] >= 1
+    assert curve["best_policy"] == {"0": {"return": 19.0, "win_rate": 0.9, "num_episodes": 2}}
