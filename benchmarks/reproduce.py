@@ -50,53 +50,77 @@ BLOCK = re.compile(r"(<!-- table: (?P<name>[\w.\-]+) -->\n)(?P<body>.*?)(<!-- /t
 
 @dataclasses.dataclass(frozen=True)
 class Benchmark:
-    """One script: its full run, its quick run (None: it has none) and what it writes."""
+    """One benchmark: the commands of its full run (one or more invocations of a
+    script), its quick run (None: it has none) and the result files it writes."""
 
     name: str
-    full: tuple[str, ...]
+    full: tuple[tuple[str, ...], ...]
     quick: tuple[str, ...] | None
     results: tuple[str, ...]
     takes_out: bool = True  # the script takes --out PATH (else it writes its own names)
 
-    def command(self, quick: bool, out: Path) -> list[str] | None:
-        args = self.quick if quick else self.full
-        if args is None:
-            return None
-        command = [sys.executable, str(HERE / f"{args[0]}.py"), *args[1:]]
-        if self.takes_out:
-            command += ["--out", str(out / f"{self.results[0]}.json")]
-        return command
+    def commands(self, quick: bool, out: Path) -> list[list[str]]:
+        runs = ([self.quick] if self.quick else []) if quick else list(self.full)
+        commands = []
+        for args in runs:
+            command = [sys.executable, str(HERE / f"{args[0]}.py"), *args[1:]]
+            if self.takes_out:
+                command += ["--out", str(out / f"{self.results[0]}.json")]
+            commands.append(command)
+        return commands
 
 
-# In the order they run: the throughput benchmarks first (minutes), learning last.
+def _one(*args: str) -> tuple[tuple[str, ...], ...]:
+    return (args,)
+
+
+# In the order they run: the throughput benchmarks first (minutes), learning last (hours
+# to days on this CPU). The learning commands are the budgets BENCHMARKS.md shows.
 BENCHMARKS = (
-    Benchmark("env_throughput", ("env_throughput",), ("env_throughput", "--quick"),
+    Benchmark("env_throughput", _one("env_throughput"), ("env_throughput", "--quick"),
               ("env_throughput",)),
-    Benchmark("train_throughput", ("train_throughput",), ("train_throughput", "--quick"),
+    Benchmark("train_throughput", _one("train_throughput"), ("train_throughput", "--quick"),
               ("train_throughput",)),
     Benchmark("train_throughput_smac",
-              ("train_throughput", "--configs", "smac3m-qmix", "smac3m-mappo", "smac3m-mat",
-               "smac3m-cmat", "--chunks", "3"), None, ("train_throughput_smac",)),
-    Benchmark("smac_throughput", ("smac_throughput",), ("smac_throughput", "--quick"),
+              _one("train_throughput", "--configs", "smac3m-qmix", "smac3m-mappo",
+                   "smac3m-mat", "smac3m-cmat", "--chunks", "3"),
+              None, ("train_throughput_smac",)),
+    Benchmark("smac_throughput", _one("smac_throughput"), ("smac_throughput", "--quick"),
               ("smac_throughput",)),
-    Benchmark("football_throughput", ("football_throughput",),
+    Benchmark("football_throughput", _one("football_throughput"),
               ("football_throughput", "--quick"), ("football_throughput",)),
-    Benchmark("football_baselines", ("football_baselines",), ("football_baselines", "--quick"),
-              ("football_baselines",)),
-    Benchmark("smac_scripted", ("smac_scripted",), ("smac_scripted", "--quick"),
+    Benchmark("football_baselines", _one("football_baselines"),
+              ("football_baselines", "--quick"), ("football_baselines",)),
+    Benchmark("smac_scripted", _one("smac_scripted"), ("smac_scripted", "--quick"),
               ("smac_scripted",)),
-    Benchmark("football_fidelity", ("football_fidelity",),
+    Benchmark("football_fidelity", _one("football_fidelity"),
               ("football_fidelity", "--quick", "--engine", "ours"), ("football_fidelity",)),
-    Benchmark("matrix_games", ("matrix_games",), ("matrix_games", "--quick"), ("matrix_games",)),
-    Benchmark("multiprocess", ("multiprocess",), ("multiprocess", "--quick"), ("multiprocess",)),
-    Benchmark("smac_learning", ("smac_learning", "--algos", "qmix", "mappo", "mat", "cmat"),
+    Benchmark("matrix_games", _one("matrix_games"), ("matrix_games", "--quick"),
+              ("matrix_games",)),
+    Benchmark("multiprocess", _one("multiprocess"), ("multiprocess", "--quick"),
+              ("multiprocess",)),
+    Benchmark("smac_learning",
+              (("smac_learning", "--algos", "qmix", "--maps", "3m", "2s3z", "5m_vs_6m"),
+               ("smac_learning", "--algos", "mappo", "mat", "cmat", "--maps", "3m",
+                "--steps", "3m=400000"),
+               ("smac_learning", "--algos", "mappo", "mat", "cmat", "--maps", "2s3z",
+                "--steps", "2s3z=960000"),
+               ("smac_learning", "--algos", "mappo", "--maps", "5m_vs_6m",
+                "--steps", "5m_vs_6m=960000")),
               None, ("smac_learning",)),
-    Benchmark("football_learning", ("football_learning",), None, ("football_learning",)),
-    Benchmark("mo_smac", ("mo_learning", "--family", "smac"), None, ("mo_smac_learning",),
-              takes_out=False),
-    Benchmark("mo_football", ("mo_learning", "--family", "football"), None,
+    Benchmark("football_learning", _one("football_learning"), None, ("football_learning",)),
+    Benchmark("mo_smac", _one("mo_learning", "--family", "mo-smac"), None,
+              ("mo_smac_learning",), takes_out=False),
+    Benchmark("mo_football", _one("mo_learning", "--family", "mo-football"), None,
               ("mo_football_learning",), takes_out=False),
-    Benchmark("ranking", ("ranking", "--uniform"), None, ("ranking",)),
+    Benchmark("multitask_transfer_smac", _one("multitask_transfer", "--family", "smac"), None,
+              ("multitask_transfer_smac",)),
+    Benchmark("multitask_transfer_football", _one("multitask_transfer", "--family", "football"),
+              None, ("multitask_transfer_football",)),
+    Benchmark("mansa_learning",
+              _one("mansa_learning", "--tasks", "lbf/8x8-2p-2f-coop", "smac/3m", "smac/2s3z"),
+              None, ("mansa_learning_iql_qmix",)),
+    Benchmark("ranking", _one("ranking", "--uniform"), None, ("ranking",)),
 )  # fmt: skip
 
 
@@ -138,8 +162,7 @@ def run(benchmarks: list[Benchmark], quick: bool, out: Path, parallel: bool) -> 
     """Runs the benchmarks' full (or quick) commands; quick ones side by side."""
     env = dict(os.environ)
     env.pop("XLA_FLAGS", None)  # one CPU device, as the scripts are meant to run
-    commands = [(b, b.command(quick, out)) for b in benchmarks]
-    commands = [(b, c) for b, c in commands if c is not None]
+    commands = [(b, c) for b in benchmarks for c in b.commands(quick, out)]
     if parallel:
         procs = [
             (b, subprocess.Popen(c, cwd=REPO, env=env, stdout=subprocess.PIPE,
