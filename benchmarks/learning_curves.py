@@ -63,7 +63,10 @@ def train(
     return run_dir
 
 
-PROVENANCE = "benchmark_provenance.jsonl"
+def provenance_file(run_dir: Path) -> Path:
+    """``<run_dir>.provenance.jsonl``, beside the run directory: marl-train starts a new
+    run only in an empty or new directory."""
+    return run_dir.parent / f"{run_dir.name}.provenance.jsonl"
 
 
 def record_provenance(run_dir: Path) -> None:
@@ -71,8 +74,9 @@ def record_provenance(run_dir: Path) -> None:
     file, which :func:`read_curve` reads back into each result's ``measured``."""
     machine = machine_info()
     entry = {key: machine[key] for key in ("git", "cpu_model", "usable_cores", "timestamp")}
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with (run_dir / PROVENANCE).open("a") as file:
+    path = provenance_file(run_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as file:
         file.write(json.dumps(entry) + "\n")
 
 
@@ -142,7 +146,7 @@ def read_curve(run_dir: Path, task: str | None = None) -> dict[str, Any]:
         measured["last_evaluation"] = time.strftime(
             "%Y-%m-%dT%H:%M:%S+0000", time.gmtime(max(evaluated))
         )
-    provenance = run_dir / PROVENANCE
+    provenance = provenance_file(run_dir)
     if provenance.exists():
         starts = [json.loads(line) for line in provenance.read_text().splitlines() if line]
         measured["commits"] = list(dict.fromkeys(str(s["git"]) for s in starts))

@@ -488,6 +488,8 @@ def test_a_curve_says_when_where_and_how_its_best_policies_did(tmp_path):
     run_dir = tmp_path / "run"
     learning_curves.record_provenance(run_dir)  # a start, then a resume
     learning_curves.record_provenance(run_dir)
+    assert not run_dir.exists()  # beside it: marl-train starts runs in new directories
+    run_dir.mkdir()
     records = [
         {"kind": "train", "step": 1000, "sps": 100.0},
         {"kind": "eval", "step": 1000, "seed": 0, "win_rate": 0.5, "return_mean": 1.0,
