@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results["uniform"] = rank_teams(teams, adaptive=False, **settings)
     payload = {
         "benchmark": "ranking",
+        "command": " ".join(["python", "benchmarks/ranking.py", *sys.argv[1:]]),
         "machine": machine_info(),
         "runs": {
             algo: str(run.relative_to(REPO)) for algo, run in zip(args.algos, runs, strict=True)
