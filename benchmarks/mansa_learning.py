@@ -175,6 +175,20 @@ def measure_costs(task: str, pair: tuple[str, str]) -> dict[str, dict[str, float
     return update_costs(learner, env, 20, jax.random.PRNGKey(0))
 
 
+def keep_earlier_tasks(path: Path, name: str, results: dict[str, Any]) -> dict[str, Any]:
+    """``results`` on top of the tasks already in ``path`` (a run of some tasks keeps
+    the others' results, e.g. tasks run in another session)."""
+    if not path.exists():
+        return results
+    try:
+        earlier = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return results
+    if earlier.get("benchmark") != name:
+        return results
+    return {**earlier.get("results", {}), **results}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", nargs="+", default=["lbf/8x8-2p-2f-coop"])
@@ -203,6 +217,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             flush=True,
         )
     name = f"mansa_learning_{pair[0]}_{pair[1]}"
+    results = keep_earlier_tasks(result_path(args.out, name), name, results)
     payload = {
         "benchmark": name,
         "command": " ".join(["python", "benchmarks/mansa_learning.py", *sys.argv[1:]]),
@@ -223,7 +238,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             study = Study(
                 name=f"MANSA ({pair[0]}+{pair[1]})",
                 family="",
-                tasks=args.tasks,
+                tasks=list(results),
                 default_algos=STAGES,
                 steps=lambda algo, task: 0,
                 eval_interval=lambda algo, task: 0,

@@ -506,3 +506,17 @@ def test_a_curve_says_when_where_and_how_its_best_policies_did(tmp_path):
     assert measured["last_evaluation"] == "2026-12-07T00:00:00+0000"
     assert len(measured["commits"]) == 1 and measured["usable_cores"] >= 1
     assert curve["best_policy"] == {"0": {"return": 19.0, "win_rate": 0.9, "num_episodes": 2}}
+
+
+def test_a_mansa_report_of_some_tasks_keeps_the_others(tmp_path):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import mansa_learning
+
+    path = tmp_path / "mansa.json"
+    name = "mansa_learning_iql_qmix"
+    earlier = {"lbf/8x8-2p-2f-coop": {"stages": {"il": 1}}, "smac/3m": {"stages": {"il": 2}}}
+    path.write_text(json.dumps({"benchmark": name, "results": earlier}))
+    merged = mansa_learning.keep_earlier_tasks(path, name, {"smac/3m": {"stages": {"il": 3}}})
+    assert merged == {"lbf/8x8-2p-2f-coop": {"stages": {"il": 1}}, "smac/3m": {"stages": {"il": 3}}}
+    other = mansa_learning.keep_earlier_tasks(path, "mansa_learning_ippo_mappo", {"x": 1})
+    assert other == {"x": 1}  # another pair's file is not this benchmark's
