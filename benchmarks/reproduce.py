@@ -158,6 +158,21 @@ def block_names(text: str) -> list[str]:
     return [m["name"] for m in BLOCK.finditer(text)]
 
 
+def tables_outside_blocks(text: str) -> list[int]:
+    """The line numbers at which a markdown table starts outside every generated block
+    (a table typed into the document instead of rendered from results)."""
+    starts, inside, previous = [], False, ""
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.startswith("<!-- table:"):
+            inside = True
+        elif line.startswith("<!-- /table"):
+            inside = False
+        elif line.startswith("|") and not inside and not previous.startswith("|"):
+            starts.append(number)
+        previous = line
+    return starts
+
+
 def run(benchmarks: list[Benchmark], quick: bool, out: Path, parallel: bool) -> None:
     """Runs the benchmarks' full (or quick) commands; quick ones side by side."""
     env = dict(os.environ)
@@ -198,6 +213,14 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [b for b in BENCHMARKS if not args.only or b.name in args.only]
     text = DOCUMENT.read_text()
     if args.check:
+        typed = tables_outside_blocks(text)
+        if typed:
+            lines = ", ".join(map(str, typed))
+            print(
+                f"BENCHMARKS.md has tables outside generated blocks at lines {lines}: "
+                "give each a renderer in benchmarks/tables*.py and a block"
+            )
+            return 1
         rendered = render(text, RESULTS)
         if rendered != text:
             diff = difflib.unified_diff(

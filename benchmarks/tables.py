@@ -143,6 +143,42 @@ def _ranking_sampling(payload: dict[str, Any]) -> str:
     return markdown(["sampling", "matches", "rounds", "pairs resolved", "minutes"], rows, "lrrrr")
 
 
+# Figures no kept result file holds (one-off runs, earlier rounds, best policies of runs
+# that were not kept), transcribed once into results/recorded_tables.json.
+RECORDED = (
+    "train_throughput.earlier_rounds",
+    "smac_fights.by_hand",
+    "smac_learning.random_starts",
+    "ppo.distrax_rounds",
+    "football_learning.best_policy",
+    "football_learning.settings_search",
+    "football_learning.before_fixes",
+    "football_learning.before_fixes_curves",
+    "football_learning.exploration",
+    "mo_smac_learning.3m_best_policy",
+    "mo_smac_learning.2s_vs_1sc_best_policy",
+    "mo_football_learning.best_policy",
+)
+
+
+def _recorded(name: str) -> Renderer:
+    def render(payload: dict[str, Any]) -> str:
+        if name not in payload["tables"]:
+            raise KeyError(f"recorded_tables.json has no table '{name}'")
+        entry = payload["tables"][name]
+        body = markdown(entry["header"], entry["rows"], entry["align"])
+        return (
+            f"{body}\n\n<sub>Measured {entry['measured']}, commit {entry['commit']}; "
+            f"recorded figures, which reproduce.py does not re-run: {entry['source']}.</sub>"
+        )
+
+    return render
+
+
+for _name in RECORDED:
+    table(f"recorded.{_name}", "recorded_tables")(_recorded(_name))
+
+
 import tables_football_mo  # noqa: E402,F401
 import tables_learning  # noqa: E402,F401
 import tables_throughput  # noqa: E402,F401

@@ -26,6 +26,25 @@ def test_benchmarks_md_is_what_the_committed_results_render():
     used = reproduce.block_names(text)
     assert used and set(used) <= set(tables.names())
     assert len(used) == len(set(used))  # every block once
+    assert reproduce.tables_outside_blocks(text) == []
+
+
+def test_a_table_typed_outside_a_block_is_found():
+    text = (
+        "intro\n<!-- table: ranking.population -->\n| a |\n|---|\n<!-- /table -->\n\n"
+        "| typed | in |\n|---|---|\n| 1 | 2 |\ntext\n| another |\n|---|\n"
+    )
+    assert reproduce.tables_outside_blocks(text) == [7, 11]
+
+
+def test_recorded_tables_are_all_used_and_say_they_are_recorded():
+    text = (REPO / "BENCHMARKS.md").read_text()
+    recorded = json.loads((REPO / "benchmarks/results/recorded_tables.json").read_text())
+    used = {name for name in reproduce.block_names(text) if name.startswith("recorded.")}
+    assert used == {f"recorded.{name}" for name in recorded["tables"]}
+    body, _ = tables.render("recorded.ppo.distrax_rounds", REPO / "benchmarks/results")
+    assert body.startswith("| learner | distrax, round 1 / 2 |")
+    assert "recorded figures, which reproduce.py does not re-run" in body
 
 
 def test_a_block_is_replaced_by_its_renderer_with_provenance(tmp_path):
