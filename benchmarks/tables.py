@@ -181,4 +181,5 @@ for _name in RECORDED:
 
 import tables_football_mo  # noqa: E402,F401
 import tables_learning  # noqa: E402,F401
+import tables_mansa  # noqa: E402,F401
 import tables_throughput  # noqa: E402,F401

@@ -56,10 +56,21 @@ def test_a_runs_tree_goes_through_marl_evals_pipeline(tmp_path, train_config, mo
     assert sample_efficiency["mean_norm_return"]["qmix"].shape[-1] == 2
     assert np.all(np.isfinite(comparison["mean_win_rate"]["qmix"]))
 
-    _, scores, cis = aggregate_scores(
-        dictionary=comparison, metric_name="return", metrics_to_normalize=["return"],
-        save_tabular_as_latex=False,
-    )  # fmt: skip
+    # marl-eval fixes rliable's bootstrap at 50,000 resamples (about a minute here); the
+    # code path is the same with fewer.
+    import marl_eval.plotting_tools.plotting as marl_eval_plotting
+
+    interval_estimates = marl_eval_plotting.rly.get_interval_estimates
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            marl_eval_plotting.rly,
+            "get_interval_estimates",
+            lambda *args, reps, **kwargs: interval_estimates(*args, reps=min(reps, 500), **kwargs),
+        )
+        _, scores, cis = aggregate_scores(
+            dictionary=comparison, metric_name="return", metrics_to_normalize=["return"],
+            save_tabular_as_latex=False,
+        )  # fmt: skip
     # rliable's aggregates (IQM, mean, ...) per algorithm, named as marl-eval prints them.
     assert {name.lower() for name in scores} == {"qmix", "iql"}
 

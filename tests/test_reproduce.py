@@ -82,3 +82,15 @@ def test_unknown_benchmark_names_fail_in_one_line():
     )  # fmt: skip
     assert done.returncode == 2
     assert "unknown benchmark smac_lerning; valid: env_throughput" in done.stderr
+
+
+def test_mansa_tables_name_a_task_without_results_and_show_the_last_evaluation():
+    import tables_mansa
+
+    steps = [20_000 * k for k in range(1, 11)]
+    assert tables_mansa._shown_steps([{"step": s} for s in steps]) == [
+        40_000, 80_000, 120_000, 160_000, 200_000,
+    ]  # fmt: skip
+    assert tables_mansa._shown_steps([{"step": 5}]) == [5]
+    with pytest.raises(KeyError, match="no results for smac/2s3z; it has lbf"):
+        tables_mansa.stages_table({"results": {"lbf/8x8-2p-2f-coop": {}}}, "smac/2s3z")
