@@ -12,11 +12,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
-_CACHE = pathlib.Path(
-    os.environ.get(
-        "MARL_LAB_TEST_CACHE", pathlib.Path(__file__).resolve().parent.parent / ".jax_cache"
-    )
-)
+_CACHE = pathlib.Path(__file__).resolve().parent.parent / ".jax_cache"
 jax.config.update("jax_compilation_cache_dir", str(_CACHE))
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
