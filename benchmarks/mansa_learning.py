@@ -207,6 +207,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 task, pair, args.seeds, args.report_only, args.steps, Path(args.runs)
             ),
             "update_costs": measure_costs(task, pair),
+            # Tasks run in separate invocations share the JSON: each keeps its own.
+            "measured": {
+                "command": " ".join(["python", "benchmarks/mansa_learning.py", *sys.argv[1:]]),
+                "machine": machine_info(),
+            },
         }
         costs = results[task]["update_costs"]
         results[task]["cl_compute"] = cl_compute(results[task]["stages"], costs)

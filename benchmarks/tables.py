@@ -46,6 +46,20 @@ def render(name: str, results: Path) -> tuple[str, dict[str, Any]]:
 
 
 # ----------------------------------------------------------------------- helpers
+def provenance(payload: dict[str, Any]) -> str:
+    """When, where, at which commit and by which command a result was measured."""
+    machine = payload.get("machine", {})
+    when = str(machine.get("timestamp") or payload.get("date") or "")[:10] or "on an unknown date"
+    cores = machine.get("usable_cores") or machine.get("cpu_cores")
+    line = f"<sub>Measured {when}"
+    if "cpu_model" in machine:
+        line += f" on {machine['cpu_model']}" + (f" ({cores} cores)" if cores else "")
+    line += f", commit {machine.get('git') or payload.get('git') or 'not recorded'}"
+    if payload.get("command"):
+        line += f", `{payload['command']}`"
+    return line + ".</sub>"
+
+
 def markdown(header: Sequence[str], rows: Sequence[Sequence[Any]], align: str = "") -> str:
     """A markdown table; ``align`` has one ``l`` or ``r`` per column (default: left)."""
     align = align or "l" * len(header)

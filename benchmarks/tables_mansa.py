@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tables import markdown, rate, steps_label, table
+from tables import markdown, provenance, rate, steps_label, table
 from tables_learning import first_at_threshold, measured_line, seeds_cell
 
 RESULT = "mansa_learning_iql_qmix"
@@ -111,7 +111,10 @@ def compute_table(payload: dict[str, Any], task: str) -> str:
         f"({costs['il']['seconds'] * 1e3:.1f} ms), CL {costs['cl']['flops'] / 1e9:.3f} GFLOP "
         f"({costs['cl']['seconds'] * 1e3:.1f} ms)."
     )
-    return markdown(header, rows, "lrrrr") + "\n\n" + one_update
+    # The costs were measured with the task's runs, which the JSON's top-level command
+    # may not name (a later invocation ran other tasks).
+    measured = provenance(result.get("measured", payload))
+    return markdown(header, rows, "lrrrr") + "\n\n" + one_update + "\n\n" + measured
 
 
 for _name, _task_name in TASKS.items():
