@@ -12,7 +12,9 @@ by default), into ``benchmarks/runs/mansa_learning/<pair>/<task>/<stage>``:
 * ``first_k``: CL for the first k steps of each episode, k the CL calls per episode
   MANSA ended with (at least 1).
 
-The last two need MANSA's run first. IL and CL alone run inside MANSA (each acts at
+The last two need MANSA's result first: its run, or its result already in the JSON
+(``--stages`` runs some stages of a task, e.g. in another session; the JSON keeps the
+stages run before). IL and CL alone run inside MANSA (each acts at
 every step, the other's update sees no step of its own), so their wall time carries
 both parts' acting and updates. The parts take the settings tuned for them on the
 task (``experiments/conf/tuned/<env>/<algo>.yaml``) where they exist. A killed stage
@@ -21,6 +23,7 @@ resumes when the script is started again. Usage::
     python benchmarks/mansa_learning.py --tasks lbf/8x8-2p-2f-coop
     python benchmarks/mansa_learning.py --tasks smac/3m smac/2s3z
     python benchmarks/mansa_learning.py --tasks smac/3m --pair ippo mappo
+    python benchmarks/mansa_learning.py --tasks smac/2s3z --stages mansa il
     python benchmarks/mansa_learning.py --tasks smac/3m --report-only
 """
 
@@ -37,8 +40,9 @@ from learning_curves import REPO, Study, marl_train, plot, read_curve, summarise
 
 RUNS = REPO / "benchmarks" / "runs" / "mansa_learning"
 STAGES = ("mansa", "il", "cl", "random", "first_k")
-STEPS = {"lbf/8x8-2p-2f-coop": 300_000, "smac/3m": 200_000, "smac/2s3z": 400_000}
-EVAL_INTERVAL = {"lbf/8x8-2p-2f-coop": 20_000, "smac/3m": 20_000, "smac/2s3z": 40_000}
+# Whole chunks of the tuned rollout (SMAC: 20 steps x 8 envs, so multiples of 160).
+STEPS = {"lbf/8x8-2p-2f-coop": 300_000, "smac/3m": 200_000, "smac/2s3z": 320_000}
+EVAL_INTERVAL = {"lbf/8x8-2p-2f-coop": 20_000, "smac/3m": 20_000, "smac/2s3z": 32_000}
 
 
 def part_overrides(task: str, il: str, cl: str) -> list[str]:
@@ -76,18 +80,34 @@ def final_train_metric(run_dir: Path, name: str) -> list[float]:
     return [last[seed] for seed in sorted(last)]
 
 
-def stage_overrides(stage: str, mansa_dir: Path) -> list[str]:
+def mansa_rates(mansa_dir: Path, earlier: dict[str, Any] | None) -> tuple[list[float], list[float]]:
+    """MANSA's final CL-step fraction and CL calls per episode, per seed: from its run,
+    else from its result in the JSON (the stage ran in another session)."""
+    if (mansa_dir / "metrics.jsonl").exists():
+        return (
+            final_train_metric(mansa_dir, "cl_step_fraction"),
+            final_train_metric(mansa_dir, "cl_calls_per_episode"),
+        )
+    if earlier is not None:
+        summary = earlier["summary"]
+        return summary["cl_step_fraction_per_seed"], summary["cl_calls_per_episode_per_seed"]
+    raise SystemExit(
+        f"mansa_learning: the random and first_k stages take MANSA's CL rate, and there is "
+        f"no MANSA run in {mansa_dir} nor a MANSA result in the JSON: run --stages mansa first"
+    )
+
+
+def stage_overrides(stage: str, fractions: list[float], calls: list[float]) -> list[str]:
+    """The stage's switch, given MANSA's final CL-step fraction and calls per episode."""
     if stage == "mansa":
         return ["algo.switch=learned"]
     if stage == "il":
         return ["algo.switch=never"]
     if stage == "cl":
         return ["algo.switch=always", "algo.budget_scope=unlimited"]
-    fractions = final_train_metric(mansa_dir, "cl_step_fraction")
     if stage == "random":
         rate = min(max(sum(fractions) / len(fractions), 1e-3), 1.0)
         return ["algo.switch=random", f"algo.cl_rate={rate:.4f}"]
-    calls = final_train_metric(mansa_dir, "cl_calls_per_episode")
     first_k = max(round(sum(calls) / len(calls)), 1)
     return ["algo.switch=first_k", f"algo.first_k={first_k}"]
 
@@ -99,7 +119,11 @@ def run_task(
     report_only: bool,
     steps: int | None = None,
     runs_root: Path = RUNS,
+    stages: tuple[str, ...] = STAGES,
+    earlier: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """Runs (or, with ``report_only``, reads) ``stages`` of ``task``; ``earlier`` is the
+    task's stages already in the JSON."""
     il, cl = pair
     runs = runs_root / f"{il}_{cl}" / task
     steps = steps or STEPS.get(task, 300_000)
@@ -114,10 +138,15 @@ def run_task(
         *part_overrides(task, il, cl),
     ]
     results: dict[str, Any] = {}
-    for stage in STAGES:
+    earlier = earlier or {}
+    for stage in stages:
         run_dir = runs / stage
         if not report_only:
-            marl_train(run_dir, [*common, *stage_overrides(stage, runs / "mansa")])
+            rates = ([], [])
+            if stage in ("random", "first_k"):
+                mansa = results.get("mansa", earlier.get("mansa"))
+                rates = mansa_rates(runs / "mansa", mansa)
+            marl_train(run_dir, [*common, *stage_overrides(stage, *rates)])
         if not (run_dir / "metrics.jsonl").exists():
             print(f"{task} {stage}: no run in {run_dir}; left out", flush=True)
             continue
@@ -175,18 +204,27 @@ def measure_costs(task: str, pair: tuple[str, str]) -> dict[str, dict[str, float
     return update_costs(learner, env, 20, jax.random.PRNGKey(0))
 
 
-def keep_earlier_tasks(path: Path, name: str, results: dict[str, Any]) -> dict[str, Any]:
-    """``results`` on top of the tasks already in ``path`` (a run of some tasks keeps
-    the others' results, e.g. tasks run in another session)."""
+def earlier_results(path: Path, name: str) -> dict[str, Any]:
+    """The results already in ``path`` if it is this benchmark's JSON, else none."""
     if not path.exists():
-        return results
+        return {}
     try:
         earlier = json.loads(path.read_text())
     except json.JSONDecodeError:
-        return results
+        return {}
     if earlier.get("benchmark") != name:
-        return results
-    return {**earlier.get("results", {}), **results}
+        return {}
+    return earlier.get("results", {})
+
+
+def keep_earlier(earlier: dict[str, Any], results: dict[str, Any]) -> dict[str, Any]:
+    """``results`` on top of ``earlier``: other tasks are kept, and so are a task's
+    stages this invocation did not run (tasks and stages run in separate sessions)."""
+    merged = dict(earlier)
+    for task, result in results.items():
+        stages = {**earlier.get(task, {}).get("stages", {}), **result["stages"]}
+        merged[task] = {**earlier.get(task, {}), **result, "stages": stages}
+    return merged
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -198,14 +236,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", default=None, help="the JSON's path")
     parser.add_argument("--steps", type=int, default=None, help="env steps per stage")
     parser.add_argument("--runs", default=str(RUNS), help="where the runs go")
+    parser.add_argument(
+        "--stages", nargs="+", choices=STAGES, default=list(STAGES), help="stages to run"
+    )
     args = parser.parse_args(argv)
     pair = (args.pair[0], args.pair[1])
+    name = f"mansa_learning_{pair[0]}_{pair[1]}"
+    earlier = earlier_results(result_path(args.out, name), name)
     results = {}
     for task in args.tasks:
+        stages = run_task(
+            task,
+            pair,
+            args.seeds,
+            args.report_only,
+            args.steps,
+            Path(args.runs),
+            tuple(args.stages),
+            earlier.get(task, {}).get("stages"),
+        )
         results[task] = {
-            "stages": run_task(
-                task, pair, args.seeds, args.report_only, args.steps, Path(args.runs)
-            ),
+            "stages": {**earlier.get(task, {}).get("stages", {}), **stages},
             "update_costs": measure_costs(task, pair),
             # Tasks run in separate invocations share the JSON: each keeps its own.
             "measured": {
@@ -221,8 +272,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"{costs['cl']['flops'] / 1e9:.2f} GFLOP ({costs['cl']['seconds'] * 1e3:.0f} ms)",
             flush=True,
         )
-    name = f"mansa_learning_{pair[0]}_{pair[1]}"
-    results = keep_earlier_tasks(result_path(args.out, name), name, results)
+    results = keep_earlier(earlier, results)
     payload = {
         "benchmark": name,
         "command": " ".join(["python", "benchmarks/mansa_learning.py", *sys.argv[1:]]),

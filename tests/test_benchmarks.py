@@ -431,15 +431,23 @@ def test_mansa_benchmark_sets_its_baselines_from_mansas_run_and_tunes_the_parts(
     ]
     (mansa_dir / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in records))
     assert mansa_learning.final_train_metric(mansa_dir, "cl_step_fraction") == [0.2, 0.3]
-    assert mansa_learning.stage_overrides("random", mansa_dir) == [
+    rates = mansa_learning.mansa_rates(mansa_dir, None)
+    assert rates == ([0.2, 0.3], [3.0, 4.4])
+    assert mansa_learning.stage_overrides("random", *rates) == [
         "algo.switch=random",
         "algo.cl_rate=0.2500",
     ]
-    assert mansa_learning.stage_overrides("first_k", mansa_dir)[1] == "algo.first_k=4"
-    assert mansa_learning.stage_overrides("cl", mansa_dir) == [
+    assert mansa_learning.stage_overrides("first_k", *rates)[1] == "algo.first_k=4"
+    assert mansa_learning.stage_overrides("cl", [], []) == [
         "algo.switch=always",
         "algo.budget_scope=unlimited",
     ]
+    # MANSA ran in another session: its rates come from its result in the JSON.
+    summary = {"cl_step_fraction_per_seed": [0.5], "cl_calls_per_episode_per_seed": [7.0]}
+    recorded = {"summary": summary}
+    assert mansa_learning.mansa_rates(tmp_path / "gone", recorded) == ([0.5], [7.0])
+    with pytest.raises(SystemExit, match="run --stages mansa first"):
+        mansa_learning.mansa_rates(tmp_path / "gone", None)
     # The parts get what marl-train tunes for them alone: LBF's value-decomposition
     # settings, and its 4-step rollouts once.
     overrides = mansa_learning.part_overrides("lbf/8x8-2p-2f-coop", "iql", "qmix")
@@ -508,15 +516,23 @@ def test_a_curve_says_when_where_and_how_its_best_policies_did(tmp_path):
     assert curve["best_policy"] == {"0": {"return": 19.0, "win_rate": 0.9, "num_episodes": 2}}
 
 
-def test_a_mansa_report_of_some_tasks_keeps_the_others(tmp_path):
+def test_a_mansa_report_of_some_tasks_or_stages_keeps_the_others(tmp_path):
     sys.path.insert(0, str(REPO / "benchmarks"))
     import mansa_learning
 
     path = tmp_path / "mansa.json"
     name = "mansa_learning_iql_qmix"
-    earlier = {"lbf/8x8-2p-2f-coop": {"stages": {"il": 1}}, "smac/3m": {"stages": {"il": 2}}}
+    earlier = {
+        "lbf/8x8-2p-2f-coop": {"stages": {"il": 1}},
+        "smac/3m": {"stages": {"il": 2, "mansa": 4}, "update_costs": 5},
+    }
     path.write_text(json.dumps({"benchmark": name, "results": earlier}))
-    merged = mansa_learning.keep_earlier_tasks(path, name, {"smac/3m": {"stages": {"il": 3}}})
-    assert merged == {"lbf/8x8-2p-2f-coop": {"stages": {"il": 1}}, "smac/3m": {"stages": {"il": 3}}}
-    other = mansa_learning.keep_earlier_tasks(path, "mansa_learning_ippo_mappo", {"x": 1})
-    assert other == {"x": 1}  # another pair's file is not this benchmark's
+    assert mansa_learning.earlier_results(path, name) == earlier
+    assert mansa_learning.earlier_results(path, "mansa_learning_ippo_mappo") == {}
+    merged = mansa_learning.keep_earlier(
+        earlier, {"smac/3m": {"stages": {"il": 3}, "update_costs": 6}}
+    )
+    assert merged == {
+        "lbf/8x8-2p-2f-coop": {"stages": {"il": 1}},
+        "smac/3m": {"stages": {"il": 3, "mansa": 4}, "update_costs": 6},
+    }
