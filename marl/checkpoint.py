@@ -415,11 +415,16 @@ def load_params(run_dir: str | pathlib.Path) -> Any:
     return jax.tree_util.tree_map(lambda x: np.asarray(x)[0, 0], saved.params)
 
 
-def export_params(run_dir: str | pathlib.Path, path: str | pathlib.Path) -> dict[str, Any]:
+def export_params(
+    run_dir: str | pathlib.Path,
+    path: str | pathlib.Path,
+    groups: Sequence[str] | None = None,
+) -> dict[str, Any]:
     """Writes the latest checkpoint's parameters (device 0, every seed: leading axis
     ``[num_seeds]``) and its metadata to ``path`` as one msgpack file, which
     :func:`load_exported` reads without orbax, the replay or marl-lab's config.
-    Returns the metadata written."""
+    ``groups``: only these top-level entries of the parameters (e.g. a multitask
+    learner's ``decision`` layers), all when ``None``. Returns the metadata written."""
     from flax import serialization
 
     checkpointer = Checkpointer(run_dir, create=False)
@@ -440,6 +445,14 @@ def export_params(run_dir: str | pathlib.Path, path: str | pathlib.Path) -> dict
     finally:
         checkpointer.close()
     params = jax.tree_util.tree_map(lambda x: np.asarray(x)[0], saved.params)
+    if groups is not None:
+        missing = [group for group in groups if group not in params]
+        if missing:
+            raise ValueError(
+                f"checkpoint {latest} in {run_dir}: its parameters have no "
+                f"{', '.join(missing)} (they hold {', '.join(map(str, params))})"
+            )
+        params = {group: params[group] for group in groups}
     payload = {"params": params, "metadata": json.dumps(metadata, sort_keys=True)}
     data = serialization.msgpack_serialize(serialization.to_state_dict(payload))
 

@@ -15,10 +15,11 @@ from marl.algorithms.value_decomposition.multitask import (
     DECISION,
     TASKS,
     MultiTaskValueDecomposition,
+    load_decision_layers,
     running_win_rates,
     task_weights,
 )
-from marl.checkpoint import Checkpointer, load_params
+from marl.checkpoint import Checkpointer, export_params, load_exported, load_params
 from marl.loop import Runner, RunnerState, Task
 from marl.options import OptionError
 from marl.types import Observation, Transition
@@ -230,6 +231,28 @@ def test_transferred_decision_layers_load_exactly_and_stay_frozen(source_run):
             assert leaves_equal(seed_decision, saved[DECISION])
     assert not leaves_equal(params[TASKS], initial[TASKS])
     assert np.all(metrics.algorithm["grad_norm"] > 0)
+
+
+def test_decision_layers_transfer_from_an_exported_file_as_from_the_run(source_run, tmp_path):
+    run_dir, saved = source_run
+    exported = tmp_path / "decision.msgpack"
+    export_params(run_dir, exported, groups=[DECISION])
+    params, metadata = load_exported(exported)
+    assert list(params) == [DECISION] and metadata["env_steps"] == 1
+    from_file = load_decision_layers(str(exported), TOY_ALGO["hidden_dim"])
+    assert leaves_equal(from_file, load_decision_layers(str(run_dir), TOY_ALGO["hidden_dim"]))
+    assert leaves_equal(from_file, saved[DECISION])
+    _, learner = one_step_runner(init_from=str(exported), transfer="frozen")
+    assert leaves_equal(host(learner.init(jax.random.PRNGKey(3)).params)[DECISION], saved[DECISION])
+    with pytest.raises(ValueError, match="have no nothing"):
+        export_params(run_dir, tmp_path / "none.msgpack", groups=["nothing"])
+    # Files that hold no decision layers, or are no export, are refused in one line.
+    export_params(run_dir, tmp_path / "tasks.msgpack", groups=[TASKS])
+    (tmp_path / "notes.txt").write_text("not parameters")
+    for path, problem in (("tasks.msgpack", "no 'decision' layers"), ("notes.txt", "not a")):
+        with pytest.raises(OptionError, match=problem) as error:
+            load_decision_layers(str(tmp_path / path), TOY_ALGO["hidden_dim"])
+        assert error.value.key == "init_from" and "\n" not in str(error.value)
 
 
 def test_finetuned_decision_layers_move(source_run):

@@ -28,8 +28,11 @@ and the shared decision layers; each clips its own gradient norm.
 
 Transfer: ``init_from`` names a run directory (an ``mt_vdn``/``mt_qmix`` run) whose
 latest checkpoint's decision layers (its first seed's, :func:`marl.checkpoint.
-load_params`) become this learner's starting decision layers; the perception layers
-and mixers start fresh. They are read once, on the host, when the learner is built.
+load_params`) become this learner's starting decision layers, or a file
+``marl-evaluate checkpoint=RUN export=FILE.msgpack`` wrote from such a run (the same
+layers, without the run: pre-trained layers can be shared as one small file); the
+perception layers and mixers start fresh. They are read once, on the host, when the
+learner is built.
 ``transfer="frozen"`` (MTAPN's default, ``fix_policy_para``) never changes them;
 ``"finetune"`` trains them at ``learning_rate * finetune_lr_scale`` (MTAPN: 0.1).
 Without ``init_from`` the decision layers are trained at ``learning_rate``.
@@ -93,7 +96,7 @@ from marl.algorithms.value_decomposition.learner import (
     steps,
 )
 from marl.algorithms.value_decomposition.mixing import MixerObjective
-from marl.checkpoint import load_params
+from marl.checkpoint import load_exported, load_params
 from marl.mixers import QMixer, VDNMixer
 from marl.options import OptionError, check_at_least_one, check_choice, check_positive
 from marl.replay import make_sequence_buffer
@@ -115,8 +118,9 @@ class MultiTaskOptions(ValueDecompositionOptions):
     the decision layers are ``H/2`` wide), with MTAPN's defaults: ``H = 128``, batches
     of 32 windows per task. ``solved_win_rate``: the running training win rate from
     which a task counts as solved and gets ``solved_weight``; ``win_rate_decay``: the
-    running rate's per-episode decay. ``init_from``: a run directory whose decision
-    layers start this learner; ``transfer`` (read only with ``init_from``): ``frozen``
+    running rate's per-episode decay. ``init_from``: a run directory, or a file
+    ``marl-evaluate ... export=`` wrote from one, whose decision layers start this
+    learner; ``transfer`` (read only with ``init_from``): ``frozen``
     (kept as loaded) or ``finetune`` (trained at ``learning_rate * finetune_lr_scale``).
     Without ``init_from`` the decision layers train at ``learning_rate``. See the
     module docstring.
@@ -232,20 +236,42 @@ def running_win_rates(
     return kept * win_rates + (1.0 - kept) * wins / jnp.maximum(finished, 1.0)
 
 
-def load_decision_layers(run_dir: str, hidden_dim: int) -> Any:
-    """The decision layers saved in ``run_dir``'s latest checkpoint (its first seed), as
-    host arrays laid out as :class:`DecisionLayers` ``(hidden_dim)``'s parameters.
-
-    Raises :class:`marl.options.OptionError` (``init_from``) in one line when the
-    directory does not exist, holds no checkpoint, or its parameters have no decision
-    layers of this width.
-    """
-    if not pathlib.Path(run_dir).is_dir():
-        raise OptionError("init_from", f"'{run_dir}' does not exist (a run directory is expected)")
+def _read_exported(path: str) -> Any:
+    """The first seed's parameters in a file :func:`marl.checkpoint.export_params`
+    wrote."""
     try:
-        loaded = load_params(run_dir)
-    except ValueError as error:
-        raise OptionError("init_from", str(error)) from None
+        params, _ = load_exported(path)
+    except (ValueError, KeyError, TypeError) as error:
+        raise OptionError(
+            "init_from",
+            f"'{path}' is not a parameters file marl-evaluate export= wrote ({error})",
+        ) from None
+    return jax.tree_util.tree_map(lambda leaf: np.asarray(leaf)[0], params)
+
+
+def load_decision_layers(run_dir: str, hidden_dim: int) -> Any:
+    """The decision layers saved in ``run_dir``'s latest checkpoint (its first seed), or
+    in a parameters file exported from such a run, as host arrays laid out as
+    :class:`DecisionLayers` ``(hidden_dim)``'s parameters.
+
+    Raises :class:`marl.options.OptionError` (``init_from``) in one line when the path
+    does not exist, holds no checkpoint or is no export, or its parameters have no
+    decision layers of this width.
+    """
+    source = pathlib.Path(run_dir)
+    if source.is_file():
+        loaded = _read_exported(run_dir)
+    elif not source.is_dir():
+        raise OptionError(
+            "init_from",
+            f"'{run_dir}' does not exist (a run directory or a file marl-evaluate export= "
+            "wrote is expected)",
+        )
+    else:
+        try:
+            loaded = load_params(run_dir)
+        except ValueError as error:
+            raise OptionError("init_from", str(error)) from None
     if not isinstance(loaded, dict) or DECISION not in loaded:
         found = ", ".join(map(str, loaded)) if isinstance(loaded, dict) else type(loaded).__name__
         raise OptionError(
