@@ -13,17 +13,23 @@ Four runs of ``marl-train algo=mt_vdn arch.num_seeds=S`` per family, into
 
 Every seed of a transfer run starts from the pre-training run's first seed's decision
 layers (what ``algo.init_from`` loads), so the transfer seeds differ in their
-perception layers, mixers and data, not in what they inherit. A killed run resumes
-when the script is started again. Usage::
+perception layers, mixers and data, not in what they inherit. After pre-training the
+script exports those layers to ``benchmarks/results/multitask_transfer_<family>_
+decision.msgpack`` (a few kilobytes, kept in git), and the transfer stages start from
+that file when the pre-training run is not there: ``--stages`` runs some stages, e.g.
+pre-training in one session and the transfers in another; the JSON keeps the stages
+run before. A killed run resumes when the script is started again. Usage::
 
     python benchmarks/multitask_transfer.py --family smac
     python benchmarks/multitask_transfer.py --family football
+    python benchmarks/multitask_transfer.py --family smac --stages pretrain scratch
     python benchmarks/multitask_transfer.py --family smac --report-only
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,6 +40,8 @@ from learning_curves import REPO, Study, marl_train, plot, read_curve, summarise
 RUNS = REPO / "benchmarks" / "runs" / "multitask_transfer"
 ALGO = "mt_vdn"
 TRANSFER_STAGES = ("scratch", "frozen", "finetune")
+STAGES = ("pretrain", *TRANSFER_STAGES)
+PRETRAIN_LABEL = "pretrain (all tasks in one program)"  # its key in the JSON
 
 
 def _task_list(names: list[str]) -> str:
@@ -103,23 +111,65 @@ def _marl_train(run_dir: Path, overrides: list[str]) -> None:
     marl_train(run_dir, [f"algo={ALGO}", *overrides])
 
 
-def run_family(family: str, seeds: int, report_only: bool) -> dict[str, Any]:
+def decision_file(family: str, out: Path | None = None) -> Path:
+    """Where the pre-trained decision layers of ``family`` are kept (beside the JSON)."""
+    directory = out.parent if out is not None else REPO / "benchmarks" / "results"
+    return directory / f"multitask_transfer_{family}_decision.msgpack"
+
+
+def export_decision_layers(pretrain_dir: Path, path: Path) -> Path:
+    """Writes the pre-training run's decision layers (every seed) to ``path``."""
+    from marl.algorithms.value_decomposition.multitask import DECISION
+    from marl.checkpoint import export_params
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    export_params(pretrain_dir, path, groups=[DECISION])
+    return path
+
+
+def transfer_source(pretrain_dir: Path, exported: Path) -> Path:
+    """What the transfer stages load: the pre-training run, else its exported layers."""
+    if (pretrain_dir / "checkpoints").is_dir():
+        return pretrain_dir
+    if exported.is_file():
+        return exported
+    raise SystemExit(
+        f"multitask_transfer: frozen and finetune start from the pre-trained decision "
+        f"layers, and there is no pre-training run in {pretrain_dir} nor {exported}: run "
+        "--stages pretrain first"
+    )
+
+
+def run_family(
+    family: str,
+    seeds: int,
+    report_only: bool,
+    stages: tuple[str, ...] = STAGES,
+    exported: Path | None = None,
+) -> dict[str, Any]:
+    """Runs (or, with ``report_only``, reads) ``stages`` of ``family``; the pre-trained
+    decision layers are exported to (or, without the run, read from) ``exported``."""
     setup = FAMILIES[family]
     runs = RUNS / family
+    exported = exported or decision_file(family)
     common = [f"arch.num_seeds={seeds}", f"arch.eval_interval={setup['eval_interval']}"]
     common += setup["overrides"]
     pretrain_dir = runs / "pretrain"
     if not report_only:
-        _marl_train(
-            pretrain_dir,
-            [*setup["pretrain"], *common, f"arch.total_timesteps={setup['pretrain_steps']}"],
-        )
+        if "pretrain" in stages:
+            _marl_train(
+                pretrain_dir,
+                [*setup["pretrain"], *common, f"arch.total_timesteps={setup['pretrain_steps']}"],
+            )
+            print(f"wrote {export_decision_layers(pretrain_dir, exported)}", flush=True)
         for stage in TRANSFER_STAGES:
+            if stage not in stages:
+                continue
             transfer = (
                 []
                 if stage == "scratch"
                 else [
-                    f"algo.init_from={pretrain_dir}",
+                    f"algo.init_from={transfer_source(pretrain_dir, exported)}",
                     f"algo.transfer={stage}",
                 ]
             )
@@ -133,16 +183,18 @@ def run_family(family: str, seeds: int, report_only: bool) -> dict[str, Any]:
                 ],
             )
     results: dict[str, dict[str, Any]] = {}
-    for task in setup["pretrain_tasks"]:
+    for task in setup["pretrain_tasks"] if "pretrain" in stages else []:
         if (pretrain_dir / "metrics.jsonl").exists():
             curve = read_curve(pretrain_dir, task)
             if curve["evaluations"]:
-                results.setdefault("pretrain (all tasks in one program)", {})[task] = {
+                results.setdefault(PRETRAIN_LABEL, {})[task] = {
                     **curve,
                     "summary": summarise(curve, 0.9),
                 }
     held_out = setup["held_out"]
     for stage in TRANSFER_STAGES:
+        if stage not in stages:
+            continue
         run_dir = runs / stage
         if not (run_dir / "metrics.jsonl").exists():
             print(f"{stage}: no run in {run_dir}; left out", flush=True)
@@ -163,15 +215,38 @@ def run_family(family: str, seeds: int, report_only: bool) -> dict[str, Any]:
     return results
 
 
+def earlier_stages(path: Path, name: str) -> dict[str, Any]:
+    """The stages already in ``path`` if it is this benchmark's JSON (stages run in
+    another session), else none."""
+    if not path.exists():
+        return {}
+    try:
+        earlier = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return {}
+    return earlier.get("results", {}) if earlier.get("benchmark") == name else {}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--family", choices=sorted(FAMILIES), default="smac")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--report-only", action="store_true", help="read finished runs")
     parser.add_argument("--out", default=None, help="the JSON's path (the PNG goes beside)")
+    parser.add_argument(
+        "--stages", nargs="+", choices=STAGES, default=list(STAGES), help="stages to run"
+    )
     args = parser.parse_args(argv)
-    results = run_family(args.family, args.seeds, args.report_only)
     name = f"multitask_transfer_{args.family}"
+    out = result_path(args.out, name)
+    results = run_family(
+        args.family,
+        args.seeds,
+        args.report_only,
+        tuple(args.stages),
+        decision_file(args.family, Path(args.out) if args.out else None),
+    )
+    results = {**earlier_stages(out, name), **results}
     payload = {
         "benchmark": name,
         "command": " ".join(["python", "benchmarks/multitask_transfer.py", *sys.argv[1:]]),
@@ -179,7 +254,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "settings": {"seeds": args.seeds, "algo": ALGO, **FAMILIES[args.family]},
         "results": results,
     }
-    path = write_json(result_path(args.out, name), payload)
+    path = write_json(out, payload)
     print(f"wrote {path}")
     if results:
         # Task names carry their family already ("smac/3m"): no family prefix.

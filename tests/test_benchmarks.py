@@ -407,6 +407,21 @@ def test_multitask_transfer_reads_each_task_of_the_pretraining_and_each_transfer
         summary = results[stage]["smac/3s5z"]["summary"]
         assert summary["final_win_rate_per_seed"] == [wins[1]] * 2
     assert out.with_suffix(".png").stat().st_size > 0
+    # A later invocation of some stages keeps the others (stages run in other sessions).
+    (runs / "frozen" / "metrics.jsonl").unlink()
+    again = multitask_transfer.main(
+        ["--family", "smac", "--report-only", "--stages", "scratch", "--out", str(out)]
+    )["results"]
+    assert again["frozen"] == results["frozen"] and set(again) == set(results)
+    # Transfers load the pre-training run, else its exported layers; neither is refused.
+    exported = multitask_transfer.decision_file("smac", out)
+    assert exported.parent == tmp_path
+    with pytest.raises(SystemExit, match="run --stages pretrain first"):
+        multitask_transfer.transfer_source(runs / "pretrain", exported)
+    exported.write_bytes(b"layers")
+    assert multitask_transfer.transfer_source(runs / "pretrain", exported) == exported
+    (runs / "pretrain" / "checkpoints").mkdir()
+    assert multitask_transfer.transfer_source(runs / "pretrain", exported) == runs / "pretrain"
 
 
 def test_mansa_benchmark_sets_its_baselines_from_mansas_run_and_tunes_the_parts(tmp_path):
