@@ -143,6 +143,13 @@ def side_by_side(
     return result
 
 
+def command_line(script: str, argv: Sequence[str] | None = None) -> str:
+    """The command that reproduces this run of ``benchmarks/<script>``, with ``argv``
+    (a ``main(argv)`` call's) or else the process's own arguments."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    return " ".join(["python", f"benchmarks/{script}", *arguments])
+
+
 def result_path(out: str | None, name: str) -> Path:
     """``out`` when given, else ``benchmarks/results/<name>.json``."""
     return Path(out) if out else RESULTS_DIR / f"{name}.json"

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -45,7 +44,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import jumanji
-from common import machine_info, result_path, side_by_side, summary, timed, write_json
+from common import command_line, machine_info, result_path, side_by_side, summary, timed, write_json
 from jumanji.environments.routing.lbf.generator import RandomGenerator as LbfGenerator
 from jumanji.wrappers import AutoResetWrapper
 
@@ -362,7 +361,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     target_ratio = target_row["ratio_vs_anchor"]["ours"]["median"] if target_row else None
     payload = {
         "benchmark": "env_throughput",
-        "command": " ".join(["python", "benchmarks/env_throughput.py", *sys.argv[1:]]),
+        "command": command_line("env_throughput.py", argv),
         "mode": "quick" if args.quick else "full",
         "machine": info,
         "env": {

@@ -28,6 +28,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from common import command_line
 from learning_curves import REPO, Study, run
 
 RUNS = REPO / "benchmarks" / "runs" / "football_learning"
@@ -72,7 +73,9 @@ STUDY = Study(
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     runs: Path = RUNS  # read at call time: tests point it elsewhere
-    return run(STUDY, runs, argv, __doc__.split("\n")[0])
+    return run(
+        STUDY, runs, argv, __doc__.split("\n")[0], command_line("football_learning.py", argv)
+    )
 
 
 if __name__ == "__main__":

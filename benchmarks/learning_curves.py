@@ -216,9 +216,12 @@ def summarise(
     }
 
 
-def run(study: Study, runs: Path, argv: list[str] | None, description: str) -> dict[str, Any]:
+def run(
+    study: Study, runs: Path, argv: list[str] | None, description: str, command: str
+) -> dict[str, Any]:
     """The command line of a learning benchmark: trains (or reads, ``--report-only``) every
-    (algo, task) run, then writes the JSON and the plot."""
+    (algo, task) run, then writes the JSON (``command``: what reproduces it) and the
+    plot."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--algos", nargs="+", default=list(study.default_algos))
     parser.add_argument("--tasks", "--maps", nargs="+", default=list(study.tasks), dest="tasks")
@@ -278,7 +281,7 @@ def run(study: Study, runs: Path, argv: list[str] | None, description: str) -> d
     results, settings = _keep_earlier_results(out_path, study.name, results, settings)
     payload = {
         "benchmark": study.name,
-        "command": " ".join(["python", f"benchmarks/{study.name}.py", *sys.argv[1:]]),
+        "command": command,
         "machine": machine_info(),
         "settings": {"seeds": args.seeds, "steps": settings},
         "results": results,
@@ -286,7 +289,7 @@ def run(study: Study, runs: Path, argv: list[str] | None, description: str) -> d
     path = write_json(out_path, payload)
     print(f"wrote {path}")
     figure = plot(results, path.with_suffix(".png"), study)
-    print(f"wrote {figure}")
+    print(f"wrote {figure}" if figure else "no finished run to plot")
     return payload
 
 
@@ -323,16 +326,19 @@ def _keep_earlier_results(
     return merged, merged_settings
 
 
-def plot(results: dict[str, dict[str, Any]], path: Path, study: Study) -> Path:
+def plot(results: dict[str, dict[str, Any]], path: Path, study: Study) -> Path | None:
     """One column per task: the study's metric against env steps (top) and wall-clock
-    minutes (bottom); per algorithm the mean over seeds, and each seed faintly."""
+    minutes (bottom); per algorithm the mean over seeds, and each seed faintly. ``None``
+    (and no file) when there is no curve to draw."""
+    maps = list(dict.fromkeys(m for per_map in results.values() for m in per_map))
+    if not maps:
+        return None
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    maps = list(dict.fromkeys(m for per_map in results.values() for m in per_map))
     fig, axes = plt.subplots(
         2,
         len(maps),

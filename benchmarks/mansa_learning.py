@@ -31,11 +31,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-from common import machine_info, result_path, write_json
+from common import command_line, machine_info, result_path, write_json
 from learning_curves import REPO, Study, marl_train, plot, read_curve, summarise
 
 RUNS = REPO / "benchmarks" / "runs" / "mansa_learning"
@@ -260,7 +259,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "update_costs": measure_costs(task, pair),
             # Tasks run in separate invocations share the JSON: each keeps its own.
             "measured": {
-                "command": " ".join(["python", "benchmarks/mansa_learning.py", *sys.argv[1:]]),
+                "command": command_line("mansa_learning.py", argv),
                 "machine": machine_info(),
             },
         }
@@ -275,7 +274,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results = keep_earlier(earlier, results)
     payload = {
         "benchmark": name,
-        "command": " ".join(["python", "benchmarks/mansa_learning.py", *sys.argv[1:]]),
+        "command": command_line("mansa_learning.py", argv),
         "machine": machine_info(),
         "settings": {"seeds": args.seeds, "pair": list(pair), "steps": STEPS},
         "results": results,

@@ -25,6 +25,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from common import command_line, result_path
 from learning_curves import REPO, Study, plot, run
 
 from marl.pareto import pareto_front
@@ -107,15 +108,19 @@ def plot_fronts(family: str, runs: Path, out: Path) -> Path | None:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--family", choices=sorted(TASKS), default="mo-smac")
+    parser.add_argument("--out", default=None)
     known, rest = parser.parse_known_args(argv)
     runs = RUNS / known.family
     chosen = study(known.family)
-    payload = run(chosen, runs, rest, __doc__.split("\n")[0])
+    out = result_path(known.out, chosen.name)
+    command = command_line("mo_learning.py", argv)
+    payload = run(chosen, runs, [*rest, "--out", str(out)], __doc__.split("\n")[0], command)
+    # The two figures go beside the JSON, named after it.
     eum = dataclasses.replace(chosen, value="eum", metric="greedy front's expected utility")
-    results_dir = REPO / "benchmarks" / "results"
-    print(f"wrote {plot(payload['results'], results_dir / f'{chosen.name}_eum.png', eum)}")
-    out = results_dir / f"{chosen.name}_fronts.png"
-    figure = plot_fronts(known.family, runs, out)
+    figure = plot(payload["results"], out.with_name(f"{out.stem}_eum.png"), eum)
+    if figure is not None:
+        print(f"wrote {figure}")
+    figure = plot_fronts(known.family, runs, out.with_name(f"{out.stem}_fronts.png"))
     if figure is not None:
         print(f"wrote {figure}")
     return payload

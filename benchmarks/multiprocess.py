@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import machine_info, result_path, summary, write_json
+from common import command_line, machine_info, result_path, summary, write_json
 
 BIN = Path(sys.executable).parent
 FULL = {
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     payload = {
         "benchmark": "multiprocess",
-        "command": " ".join(["python", "benchmarks/multiprocess.py", *sys.argv[1:]]),
+        "command": command_line("multiprocess.py", argv),
         "machine": machine_info(),
         "mode": "quick" if args.quick else "full",
         "settings": dict(setup),

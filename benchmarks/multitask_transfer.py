@@ -30,11 +30,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-from common import machine_info, result_path, write_json
+from common import command_line, machine_info, result_path, write_json
 from learning_curves import REPO, Study, marl_train, plot, read_curve, summarise
 
 RUNS = REPO / "benchmarks" / "runs" / "multitask_transfer"
@@ -249,7 +248,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results = {**earlier_stages(out, name), **results}
     payload = {
         "benchmark": name,
-        "command": " ".join(["python", "benchmarks/multitask_transfer.py", *sys.argv[1:]]),
+        "command": command_line("multitask_transfer.py", argv),
         "machine": machine_info(),
         "settings": {"seeds": args.seeds, "algo": ALGO, **FAMILIES[args.family]},
         "results": results,

@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from common import machine_info, result_path, write_json
+from common import command_line, machine_info, result_path, write_json
 
 REPO = Path(__file__).resolve().parent.parent
 RUNS = REPO / "benchmarks" / "runs" / "smac_learning"
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results["uniform"] = rank_teams(teams, adaptive=False, **settings)
     payload = {
         "benchmark": "ranking",
-        "command": " ".join(["python", "benchmarks/ranking.py", *sys.argv[1:]]),
+        "command": command_line("ranking.py", argv),
         "machine": machine_info(),
         "runs": {
             algo: str(run.relative_to(REPO)) for algo, run in zip(args.algos, runs, strict=True)

@@ -57,16 +57,13 @@ class Benchmark:
     full: tuple[tuple[str, ...], ...]
     quick: tuple[str, ...] | None
     results: tuple[str, ...]
-    takes_out: bool = True  # the script takes --out PATH (else it writes its own names)
 
     def commands(self, quick: bool, out: Path) -> list[list[str]]:
         runs = ([self.quick] if self.quick else []) if quick else list(self.full)
         commands = []
         for args in runs:
             command = [sys.executable, str(HERE / f"{args[0]}.py"), *args[1:]]
-            if self.takes_out:
-                command += ["--out", str(out / f"{self.results[0]}.json")]
-            commands.append(command)
+            commands.append([*command, "--out", str(out / f"{self.results[0]}.json")])
         return commands
 
 
@@ -110,9 +107,9 @@ BENCHMARKS = (
               None, ("smac_learning",)),
     Benchmark("football_learning", _one("football_learning"), None, ("football_learning",)),
     Benchmark("mo_smac", _one("mo_learning", "--family", "mo-smac"), None,
-              ("mo_smac_learning",), takes_out=False),
+              ("mo_smac_learning",)),
     Benchmark("mo_football", _one("mo_learning", "--family", "mo-football"), None,
-              ("mo_football_learning",), takes_out=False),
+              ("mo_football_learning",)),
     Benchmark("multitask_transfer_smac", _one("multitask_transfer", "--family", "smac"), None,
               ("multitask_transfer_smac",)),
     Benchmark("multitask_transfer_football", _one("multitask_transfer", "--family", "football"),

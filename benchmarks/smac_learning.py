@@ -24,6 +24,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from common import command_line
 from learning_curves import REPO, Study, run
 
 RUNS = REPO / "benchmarks" / "runs" / "smac_learning"
@@ -56,7 +57,7 @@ STUDY = Study("smac_learning", "smac", MAPS, ("qmix",), steps, eval_interval)
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     runs: Path = RUNS  # read at call time: tests point it elsewhere
-    return run(STUDY, runs, argv, __doc__.split("\n")[0])
+    return run(STUDY, runs, argv, __doc__.split("\n")[0], command_line("smac_learning.py", argv))
 
 
 if __name__ == "__main__":

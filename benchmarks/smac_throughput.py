@@ -29,12 +29,11 @@ simplified stats. What is compared is the cost of one agent step of each.
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from common import machine_info, result_path, summary, write_json
+from common import command_line, machine_info, result_path, summary, write_json
 from env_throughput import (
     Batched,
     bench_num_envs_generic,
@@ -210,7 +209,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             targets[map_name] = {"measured": measured, "met": bool(measured >= TARGET_RATIO)}
     payload = {
         "benchmark": "smac_throughput",
-        "command": " ".join(["python", "benchmarks/smac_throughput.py", *sys.argv[1:]]),
+        "command": command_line("smac_throughput.py", argv),
         "mode": "quick" if args.quick else "full",
         "machine": info,
         "settings": {

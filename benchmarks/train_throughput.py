@@ -34,13 +34,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import time
 from typing import Any
 
 import jax
 import numpy as np
-from common import machine_info, result_path, summary, write_json
+from common import command_line, machine_info, result_path, summary, write_json
 
 import marl
 from marl.loop import Runner
@@ -254,7 +253,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     payload = {
         "benchmark": "train_throughput",
-        "command": " ".join(["python", "benchmarks/train_throughput.py", *sys.argv[1:]]),
+        "command": command_line("train_throughput.py", argv),
         "mode": "quick" if args.quick else "full",
         "machine": info,
         "algorithms": sorted({c.get("algo", "qmix") for c in configs.values()}),

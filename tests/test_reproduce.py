@@ -29,6 +29,34 @@ def test_benchmarks_md_is_what_the_committed_results_render():
     assert reproduce.tables_outside_blocks(text) == []
 
 
+def test_every_result_names_a_script_that_exists_and_how_it_was_called():
+    commands = {}
+    for path in sorted((REPO / "benchmarks/results").glob("*.json")):
+        payload = json.loads(path.read_text())
+        results = payload.get("results") if isinstance(payload, dict) else None
+        tasks = results.values() if isinstance(results, dict) else []
+        found = [payload.get("command") if isinstance(payload, dict) else None] + [
+            task.get("measured", {}).get("command") for task in tasks if isinstance(task, dict)
+        ]
+        commands[path.name] = [command for command in found if command]
+    assert sum(map(len, commands.values())) >= 10
+    for name, found in commands.items():
+        for command in found:
+            python, script, *_ = command.split()
+            assert python == "python" and (REPO / script).is_file(), (name, command)
+
+
+def test_a_results_command_is_the_script_and_the_arguments_it_ran_with(monkeypatch):
+    from common import command_line
+
+    assert command_line("mo_learning.py", ["--family", "mo-smac"]) == (
+        "python benchmarks/mo_learning.py --family mo-smac"
+    )
+    monkeypatch.setattr(sys, "argv", ["benchmarks/ranking.py", "--uniform"])
+    assert command_line("ranking.py") == "python benchmarks/ranking.py --uniform"
+    assert command_line("ranking.py", []) == "python benchmarks/ranking.py"
+
+
 def test_a_table_typed_outside_a_block_is_found():
     text = (
         "intro\n<!-- table: ranking.population -->\n| a |\n|---|\n<!-- /table -->\n\n"
