@@ -155,6 +155,19 @@ def result_path(out: str | None, name: str) -> Path:
     return Path(out) if out else RESULTS_DIR / f"{name}.json"
 
 
+def earlier_payload(path: Path, name: str) -> dict[str, Any]:
+    """What ``path`` already holds if it is benchmark ``name``'s JSON, else ``{}``: a
+    report of some runs, tasks or stages keeps the others (e.g. run in another
+    session)."""
+    if not path.exists():
+        return {}
+    try:
+        earlier = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return {}
+    return earlier if isinstance(earlier, dict) and earlier.get("benchmark") == name else {}
+
+
 def write_json(path: Path, payload: dict[str, Any]) -> Path:
     """Writes ``payload`` as indented JSON, creating the directory; returns the path."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common import machine_info, result_path, write_json
+from common import earlier_payload, machine_info, result_path, write_json
 
 from marl.checkpoint import read_config
 
@@ -301,13 +301,8 @@ def _keep_earlier_results(
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, int]]]:
     """The new results on top of those already in ``path``: a report of some runs
     keeps the (algo, task) results it did not read, e.g. runs made on another day."""
-    if not path.exists():
-        return results, settings
-    try:
-        earlier = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return results, settings
-    if earlier.get("benchmark") != name:
+    earlier = earlier_payload(path, name)
+    if not earlier:
         return results, settings
     merged = {algo: dict(tasks) for algo, tasks in earlier.get("results", {}).items()}
     merged_settings = {

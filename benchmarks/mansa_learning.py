@@ -34,7 +34,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from common import command_line, machine_info, result_path, write_json
+from common import command_line, earlier_payload, machine_info, result_path, write_json
 from learning_curves import REPO, Study, marl_train, plot, read_curve, summarise
 
 RUNS = REPO / "benchmarks" / "runs" / "mansa_learning"
@@ -203,19 +203,6 @@ def measure_costs(task: str, pair: tuple[str, str]) -> dict[str, dict[str, float
     return update_costs(learner, env, 20, jax.random.PRNGKey(0))
 
 
-def earlier_results(path: Path, name: str) -> dict[str, Any]:
-    """The results already in ``path`` if it is this benchmark's JSON, else none."""
-    if not path.exists():
-        return {}
-    try:
-        earlier = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return {}
-    if earlier.get("benchmark") != name:
-        return {}
-    return earlier.get("results", {})
-
-
 def keep_earlier(earlier: dict[str, Any], results: dict[str, Any]) -> dict[str, Any]:
     """``results`` on top of ``earlier``: other tasks are kept, and so are a task's
     stages this invocation did not run (tasks and stages run in separate sessions)."""
@@ -241,7 +228,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     pair = (args.pair[0], args.pair[1])
     name = f"mansa_learning_{pair[0]}_{pair[1]}"
-    earlier = earlier_results(result_path(args.out, name), name)
+    earlier = earlier_payload(result_path(args.out, name), name).get("results", {})
     results = {}
     for task in args.tasks:
         stages = run_task(

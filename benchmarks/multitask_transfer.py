@@ -29,11 +29,10 @@ run before. A killed run resumes when the script is started again. Usage::
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
-from common import command_line, machine_info, result_path, write_json
+from common import command_line, earlier_payload, machine_info, result_path, write_json
 from learning_curves import REPO, Study, marl_train, plot, read_curve, summarise
 
 RUNS = REPO / "benchmarks" / "runs" / "multitask_transfer"
@@ -214,18 +213,6 @@ def run_family(
     return results
 
 
-def earlier_stages(path: Path, name: str) -> dict[str, Any]:
-    """The stages already in ``path`` if it is this benchmark's JSON (stages run in
-    another session), else none."""
-    if not path.exists():
-        return {}
-    try:
-        earlier = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return {}
-    return earlier.get("results", {}) if earlier.get("benchmark") == name else {}
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--family", choices=sorted(FAMILIES), default="smac")
@@ -245,7 +232,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         tuple(args.stages),
         decision_file(args.family, Path(args.out) if args.out else None),
     )
-    results = {**earlier_stages(out, name), **results}
+    results = {**earlier_payload(out, name).get("results", {}), **results}
     payload = {
         "benchmark": name,
         "command": command_line("multitask_transfer.py", argv),

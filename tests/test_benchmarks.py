@@ -542,8 +542,8 @@ def test_a_mansa_report_of_some_tasks_or_stages_keeps_the_others(tmp_path):
         "smac/3m": {"stages": {"il": 2, "mansa": 4}, "update_costs": 5},
     }
     path.write_text(json.dumps({"benchmark": name, "results": earlier}))
-    assert mansa_learning.earlier_results(path, name) == earlier
-    assert mansa_learning.earlier_results(path, "mansa_learning_ippo_mappo") == {}
+    assert mansa_learning.earlier_payload(path, name)["results"] == earlier
+    assert mansa_learning.earlier_payload(path, "mansa_learning_ippo_mappo") == {}
     merged = mansa_learning.keep_earlier(
         earlier, {"smac/3m": {"stages": {"il": 3}, "update_costs": 6}}
     )
