@@ -94,6 +94,39 @@ def test_marine_kills_marine_in_eight_hits(step):
     assert not history[13].alive[0]
 
 
+def test_automatic_targets_stay_until_out_of_range_and_threats_come_first(step):
+    """SC2's automatic targeting (stock units on stop or attack-move): a target stays
+    chosen while valid and in weapon range, even when another comes closer; one out of
+    range is dropped for the closest; a unit that can fire back comes first."""
+    # The idle enemy marine (2) has agent marine 0 in range (edge 3.25 of 5), 1 not.
+    battle = battle_of(["marine"] * 3, [(12.0, 16.0), (9.0, 16.0), (16.0, 16.0)], [0, 0, 1])
+    battle, _, _ = step(battle)
+    assert int(battle.auto_target[2]) == 0 and int(battle.acted_on[2]) == 0
+    closer = battle.replace(position=battle.position.at[1].set(jnp.array([14.5, 16.0])))
+    kept = run(step, closer, 3)
+    assert [int(b.auto_target[2]) for b in kept[1:]] == [0, 0, 0]
+    assert float(kept[-1].health[1]) == 45.0 and float(kept[-1].health[0]) < 45.0 - 6.0
+    away = kept[-1].replace(position=kept[-1].position.at[0].set(jnp.array([8.0, 16.0])))
+    switched, _, _ = step(away)
+    assert int(switched.auto_target[2]) == 1
+    # A medivac (no weapon) closer than a marine: the marine is shot first ...
+    units = ["medivac", "marine", "marine"]
+    battle = battle_of(units, [(14.0, 16.0), (12.5, 16.0), (16.0, 16.0)], [0, 0, 1])
+    battle, _, _ = step(battle)
+    assert int(battle.auto_target[2]) == 1 and int(battle.acted_on[2]) == 1
+    # ... and a marine entering range takes over from a medivac being shot.
+    battle = battle_of(units, [(14.0, 16.0), (8.0, 16.0), (16.0, 16.0)], [0, 0, 1])
+    battle, _, _ = step(battle)
+    assert int(battle.auto_target[2]) == 0
+    battle = battle.replace(position=battle.position.at[1].set(jnp.array([12.5, 16.0])))
+    battle, _, _ = step(battle)
+    assert int(battle.auto_target[2]) == 1
+    # Units under an explicit order keep no automatic target.
+    ordered = order(battle, 2, sim.ORDER_ATTACK, target=0)
+    ordered, _, _ = step(ordered)
+    assert int(ordered.auto_target[2]) == sim.NO_TARGET
+
+
 def test_fire_rate_matches_the_weapon_period_in_expectation(step, fine_step):
     stalker = UNIT_TYPES[UNIT_INDEX["stalker"]]
     crawler = UNIT_TYPES[UNIT_INDEX["spine_crawler"]]

@@ -81,6 +81,7 @@ def swap_sides(battle: sim.Battle, num_first: int) -> sim.Battle:
         team=1 - swapped.team,
         order_unit=renumber(swapped.order_unit),
         acted_on=renumber(swapped.acted_on),
+        auto_target=renumber(swapped.auto_target),
     )
 
 

@@ -92,6 +92,9 @@ class Battle:
     # The unit each unit last fired at or healed during the current agent step
     # (NO_TARGET if none); kept for replays, not read by the simulation.
     acted_on: Array  # int32
+    # The target SC2's automatic targeting chose for a unit that picks its own targets
+    # (attack-move, idle stock units): kept while it is valid and in weapon range.
+    auto_target: Array  # int32, NO_TARGET if none
 
 
 @struct.dataclass
@@ -169,6 +172,7 @@ def new_battle(unit_types: Array, teams: Array, positions: Array) -> Battle:
         alive=jnp.ones(num_units, bool),
         time=jnp.float32(0.0),
         acted_on=jnp.full(num_units, NO_TARGET, jnp.int32),
+        auto_target=jnp.full(num_units, NO_TARGET, jnp.int32),
     )
 
 
@@ -283,8 +287,11 @@ def substep(
     if mechanics.air:
         can_hit = can_hit & (~data["air"][None] | data["targets_air"][:, None])
 
-    # Targets: the ordered unit, or for attack-move and idle stock units the closest
-    # opponent within sight (attack-move) or weapon range (idle).
+    # Targets: the ordered unit, or for attack-move and idle stock units SC2's automatic
+    # targeting (Liquipedia, "Automatic Targeting"): a chosen target stays chosen until
+    # it is no longer valid or leaves weapon range, or a higher-priority target (a
+    # threat: one that can fire back) enters weapon range; a new one is the closest
+    # threat, else the closest opponent, within sight (attack-move) or weapon range.
     ordered = battle.order_unit
     safe_ordered = jnp.maximum(ordered, 0)
     ordered_ok = (ordered >= 0) & alive[safe_ordered]
@@ -299,9 +306,22 @@ def substep(
     # Laid out [target, unit] (``edge`` and ``centre`` are symmetric): vmapped, XLA:CPU
     # finds the minimum over a short middle axis about 5x faster than over the last.
     candidates = can_hit.T & (edge <= acquire_range[None])
-    closest = jnp.argmin(jnp.where(candidates, centre, jnp.inf), axis=0)
+    threats = candidates & can_hit  # [target, unit]: the target can fire on the unit
+    any_threat = threats.any(axis=0)
+    preferred = jnp.where(any_threat[None], threats, candidates)
+    closest = jnp.argmin(jnp.where(preferred, centre, jnp.inf), axis=0)
     acquired = candidates.any(axis=0)
-    target = jnp.where(attack_ok, ordered, jnp.where(acquired, closest, NO_TARGET))
+    # The previous target's tests as [target, unit] masks reduced over targets (no
+    # gathers: vmapped, they cost more than these few small elementwise passes).
+    previous = battle.auto_target
+    in_weapon_range = can_hit.T & (edge <= data["weapon_range"][None])
+    was_previous = index[:, None] == previous[None]
+    threat_in_range = (in_weapon_range & can_hit).any(axis=0)
+    keeps = (acquire_range >= 0.0) & (
+        was_previous & in_weapon_range & (can_hit | ~threat_in_range[None])
+    ).any(axis=0)
+    automatic = jnp.where(keeps, previous, jnp.where(acquired, closest, NO_TARGET))
+    target = jnp.where(attack_ok, ordered, automatic)
     has_target = target >= 0
     safe_target = jnp.maximum(target, 0)
     target_edge = edge[index, safe_target]
@@ -462,6 +482,7 @@ def substep(
         alive=alive,
         time=battle.time + dt,
         acted_on=acted_on,
+        auto_target=jnp.where(attack_ok | ~alive, NO_TARGET, automatic),
     )
     return new_battle, health_damage, shield_damage
 
