@@ -311,8 +311,8 @@ def substep(
     preferred = jnp.where(any_threat[None], threats, candidates)
     closest = jnp.argmin(jnp.where(preferred, centre, jnp.inf), axis=0)
     acquired = candidates.any(axis=0)
-    # The previous target's tests as [target, unit] masks reduced over targets (no
-    # gathers: vmapped, they cost more than these few small elementwise passes).
+    # The previous target's tests as [target, unit] masks reduced over targets, in the
+    # layout above, rather than as gathers.
     previous = battle.auto_target
     in_weapon_range = can_hit.T & (edge <= data["weapon_range"][None])
     was_previous = index[:, None] == previous[None]
