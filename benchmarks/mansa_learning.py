@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             earlier.get(task, {}).get("stages"),
         )
         results[task] = {
-            "stages": {**earlier.get(task, {}).get("stages", {}), **stages},
+            "stages": stages,
             "update_costs": measure_costs(task, pair),
             # Tasks run in separate invocations share the JSON: each keeps its own.
             "measured": {
@@ -251,7 +251,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             },
         }
         costs = results[task]["update_costs"]
-        results[task]["cl_compute"] = cl_compute(results[task]["stages"], costs)
         print(
             f"{task}: one update of {pair[0]} {costs['il']['flops'] / 1e9:.2f} GFLOP "
             f"({costs['il']['seconds'] * 1e3:.0f} ms), of {pair[1]} "
@@ -259,6 +258,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             flush=True,
         )
     results = keep_earlier(earlier, results)
+    for task in args.tasks:  # over every stage of the task, those run before included
+        results[task]["cl_compute"] = cl_compute(
+            results[task]["stages"], results[task]["update_costs"]
+        )
     payload = {
         "benchmark": name,
         "command": command_line("mansa_learning.py", argv),
