@@ -8,11 +8,18 @@ the script reports, side by side:
   interval;
 * how episodes end: scored, conceded, out of play, possession change, time limit;
 
-and, for three kicks from fixed positions (a shot in ``academy_empty_goal_close``, a
-short and a long pass by the carrier in ``academy_3_vs_1_with_keeper``: the agent
-nearest the ball runs right until the ball is his, then kicks), the ball's trace:
-steps from the command to the ball leaving the foot, its speed then and 5 and 10
-steps later, how far it went in 10 and 30 steps, its peak height and who had it next.
+shots at a keeper alone (GRF has no academy scenario that isolates its keeper): a
+striker 1 m behind the ball, straight in front of the goal at 11, 16, 22 and 30 m and
+at 16 m from 8.5 m off-centre, runs onto it and shoots at once, at the keeper (its
+held direction points at the goal's centre) or at the bottom corner (it turns
+down-right first); how often it scores,
+the keeper holds it (a change of possession), it goes out of play or is still loose
+when the step limit of 40 ends the try; and, for three kicks from fixed positions (a
+shot in ``academy_empty_goal_close``, a short and a long pass by the carrier in
+``academy_3_vs_1_with_keeper``: the agent nearest the ball runs right until the ball
+is his, then kicks), the ball's trace: steps from the command to the ball leaving the
+foot, its speed then and 5 and 10 steps later, how far it went in 10 and 30 steps, its
+peak height and who had it next.
 
 Policies (``football_baselines.py``'s, through one :class:`View` of either engine):
 ``uniform`` (any of the 19 actions, no mask: kicks by players without the ball do
@@ -69,7 +76,16 @@ from marl.envs.football.env import (
     make_football,
 )
 from marl.envs.football.real_engine import SETUP_HINT, RealFootball, gfootball_available
-from marl.envs.football.scenarios import get_scenario
+from marl.envs.football.scenarios import (
+    BUILDER_Y_METRES,
+    HALF_LENGTH,
+    X_SCALE,
+    Y_SCALE,
+    Player,
+    Scenario,
+    get_scenario,
+    register_scenario,
+)
 
 # The learning scenarios of football_baselines, a counterattack and the corner.
 SCENARIOS = (*BASELINE_SCENARIOS, "academy_counterattack_hard", "academy_corner")
@@ -80,6 +96,34 @@ KICKS = {
     "long_pass": ("academy_3_vs_1_with_keeper", LONG_PASS),
 }
 TRACE_STEPS = 30
+# Shots at a keeper alone: (metres from the goal line, metres off-centre).
+KEEPER_SHOTS = ((11.0, 0.0), (16.0, 0.0), (22.0, 0.0), (30.0, 0.0), (16.0, 8.5))
+KEEPER_STEPS = 40
+# At the keeper (the held direction points at the goal's centre) and at the bottom corner.
+KEEPER_POLICIES = ("run_and_shoot_60", "shoot_at_corner")
+RIGHT, BOTTOM_RIGHT = 5, 6  # GRF's direction actions towards the opponents' goal
+
+
+def keeper_scenario(distance: float, offset: float) -> Scenario:
+    """A striker 1 m behind the ball ``distance`` m from the right goal line and
+    ``offset`` m off-centre, the opponents' keeper alone in its goal."""
+    # The ball in the observation's units, the players in the builder's (as GRF's files).
+    ball = ((HALF_LENGTH - distance) / X_SCALE, offset / Y_SCALE)
+    striker = Player("CF", (HALF_LENGTH - distance - 1.0) / HALF_LENGTH, offset / BUILDER_Y_METRES)
+    return Scenario(
+        f"fidelity_keeper_{distance:g}m_{offset:g}m".replace(".", "_"),  # a module name for GRF
+        ball,
+        (Player("GK", -1.0, 0.0), striker),
+        (Player("GK", -1.0, 0.0),),
+        controlled=(1,),
+        time_limit=KEEPER_STEPS,
+    )
+
+
+# Registered at import, so that GRF's worker processes (spawned) know them too.
+KEEPER_SCENARIOS = {shot: keeper_scenario(*shot) for shot in KEEPER_SHOTS}
+for _scenario in KEEPER_SCENARIOS.values():
+    register_scenario(_scenario, overwrite=True)
 ENGINES = ("ours", "real", "both")
 
 
@@ -90,13 +134,23 @@ def policy_names(num_agents: int) -> list[str]:
     return names
 
 
+def shoot_at_corner(view: View, mask: jax.Array, step: jax.Array, key: jax.Array) -> jax.Array:
+    """Runs right onto the ball; once it is his, turns down-right and shoots when facing
+    there (GRF aims a shot between the posts by the held direction)."""
+    has_ball = jnp.asarray(view.controlled) == view.owner
+    facing = jnp.asarray(view.held_direction) == BOTTOM_RIGHT
+    action = jnp.where(has_ball, jnp.where(facing, SHOT, BOTTOM_RIGHT), RIGHT)
+    return action.astype(jnp.int32)
+
+
 def policy_by_name(name: str, scenario: str) -> Any:
     if name.startswith("run_and_shoot_"):
         return run_and_shoot(float(name.rsplit("_", 1)[1]))
     if name.startswith("pass_then_run_"):
         carrier = first_carrier(get_scenario(scenario))
         return pass_then_run(float(name.rsplit("_", 1)[1]), carrier)
-    return {"uniform": uniform_policy, "random": random_policy}[name]
+    named = {"uniform": uniform_policy, "random": random_policy, "shoot_at_corner": shoot_at_corner}
+    return named[name]
 
 
 # ----------------------------------------------------------------- statistics
@@ -227,9 +281,6 @@ def _kicker(x: np.ndarray, y: np.ndarray, ball: tuple[float, float], controlled)
     return int(np.argmin(distance))
 
 
-RIGHT = 5  # GRF's direction action towards the opponents' goal
-
-
 def _trace_action(kicker: int, owner: int, driven: int, kicked: bool, kick: int, num_agents: int):
     """One step of the kick protocol, the same in both engines: the kicker runs right until
     he has the ball (a player gets it only by touching it), kicks, lets go of the
@@ -353,6 +404,20 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def keeper_provenance(args: argparse.Namespace, earlier: dict | None, rows: list) -> dict | None:
+    """When and at which commit GRF's side of the keeper shots was measured: this run,
+    or the run the earlier file took it from."""
+    if not rows:
+        return None
+    if earlier is None:
+        info = machine_info()
+        return {"date": info.get("timestamp"), "git": info.get("git")}
+    return earlier["settings"].get("keeper_real_from") or {
+        "date": earlier["machine"].get("timestamp"),
+        "git": earlier["machine"].get("git"),
+    }
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a minute; checks it runs")
@@ -362,8 +427,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--episodes-real", type=int, default=200)
     parser.add_argument("--trace-tries", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2, help="processes for GRF's engine")
-    parser.add_argument("--parts", nargs="+", choices=("episodes", "traces"),
-                        default=["episodes", "traces"])  # fmt: skip
+    parser.add_argument("--parts", nargs="+", choices=("episodes", "keeper", "traces"),
+                        default=["episodes", "keeper", "traces"])  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--real-from",
@@ -373,9 +438,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/)")
     args = parser.parse_args(argv)
+    keeper_shots = KEEPER_SHOTS
     if args.quick:
         args.scenarios = ["academy_pass_and_shoot_with_keeper"]
         args.episodes_ours, args.episodes_real, args.trace_tries = 64, 3, 1
+        keeper_shots = KEEPER_SHOTS[:1]
     earlier = None
     if args.real_from:
         earlier = json.loads(Path(args.real_from).read_text())
@@ -402,6 +469,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             rows.append(row)
             jobs.append((scenario, policy_name, args.episodes_real, args.seed + index))
 
+    keeper_rows: list[dict[str, Any]] = []
+    for distance, offset in keeper_shots if "keeper" in args.parts else ():
+        spec = KEEPER_SCENARIOS[(distance, offset)]
+        for policy_name in KEEPER_POLICIES:
+            row = {"scenario": spec.name, "policy": policy_name, "distance": distance,
+                   "offset": offset}  # fmt: skip
+            if args.engine in ("ours", "both"):
+                row["ours"] = ours_episodes(spec.name, policy_name, args.episodes_ours, args.seed)
+                print(f"ours {spec.name} {policy_name}: goals {row['ours']['goal_rate']:.3f}",
+                      flush=True)  # fmt: skip
+            keeper_rows.append(row)
+            jobs.append((spec.name, policy_name, args.episodes_real, args.seed + len(jobs)))
+
     traces: dict[str, Any] = {}
     for name, (scenario, kick) in KICKS.items() if "traces" in args.parts else []:
         if scenario not in args.scenarios and not args.quick:
@@ -420,12 +500,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         with context.Pool(max(1, args.workers)) as pool:
             done = pool.map(_real_job, jobs, chunksize=1)
         by_key = {(scenario, policy): result for scenario, policy, result in done}
-        for row in rows:
+        for row in rows + keeper_rows:
             row["real"] = by_key[(row["scenario"], row["policy"])]
 
     if earlier is not None:
-        real_rows = {(r["scenario"], r["policy"]): r["real"] for r in earlier["rows"]}
-        for row in rows:
+        real_rows = {
+            (r["scenario"], r["policy"]): r["real"]
+            for r in earlier["rows"] + earlier.get("keeper", [])
+        }
+        for row in rows + keeper_rows:
+            if (row["scenario"], row["policy"]) not in real_rows:
+                sys.exit(f"football_fidelity: --real-from has no GRF result for "
+                         f"{row['scenario']} {row['policy']}: run both engines")  # fmt: skip
             row["real"] = real_rows[(row["scenario"], row["policy"])]
         for name, entry in traces.items():
             entry["real"] = earlier["traces"][name]["real"]
@@ -445,8 +531,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "real_from": None
             if earlier is None
             else {"path": args.real_from, "git": earlier["machine"].get("git")},
+            # GRF's keeper shots were measured apart from its episodes and traces.
+            "keeper_real_from": keeper_provenance(args, earlier, keeper_rows),
         },
         "rows": rows,
+        "keeper": keeper_rows,
         "traces": traces,
     }
     if real:

@@ -340,6 +340,45 @@ def _football_fidelity(payload: dict[str, Any]) -> str:
     return markdown(header, rows)
 
 
+KEEPER_ENDS = (
+    ("possession_change", "held by the keeper"),
+    ("out_of_play", "out of play"),
+    ("time_limit", "loose at step 40"),
+)
+
+
+@table("football_fidelity.keeper", "football_fidelity")
+def _football_keeper(payload: dict[str, Any]) -> str:
+    """Shots at a keeper alone from fixed places, in both engines: the goal rate with its
+    Wilson interval and the other ways a try ends."""
+    rows = []
+    for row in payload.get("keeper", []):
+        ours, real = row["ours"], row.get("real")
+        if real is None:
+            continue
+        place = f"{row['distance']:g} m, " + (
+            f"{row['offset']:g} m off-centre" if row["offset"] else "centre"
+        )
+        (lo_ours, hi_ours), (lo_real, hi_real) = ours["goal_rate_ci95"], real["goal_rate_ci95"]
+        aim = "corner" if row["policy"] == "shoot_at_corner" else "keeper"
+        rows.append(
+            [
+                place,
+                aim,
+                f"{ours['goal_rate']:.2f} [{lo_ours:.2f}, {hi_ours:.2f}] / "
+                f"{real['goal_rate']:.2f} [{lo_real:.2f}, {hi_real:.2f}]",
+                *(
+                    f"{ours['end_reasons'].get(reason, 0.0):.0%} / "
+                    f"{real['end_reasons'].get(reason, 0.0):.0%}"
+                    for reason, _ in KEEPER_ENDS
+                ),
+            ]
+        )
+    header = ["shot from", "aimed at", "goal rate ours / GRF (95% CI)"]
+    header += [f"{label}, ours / GRF" for _, label in KEEPER_ENDS]
+    return markdown(header, rows)
+
+
 KICK_COLUMNS = (
     ("release_delay", "steps to leave"),
     ("release_speed", "speed leaving (m/s)"),

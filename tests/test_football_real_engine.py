@@ -139,3 +139,75 @@ def test_marl_evaluate_refuses_an_unknown_engine_in_one_line():
     with pytest.raises(ValueError, match="engine=gfootball evaluates; drop replay= and export="):
         parse_args(["checkpoint=x", "engine=gfootball", "replay=a.gif"])
     assert parse_args(["checkpoint=x", "engine=gfootball"])["engine"] == "gfootball"
+
+
+class _RecordingBuilder:
+    """GRF's scenario builder as far as a scenario file uses it, recording the calls."""
+
+    def __init__(self):
+        self.settings = type("Config", (), {})()
+        self.ball = None
+        self.teams: dict[str, list[tuple]] = {}
+        self._team = None
+
+    def config(self):
+        return self.settings
+
+    def SetBallPosition(self, x, y):  # noqa: N802 (GRF's names)
+        self.ball = (x, y)
+
+    def SetTeam(self, team):  # noqa: N802
+        self._team = team
+        self.teams[team] = []
+
+    def AddPlayer(self, x, y, role, lazy=False):  # noqa: N802
+        self.teams[self._team].append((x, y, role, lazy))
+
+
+def test_a_registered_scenario_is_built_in_grf_as_grfs_own_file_builds_it(monkeypatch):
+    """academy_3_vs_1_with_keeper through grf_builder gives what GRF's scenario file
+    (gfootball/scenarios/academy_3_vs_1_with_keeper.py) sets: its ball, players,
+    roles, duration and end rules."""
+    import types
+
+    from marl.envs.football.scenarios import get_scenario
+
+    engine = types.SimpleNamespace(
+        e_Team=types.SimpleNamespace(e_Left="left", e_Right="right"),
+        e_PlayerRole=types.SimpleNamespace(
+            **{f"e_PlayerRole_{role}": role for role in ("GK", "CB", "CM")}
+        ),
+    )
+    monkeypatch.setitem(__import__("sys").modules, "gfootball_engine", engine)
+    builder = _RecordingBuilder()
+    real_engine.grf_builder(get_scenario("academy_3_vs_1_with_keeper"))(builder)
+
+    assert builder.ball == (0.62, 0.0)
+    assert builder.teams == {
+        "left": [(-1.0, 0.0, "GK", False), (0.6, 0.0, "CM", False), (0.7, 0.2, "CM", False),
+                 (0.7, -0.2, "CM", False)],
+        "right": [(-1.0, 0.0, "GK", False), (-0.75, 0.0, "CB", False)],
+    }  # fmt: skip
+    settings = vars(builder.settings)
+    assert settings["game_duration"] == 400
+    assert settings["offsides"] is False and settings["deterministic"] is False
+    assert settings["end_episode_on_score"] and settings["end_episode_on_out_of_play"]
+    assert settings["end_episode_on_possession_change"]
+    assert (settings["left_team_difficulty"], settings["right_team_difficulty"]) == (1.0, 0.6)
+
+
+def test_a_full_game_scenario_is_not_built_for_grf():
+    from marl.envs.football.scenarios import get_scenario
+
+    with pytest.raises(ValueError, match="without restarts only"):
+        real_engine.grf_builder(get_scenario("5_vs_5"))
+
+
+def test_a_scenario_whose_name_is_no_module_name_is_refused_for_grf():
+    import dataclasses
+
+    from marl.envs.football.scenarios import get_scenario
+
+    dotted = dataclasses.replace(get_scenario("academy_3_vs_1_with_keeper"), name="shot_16.5m")
+    with pytest.raises(ValueError, match="'shot_16.5m'.*valid identifier"):
+        real_engine.install_grf_scenario(dotted)

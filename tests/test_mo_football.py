@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,7 +11,8 @@ import pytest
 
 import marl
 from marl import pareto
-from marl.envs.football.env import ACTION_NAMES, RELEASE_DIRECTION, SHOT
+from marl.envs.football.env import ACTION_NAMES, RELEASE_DIRECTION, SHOT, Football
+from marl.envs.football.scenarios import Player, get_scenario
 
 SCENARIO = "academy_empty_goal_close"
 RIGHT = ACTION_NAMES.index("right")
@@ -55,7 +58,12 @@ def test_the_objectives_are_footballs_reward_and_the_time_holding_the_ball() -> 
 
 
 def test_keeping_the_ball_and_shooting_land_on_different_points_of_the_front() -> None:
-    env = marl.make_env(f"mo-football/{SCENARIO}")
+    # The opponents' keeper lazy, so that nobody comes for a ball the striker stands on.
+    scenario = get_scenario(SCENARIO)
+    lazy_keeper = dataclasses.replace(
+        scenario, name=f"{SCENARIO}_lazy_keeper", right=(Player("GK", 1.0, 0.0, lazy=True),)
+    )
+    env = Football(lazy_keeper, multi_objective=True)
     # Run onto the ball for three steps, then stand on it to the time limit ...
     keep, keep_length = play(
         env,

@@ -20,6 +20,12 @@ has agents) and adds what the JAX environment has and GRF does not:
 * a :class:`Snapshot` of the positions in metres, the ball, its owner and which
   player each agent drives now, in the JAX simulator's numbering (left team first).
 
+Scenarios GRF does not ship (registered with
+:func:`marl.envs.football.scenarios.register_scenario`) are handed to GRF's scenario
+builder from their :class:`~marl.envs.football.scenarios.Scenario` (same positions,
+roles, lazy players, end rules and difficulties: :func:`install_grf_scenario`), so a
+hand-made situation plays in both engines.
+
 One difference cannot be wrapped away: GRF hands the agents' control around its
 controllable players (the one nearest the ball, the receiver of a pass), keeper
 included, whereas ``football/<scenario>`` fixes which players the agents drive. The
@@ -32,11 +38,14 @@ needed to train or test marl-lab.
 from __future__ import annotations
 
 import importlib.util
+import sys
+import types
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from marl.envs.football.scenarios import X_SCALE, Y_SCALE, get_scenario
+from marl.envs.football.scenarios import X_SCALE, Y_SCALE, Scenario, get_scenario
 
 GFOOTBALL_VERSION = "2.10.2"
 SETUP_HINT = (
@@ -58,6 +67,61 @@ def require_gfootball() -> None:
     """Raises a one-line error naming the setup script when ``gfootball`` is missing."""
     if not gfootball_available():
         raise ModuleNotFoundError(SETUP_HINT)
+
+
+def grf_builder(scenario: Scenario) -> Callable[[Any], None]:
+    """GRF's ``build_scenario(builder)`` for ``scenario``, built as GRF's own files are:
+    the ball and the players at the scenario's coordinates (GRF's builder units, the
+    right team in its own frame), its roles and lazy players, its step limit, end rules
+    and difficulties, offsides off. Scenarios with restarts (full games) need kick-off
+    formations that GRF's builder takes per episode: only GRF's own such files play."""
+    if scenario.restarts:
+        raise ValueError(
+            f"scenario '{scenario.name}': GRF's engine plays registered scenarios without "
+            "restarts only (full games need GRF's own scenario files)"
+        )
+
+    def build_scenario(builder: Any) -> None:
+        import gfootball_engine as engine
+
+        config = builder.config()
+        config.game_duration = scenario.time_limit
+        config.deterministic = False
+        config.offsides = False
+        config.end_episode_on_score = True
+        config.end_episode_on_out_of_play = scenario.end_on_out_of_play
+        config.end_episode_on_possession_change = scenario.end_on_possession_change
+        config.left_team_difficulty = scenario.left_difficulty
+        config.right_team_difficulty = scenario.right_difficulty
+        builder.SetBallPosition(*scenario.ball)
+        for team, players in ((engine.e_Team.e_Left, scenario.left),
+                              (engine.e_Team.e_Right, scenario.right)):  # fmt: skip
+            builder.SetTeam(team)
+            for player in players:
+                role = getattr(engine.e_PlayerRole, f"e_PlayerRole_{player.role}")
+                builder.AddPlayer(player.x, player.y, role, player.lazy)
+
+    return build_scenario
+
+
+def install_grf_scenario(scenario: Scenario) -> str:
+    """Makes ``scenario`` loadable by GRF under its name and returns that name: GRF
+    loads ``gfootball.scenarios.<name>`` and calls its ``build_scenario``; a scenario
+    GRF ships is left alone, any other gets a module of :func:`grf_builder` (in this
+    process)."""
+    if not scenario.name.isidentifier():
+        raise ValueError(
+            f"scenario '{scenario.name}': GRF loads a scenario as a Python module, so its "
+            "name must be a valid identifier (letters, digits and underscores)"
+        )
+    require_gfootball()
+    module_name = f"gfootball.scenarios.{scenario.name}"
+    if module_name in sys.modules or importlib.util.find_spec(module_name) is not None:
+        return scenario.name
+    module = types.ModuleType(module_name)
+    module.build_scenario = grf_builder(scenario)  # type: ignore[attr-defined]
+    sys.modules[module_name] = module
+    return scenario.name
 
 
 class Snapshot(NamedTuple):
@@ -146,7 +210,7 @@ class RealFootball:
         self.mask_ball_actions = mask_ball_actions
         self._to_simple115 = Simple115StateWrapper.convert_observation
         self._env = football_env.create_environment(
-            env_name=scenario,
+            env_name=install_grf_scenario(spec),
             representation="raw",
             rewards="scoring",
             number_of_left_players_agent_controls=self.num_agents,

@@ -139,7 +139,6 @@ SHOT_TECHNIQUE = 0.7 * DEFAULT_STAT  # the blend exponent u ** (0.7 x technical 
 
 # Scripted players (section 7).
 HUNT_BASE = 10.0  # m; + 10 x (1 - mindset), x (0.3 + 0.7 difficulty)
-KEEPER_RUSH = 12.0  # a keeper comes out for a carrier this close to its goal
 SHOOT_DISTANCE = 20.0  # scripted carriers shoot from here
 PRESSED_DISTANCE = 2.5  # scripted carriers pass when an opponent is this close
 MARK_DISTANCE = 2.0  # markers stand this far goal-side of their man
