@@ -71,19 +71,19 @@ def _end_reasons(records: dict) -> np.ndarray:
     return np.where(ended.any(1), records["reason"][np.arange(len(first)), first], 0)
 
 
-def _shooter(distance: float, keeper: bool) -> Football:
-    """One attacker ``distance`` m out in front of the right goal, with the ball; the right
-    team's keeper in goal, or (``keeper=False``) lazy and far away in the other goal."""
-    right = (P("GK", -1.0, 0.0),) if keeper else (P("GK", 1.0, 0.0, lazy=True),)
+def _striker(name: str, distance: float, right: tuple[Player, ...]) -> Football:
+    """One attacker ``distance`` m out in front of the right goal, the ball 0.5 m ahead of
+    him, against ``right``."""
     spot = sim.HALF_LENGTH - distance
-    scenario = Scenario(
-        f"shooter_{distance}_{keeper}",
-        ((spot + 0.5) / 54.4, 0.0),
-        (P("GK", -1.0, 0.0), P("CF", spot / sim.HALF_LENGTH, 0.0)),
-        right,
-        controlled=(1,),
-    )
-    return Football(scenario)
+    left = (P("GK", -1.0, 0.0), P("CF", spot / sim.HALF_LENGTH, 0.0))
+    return Football(Scenario(name, ((spot + 0.5) / 54.4, 0.0), left, right, controlled=(1,)))
+
+
+def _shooter(distance: float, keeper: bool) -> Football:
+    """A striker (:func:`_striker`) against the right team's keeper in goal, or
+    (``keeper=False``) a lazy one far away in the other goal."""
+    right = (P("GK", -1.0, 0.0),) if keeper else (P("GK", 1.0, 0.0, lazy=True),)
+    return _striker(f"shooter_{distance}_{keeper}", distance, right)
 
 
 def _shoot_at_step_one(direction: int):
@@ -237,15 +237,8 @@ def _lone_striker_run(covered: bool) -> dict:
     """12 steps of a lone striker, 25 m out, running at goal with the ball; ``covered``
     puts a right-team defender 8 m in front of him (between him and the goal)."""
     right = (P("GK", -1.0, 0.0),) + ((P("CB", -0.69, 0.0),) if covered else ())
-    spot = sim.HALF_LENGTH - 25.0
-    scenario = Scenario(
-        f"lone_striker_{covered}",
-        ((spot + 0.5) / 54.4, 0.0),
-        (P("GK", -1.0, 0.0), P("CF", spot / sim.HALF_LENGTH, 0.0)),
-        right,
-        controlled=(1,),
-    )
-    records = _episodes(Football(scenario), lambda t, state: jnp.full((1,), RIGHT), 12, 1)
+    env = _striker(f"lone_striker_{covered}", 25.0, right)
+    records = _episodes(env, lambda t, state: jnp.full((1,), RIGHT), 12, 1)
     return {"keeper_x": records["x"][0, :, 2], "owner": records["owner"][0]}
 
 
