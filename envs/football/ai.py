@@ -127,14 +127,10 @@ def scripted_commands(m: Match, s: Statics) -> Commands:
     to_ball_x, to_ball_y = ball.x - m.x, ball.y - m.y
     ball_distance = jnp.sqrt(to_ball_x * to_ball_x + to_ball_y * to_ball_y)
     outfield = ~jnp.asarray(s.keeper) & ~jnp.asarray(s.lazy)
-
-    def nearest_of_team(candidates: Array) -> Array:
-        per_team = jnp.stack([
-            jnp.argmin(jnp.where(candidates & (team == t), ball_distance, jnp.inf)) for t in (0, 1)
-        ])  # fmt: skip
-        return candidates & (index == per_team[team])
-
-    nearest = nearest_of_team(outfield)
+    nearest_of_team = jnp.stack([
+        jnp.argmin(jnp.where(outfield & (team == t), ball_distance, jnp.inf)) for t in (0, 1)
+    ])  # fmt: skip
+    nearest = outfield & (index == nearest_of_team[team])
     # GRF's keeper goes for a loose ball only as the match's designated player: the first
     # of everybody to reach it.
     active = ~jnp.asarray(s.lazy)
