@@ -90,6 +90,31 @@ def _shoot_at_step_one(direction: int):
     return lambda t, state: jnp.where(t == 1, SHOT, direction)[None]
 
 
+def test_holding_shot_charges_it_as_in_grf():
+    """GRF (the reference, section 5): the shot fires when its button is let go or after
+    500 ms held, harder the longer it was held (desired power .15 for one step, .63 for
+    five). Pressed once, the ball leaves three steps after the command; pressed on eight
+    steps in a row, four steps later (the charge stops at five) and about 15% faster."""
+
+    def leaves(hold_steps: int) -> tuple[np.ndarray, np.ndarray]:
+        def policy(t, state):
+            return jnp.where((t >= 1) & (t < 1 + hold_steps), SHOT, RIGHT)[None]
+
+        records = _episodes(_shooter(25.0, keeper=False), policy, 16, 64)
+        loose = (records["owner"] == -1) & (np.arange(16)[None, :] >= 2)
+        step = np.argmax(loose, axis=1)
+        travelled = np.hypot(
+            records["ball_x"][np.arange(64), step + 2] - records["ball_x"][np.arange(64), step + 1],
+            records["ball_y"][np.arange(64), step + 2] - records["ball_y"][np.arange(64), step + 1],
+        )
+        return step, travelled / sim.STEP_SECONDS
+
+    once, once_speed = leaves(1)
+    held, held_speed = leaves(8)
+    assert (once == 1 + 3).all() and (held == 1 + 7).all()  # the first press at step 1
+    assert 1.08 <= held_speed.mean() / once_speed.mean() <= 1.22
+
+
 def test_a_shot_from_the_penalty_spot_into_an_empty_goal_scores():
     records = _episodes(_shooter(11.0, keeper=False), _shoot_at_step_one(RIGHT), 20, 64)
     reasons = _end_reasons(records)

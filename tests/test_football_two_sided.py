@@ -84,8 +84,8 @@ def test_a_right_team_shot_goes_towards_the_left_goal(env):
     assert bool(theirs.action_mask[3, SHOT])  # their 4th agent has the ball
     shoot = jnp.asarray([0, 0, 0, SHOT], jnp.int32)
     step = jax.jit(env.step_with_opponent)
-    for _ in range(4):
-        state, _ = step(state, jnp.zeros(4, jnp.int32), shoot)
+    for t in range(4):  # pressed once: held, it would charge (sim.SHOT_CHARGE_STEPS)
+        state, _ = step(state, jnp.zeros(4, jnp.int32), shoot if t == 0 else jnp.zeros_like(shoot))
     assert float(state.inner.match.ball.vx) < -10.0  # m/s, towards x = -55
 
 

@@ -23,12 +23,13 @@ each; GRF's engine uses 10 ms). Per tick:
    (1 m around a point just ahead of it, stretching to 1.5 m with a falling chance;
    keepers dive to 1.8 m and up to the bar) it is in, with certainty below 6 m/s of
    relative speed and with a chance falling to 0 at 60 m/s (keepers 40 m/s) above; a
-   keeper gets to more balls than it holds (none above 26 m/s) and parries the rest
+   keeper gets to more balls than it holds and parries the rest
    back off it, going down; an owned ball is won by an opponent within 1 m by a
    tackle, a sliding one more likely than a standing one.
 
 Kicks are commands to the ball's owner that fire after GRF's measured wind-up
-(section 9: 5 steps for passes, 4 for shots) if it still owns the ball: passes pick
+(section 9: 5 steps for passes, 4 for shots) if it still owns the ball; an agent who
+presses shot again charges it, as holding GRF's button does (up to 5 steps, harder): passes pick
 their receiver and power automatically as GRF does for controlled players (section
 5), shots aim at the goal with GRF's power and a random mix of ideal and poor
 execution. Scripted players (keepers, defenders, lazy players and the opponents'
@@ -103,14 +104,13 @@ MAX_CONTROL_SPEED = 60.0
 # benchmarks/football_fidelity.py: shots at a lone keeper from 11-22 m end with the ball
 # loose 4 s later in 21-80% of tries and held in 0-18%; traced, a 35 m/s shot it reaches
 # comes back off it at 13-23 m/s, low, near straight back). Ours: in reach, a keeper gets
-# to the ball with the control chance of any loose ball (up to KEEPER_MAX_CONTROL_SPEED)
-# but at least at KEEPER_SAVE_RATE per step (x the stretch); it holds what comes at it
-# slower than EASY_CONTROL_SPEED, none faster than KEEPER_HOLD_SPEED, linearly between,
-# and parries the rest. The last two fitted to that benchmark's ten shots: mean goal
-# rate .39 (GRF .38), held .15 (.16), loose at the end .35 (.41).
+# to the ball with the control chance of any loose ball but at least at KEEPER_SAVE_RATE
+# per step (x the stretch); it holds it with the control chance's share (surely below
+# EASY_CONTROL_SPEED, never above KEEPER_MAX_CONTROL_SPEED) and parries the rest. The
+# rate is fitted to that benchmark's ten shots: mean goal rate .36 (GRF .38), held .15
+# (.16), loose at the end .29 (.41).
 KEEPER_MAX_CONTROL_SPEED = 40.0
-KEEPER_SAVE_RATE = 0.6
-KEEPER_HOLD_SPEED = 26.0
+KEEPER_SAVE_RATE = 0.75
 PARRY_RESTITUTION = 0.55  # the parried ball's speed over the incoming one
 PARRY_SPREAD = 0.35  # rad either side of straight back
 PARRY_LIFT = 5.0  # m/s, the largest upward speed a parry gives
@@ -141,7 +141,14 @@ PASS_ANGLE_NOISE = 0.05  # rad, uniform
 # nothing. Fitted to those two: no loss up to 90 degrees, then a linear loss reaching
 # this fraction straight behind.
 BACK_PASS_LOSS = 0.49
-SHOT_SPEED = 45.0 * (0.7 + 0.3 * math.sqrt(0.15))  # a one-step shot's desired power 0.15
+# GRF charges a shot while its button is held (the reference, section 5): the gauge grows
+# 10 ms per engine tick (100 ms per agent step), the shot fires when the button is let go
+# or after 500 ms, with desired power clip(((held ms - 60) / 940) ** 0.6, 0.01, 1), so a
+# one-step shot has 0.15 and one held 5 steps 0.63. Traced in GRF, a striker who keeps
+# pressing shot while running with the ball shoots 8-9 steps after his first press, at
+# about 35 m/s (30 for a one-step shot).
+SHOT_CHARGE_STEPS = 5
+SHOT_CHARGE_MS_PER_STEP = 100.0
 # Measured on the engine (gfootball 2.10.2, empty_goal_close): a standing carrier's shot
 # leaves at 26.6 m/s on average, one running onto the ball at 30.3; fitted with a body
 # factor and, as for passes, half the kicker's run along the shot added.
@@ -250,6 +257,7 @@ class Match:
     kick_player: Array  # int32
     kick_aim_x: Array  # the kicker's input direction (a unit vector, or 0 0)
     kick_aim_y: Array
+    kick_charge: Array  # int32 steps the kicker has held the shot command (agents only)
     score: Array  # int32 [2] goals of the left and right team
     game_mode: Array  # int32 GRF game mode shown this step (0 normal, 1 kick-off, ...)
 
@@ -302,6 +310,7 @@ def initial_match(scenario: Scenario, s: Statics) -> Match:
         kick_player=jnp.int32(-1),
         kick_aim_x=jnp.float32(0.0),
         kick_aim_y=jnp.float32(0.0),
+        kick_charge=jnp.int32(0),
         score=jnp.zeros((2,), jnp.int32),
         game_mode=jnp.int32(0),
     )
@@ -468,13 +477,11 @@ def _contest(m: Match, s: Statics, u_control: Array, u_tackle: Array,
     can_touch = can_touch & (distance <= reach) & ((relative >= TOUCH_SPEED) | s.scripted)
     # A stretch or a keeper's dive beyond a standing player's reach holds the ball less surely.
     stretch = jnp.clip((reach - distance) / jnp.maximum(reach - REACH, 1e-3), 0.0, 1.0)
-    reached = jnp.clip(per_step, 0.0, 1.0) * stretch
-    touch = jnp.where(s.keeper, jnp.maximum(reached, KEEPER_SAVE_RATE * stretch), reached)
+    hold = jnp.clip(per_step, 0.0, 1.0)
+    touch = jnp.where(s.keeper, jnp.maximum(hold, KEEPER_SAVE_RATE), hold) * stretch
     touches = can_touch & (u_control < _chance(touch, dt))
     # Keepers hold only part of what they get to; the second uniform (tackles need an
     # owned ball, so it is free here) splits a keeper's touch into a catch or a parry.
-    hold = jnp.clip((KEEPER_HOLD_SPEED - relative) / (KEEPER_HOLD_SPEED - EASY_CONTROL_SPEED),
-                    0.0, 1.0)  # fmt: skip
     catches = touches & (~s.keeper | (u_tackle < hold))
     # An owned ball: opponents in reach tackle for it.
     in_possession = owner_team(m, s)
@@ -572,7 +579,10 @@ def _shot_velocity(m: Match, s: Statics, kicker: Array, aim_x: Array, aim_y: Arr
     direction = direction + poor * SHOT_ANGLE_ERROR * (2.0 * uniforms[1] - 1.0)
     facing = jnp.cos(m.heading[kicker] - direction)
     power = SHOT_POWER_FACTOR * (1.0 - 0.3 * (1.0 - facing) / 2.0)
-    speed = SHOT_SPEED * power * (1.0 - poor * SHOT_POWER_LOSS * uniforms[2])
+    held_ms = SHOT_CHARGE_MS_PER_STEP * jnp.maximum(m.kick_charge, 1)
+    desired = jnp.clip(jnp.maximum(held_ms - 60.0, 0.0) / 940.0, 0.0, 1.0) ** 0.6
+    shot_speed = 45.0 * (0.7 + 0.3 * jnp.sqrt(jnp.clip(desired, 0.01, 1.0)))
+    speed = shot_speed * power * (1.0 - poor * SHOT_POWER_LOSS * uniforms[2])
     run = m.vx[kicker] * jnp.cos(direction) + m.vy[kicker] * jnp.sin(direction)
     speed = speed + SHOT_RUN_SHARE * jnp.maximum(run, 0.0)
     up = 0.05 + poor * SHOT_EXTRA_HEIGHT * uniforms[3]
@@ -611,6 +621,16 @@ def _kick(m: Match, c: Commands, s: Statics, uniforms: Array) -> Match:
     owner = jnp.maximum(m.owner, 0)
     request = jnp.where(m.owner >= 0, c.kick[owner], 0)
     start = (m.kick_kind == 0) & (request > 0)
+    # An agent's player pressing shot again charges it: its wind-up waits (GRF's AI sets
+    # its own power, so scripted players do not charge).
+    charging = (
+        (m.kick_kind == SHOT)
+        & (m.kick_player == m.owner)
+        & (m.owner >= 0)
+        & (request == SHOT)
+        & ~jnp.asarray(s.scripted)[owner]
+        & (m.kick_charge < SHOT_CHARGE_STEPS)
+    )
     delays = jnp.asarray(KICK_DELAY, jnp.int32)
     m = m.replace(
         kick_kind=jnp.where(start, request, m.kick_kind),
@@ -618,10 +638,11 @@ def _kick(m: Match, c: Commands, s: Statics, uniforms: Array) -> Match:
         kick_player=jnp.where(start, m.owner, m.kick_player),
         kick_aim_x=jnp.where(start, c.aim_x[owner], m.kick_aim_x),
         kick_aim_y=jnp.where(start, c.aim_y[owner], m.kick_aim_y),
+        kick_charge=jnp.where(start, 1, m.kick_charge + charging.astype(jnp.int32)),
     )
     # The wind-up is lost with the ball.
     pending = (m.kick_kind > 0) & (m.kick_player == m.owner) & (m.owner >= 0)
-    timer = jnp.where(pending, m.kick_timer - 1, 0)
+    timer = jnp.where(pending, m.kick_timer - jnp.where(charging, 0, 1), 0)
     fire = pending & (timer <= 0)
     kicker = jnp.maximum(m.kick_player, 0)
     aim_x = jnp.where((m.kick_aim_x == 0) & (m.kick_aim_y == 0), jnp.cos(m.heading[kicker]),
