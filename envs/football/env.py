@@ -8,7 +8,9 @@ The interface follows GRF's (the shared reference, sections 5, 6 and 8):
   pass, ``11`` short pass, ``12`` shot, ``13`` sprint, ``14`` release direction,
   ``15`` release sprint, ``16`` sliding, ``17`` dribble, ``18`` release dribble.
   Directions, sprint and dribble persist until released; passes, shots and slides
-  act once. A held direction runs at 5 m/s (3.5 dribbling, top speed sprinting);
+  act once (a shot pressed on consecutive steps charges, as holding GRF's button
+  does: it fires when let go or after five steps). A held direction runs at 5 m/s
+  (3.5 dribbling, top speed sprinting);
 * **action mask** (``mask_ball_actions``, on by default as in the common MARL set-ups):
   passes and shots only for the agent with the ball, sliding only without it and not
   while already sliding; everything else is always available;
