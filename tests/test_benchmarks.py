@@ -325,7 +325,7 @@ def test_football_probe_forces_the_carriers_first_kick_and_records_the_pass():
     )
     algo_state = jax.tree_util.tree_map(lambda x: x[0, 0], runner.init([0]).algo_state)
     records = football_probe.probe_episodes(
-        runner, algo_state, jax.random.PRNGKey(0), 16, football_probe.KICKS["short_pass"]
+        runner, algo_state, jax.random.PRNGKey(0), 64, football_probe.KICKS["short_pass"]
     )
     records = jax.tree_util.tree_map(np.asarray, records)
     # The ball starts loose at the carrier's feet and is his after the first step, so
@@ -335,10 +335,11 @@ def test_football_probe_forces_the_carriers_first_kick_and_records_the_pass():
     assert np.all(records["passer"] >= 0)
     # The ball leaves the carrier about 18 m from goal (GRF's start positions) ...
     assert np.all((records["loose_distance"] > 12.0) & (records["loose_distance"] < 25.0))
-    # ... and standing or wandering teammates receive most such passes (81% standing).
+    # ... and teammates receive some (81% standing; an untrained policy's wanderers
+    # about a third; 64 episodes keep the sample's spread well inside the bound).
     summary = football_probe.summarise(records)
     assert summary["first_kick_share"]["short_pass"] == 1.0
-    assert 0.3 <= summary["passes_completed"] <= 1.0
+    assert 0.15 <= summary["passes_completed"] <= 1.0
     assert sum(summary["end_reason_share"].values()) == pytest.approx(1.0)
     after = summary["after_completed_pass"]
     assert after["episodes"] == int(records["pass_completed"].sum())
