@@ -23,16 +23,16 @@ each; GRF's engine uses 10 ms). Per tick:
    (1 m around a point just ahead of it, stretching to 1.5 m with a falling chance;
    keepers dive to 1.8 m and up to the bar) it is in, with certainty below 6 m/s of
    relative speed and with a chance falling to 0 at 60 m/s (keepers 40 m/s) above; a
-   keeper gets to more balls than it holds and parries the rest
-   back off it, going down; an owned ball is won by an opponent within 1 m by a
-   tackle, a sliding one more likely than a standing one.
+   keeper gets to more balls than it holds and parries the rest back off it, going
+   down; an owned ball is won by an opponent within 1 m by a tackle, a sliding one
+   more likely than a standing one.
 
 Kicks are commands to the ball's owner that fire after GRF's measured wind-up
-(section 9: 5 steps for passes, 4 for shots) if it still owns the ball; an agent who
-presses shot again charges it, as holding GRF's button does (up to 5 steps, harder): passes pick
+(section 9: 5 steps for passes, 4 for shots) if it still owns the ball: passes pick
 their receiver and power automatically as GRF does for controlled players (section
 5), shots aim at the goal with GRF's power and a random mix of ideal and poor
-execution. Scripted players (keepers, defenders, lazy players and the opponents'
+execution; an agent who presses shot again charges it, as holding GRF's button does
+(up to 5 steps, harder). Scripted players (keepers, defenders, lazy players and the opponents'
 attack) come from :func:`scripted_commands`.
 """
 
@@ -107,7 +107,7 @@ MAX_CONTROL_SPEED = 60.0
 # to the ball with the control chance of any loose ball but at least at KEEPER_SAVE_RATE
 # per step (x the stretch); it holds it with the control chance's share (surely below
 # EASY_CONTROL_SPEED, never above KEEPER_MAX_CONTROL_SPEED) and parries the rest. The
-# rate is fitted to that benchmark's ten shots: mean goal rate .36 (GRF .38), held .15
+# rate is fitted to that benchmark's ten shots: mean goal rate .38 (GRF .38), held .15
 # (.16), loose at the end .29 (.41).
 KEEPER_MAX_CONTROL_SPEED = 40.0
 KEEPER_SAVE_RATE = 0.75
@@ -497,20 +497,22 @@ def _contest(m: Match, s: Statics, u_control: Array, u_tackle: Array,
     return owner, jnp.where(parried, nearest, -1).astype(jnp.int32)
 
 
-def _parry(m: Match, keeper: Array, uniforms: Array) -> Match:
-    """The ball back off ``keeper`` (a parry), who goes down: slower, within
-    :data:`PARRY_SPREAD` of straight back, lifted up to :data:`PARRY_LIFT`."""
-    ball = m.ball
+def _parry(m: Match, parrier: Array, uniforms: Array) -> Match:
+    """The ball back off the keeper ``parrier`` (-1: no parry), who goes down: slower,
+    within :data:`PARRY_SPREAD` of straight back, lifted up to :data:`PARRY_LIFT`."""
+    ball, parried, keeper = m.ball, parrier >= 0, jnp.maximum(parrier, 0)
     speed = PARRY_RESTITUTION * jnp.sqrt(ball.vx * ball.vx + ball.vy * ball.vy)
     direction = jnp.arctan2(-ball.vy, -ball.vx) + PARRY_SPREAD * (2.0 * uniforms[0] - 1.0)
     return m.replace(
         ball=ball.replace(
-            vx=speed * jnp.cos(direction),
-            vy=speed * jnp.sin(direction),
-            vz=PARRY_LIFT * uniforms[1],
+            vx=jnp.where(parried, speed * jnp.cos(direction), ball.vx),
+            vy=jnp.where(parried, speed * jnp.sin(direction), ball.vy),
+            vz=jnp.where(parried, PARRY_LIFT * uniforms[1], ball.vz),
         ),
-        last_touch=keeper,
-        slide=m.slide.at[keeper].set(KEEPER_DOWN_STEPS),
+        last_touch=jnp.where(parried, keeper, m.last_touch),
+        slide=jnp.where(
+            parried & (jnp.arange(m.slide.shape[0]) == keeper), KEEPER_DOWN_STEPS, m.slide
+        ),
     )
 
 
@@ -717,12 +719,7 @@ def step(
         m = m.replace(ball=after)
         owner, parrier = _contest(m, s, u_control_now, u_tackle_now, dt)
         owner = jnp.where(dead, m.owner, owner)
-        parried = ~dead & (parrier >= 0)
-        m = jax.tree.map(
-            lambda after_parry, before_parry: jnp.where(parried, after_parry, before_parry),
-            _parry(m, jnp.maximum(parrier, 0), u_parry_now),
-            m,
-        )
+        m = _parry(m, jnp.where(dead, -1, parrier), u_parry_now)
         gained = (owner >= 0) & (owner != m.owner)
         m = m.replace(
             owner=owner,
