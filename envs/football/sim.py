@@ -582,8 +582,8 @@ def _shot_velocity(m: Match, s: Statics, kicker: Array, aim_x: Array, aim_y: Arr
     facing = jnp.cos(m.heading[kicker] - direction)
     power = SHOT_POWER_FACTOR * (1.0 - 0.3 * (1.0 - facing) / 2.0)
     held_ms = SHOT_CHARGE_MS_PER_STEP * jnp.maximum(m.kick_charge, 1)
-    desired = jnp.clip(jnp.maximum(held_ms - 60.0, 0.0) / 940.0, 0.0, 1.0) ** 0.6
-    shot_speed = 45.0 * (0.7 + 0.3 * jnp.sqrt(jnp.clip(desired, 0.01, 1.0)))
+    desired = jnp.clip((jnp.maximum(held_ms - 60.0, 0.0) / 940.0) ** 0.6, 0.01, 1.0)
+    shot_speed = 45.0 * (0.7 + 0.3 * jnp.sqrt(desired))
     speed = shot_speed * power * (1.0 - poor * SHOT_POWER_LOSS * uniforms[2])
     run = m.vx[kicker] * jnp.cos(direction) + m.vy[kicker] * jnp.sin(direction)
     speed = speed + SHOT_RUN_SHARE * jnp.maximum(run, 0.0)
