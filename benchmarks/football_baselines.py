@@ -174,36 +174,44 @@ def pass_then_run(distance: float, carrier: int) -> Policy:
 
 def play_episodes(env: Football, policy: Policy, episodes: int, seed: int) -> dict[str, np.ndarray]:
     """Plays ``episodes`` episodes of at most ``env.time_limit`` steps, vmapped: per episode
-    whether the agents scored, the end reason (an index of ``END_REASONS``) and the
-    number of steps."""
+    whether the agents scored, the end reason (an index of ``END_REASONS``), the number
+    of steps and whether the agents' own keeper parried a shot before the end."""
+    # A parry puts the keeper down (sim.KEEPER_DOWN_STEPS, one spent by the step's end);
+    # nothing else starts a keeper's slide counter, as no agent drives a keeper here.
+    agents_team = env.statics.team[env.controlled[0]]
+    own_keeper = jnp.asarray(env.statics.keeper & (env.statics.team == agents_team))
 
     def episode(key):
         reset_key, key = jax.random.split(key)
         state, timestep = env.reset(reset_key)
 
         def body(carry, step):
-            state, timestep, done, scored, reason, length, key = carry
+            state, timestep, done, scored, reason, length, parried, key = carry
             key, act_key = jax.random.split(key)
             mask = timestep.observation.action_mask
             action = policy(view_of(env, state), mask, step, act_key)
+            slide_before = state.match.slide
             state, timestep = env.step(state, action)
+            went_down = (slide_before == 0) & (state.match.slide == sim.KEEPER_DOWN_STEPS - 1)
+            parried = parried | (~done & jnp.any(went_down & own_keeper))
             ended = timestep.extras["end_reason"] > 0
             scored = scored | (~done & (timestep.extras["goals"] > 0))
             reason = jnp.where(done, reason, timestep.extras["end_reason"])
             length = length + (~done).astype(jnp.int32)
-            return (state, timestep, done | ended, scored, reason, length, key), None
+            return (state, timestep, done | ended, scored, reason, length, parried, key), None
 
         start = (state, timestep, jnp.bool_(False), jnp.bool_(False), jnp.int32(0),
-                 jnp.int32(0), key)  # fmt: skip
+                 jnp.int32(0), jnp.bool_(False), key)  # fmt: skip
         carry, _ = jax.lax.scan(body, start, jnp.arange(env.time_limit))
-        return carry[3], carry[4], carry[5]
+        return carry[3], carry[4], carry[5], carry[6]
 
     keys = jax.random.split(jax.random.PRNGKey(seed), episodes)
-    scored, reasons, lengths = jax.jit(jax.vmap(episode))(keys)
+    scored, reasons, lengths, parried = jax.jit(jax.vmap(episode))(keys)
     return {
         "scored": np.asarray(scored),
         "end_reason": np.asarray(reasons),
         "length": np.asarray(lengths),
+        "own_keeper_parried": np.asarray(parried),
     }
 
 

@@ -14,12 +14,18 @@ at 16 m from 8.5 m off-centre, runs onto it and shoots at once, at the keeper (i
 held direction points at the goal's centre) or at the bottom corner (it turns
 down-right first); how often it scores,
 the keeper holds it (a change of possession), it goes out of play or is still loose
-when the step limit of 40 ends the try; and, for three kicks from fixed positions (a
+when the step limit of 40 ends the try; the same shots at the keeper followed step by
+step (``saves``): how long the striker, pressing shot on every step, takes to shoot and
+how fast, and when the keeper parries, the ball's speed coming in and going out, the
+rebound's angle from straight back and its height, and how much the keeper moves in the
+second after (on the ground, not at all); and, for three kicks from fixed positions (a
 shot in ``academy_empty_goal_close``, a short and a long pass by the carrier in
 ``academy_3_vs_1_with_keeper``: the agent nearest the ball runs right until the ball
 is his, then kicks), the ball's trace: steps from the command to the ball leaving the
 foot, its speed then and 5 and 10 steps later, how far it went in 10 and 30 steps, its
-peak height and who had it next.
+peak height and who had it next. Ours alone also counts the episodes in which the
+agents' own keeper parried and those conceded after it had (GRF does not say who
+parried).
 
 Policies (``football_baselines.py``'s, through one :class:`View` of either engine):
 ``uniform`` (any of the 19 actions, no mask: kicks by players without the ball do
@@ -63,6 +69,7 @@ from football_baselines import (
     random_policy,
     run_and_shoot,
     uniform_policy,
+    view_of,
 )
 
 from marl.envs.football import sim
@@ -125,6 +132,7 @@ KEEPER_SCENARIOS = {shot: keeper_scenario(*shot) for shot in KEEPER_SHOTS}
 for _scenario in KEEPER_SCENARIOS.values():
     register_scenario(_scenario, overwrite=True)
 ENGINES = ("ours", "real", "both")
+PARTS = ("episodes", "keeper", "traces", "saves")
 
 
 def policy_names(num_agents: int) -> list[str]:
@@ -189,7 +197,14 @@ def ours_episodes(scenario: str, policy_name: str, episodes: int, seed: int) -> 
     env = make_football(scenario, mask_ball_actions=policy_name != "uniform")
     played = play_episodes(env, policy_by_name(policy_name, scenario), episodes, seed)
     reasons = [END_REASONS[i] for i in played["end_reason"]]
-    return summarise(played["length"], played["scored"], reasons)
+    result = summarise(played["length"], played["scored"], reasons)
+    # Ours only (GRF does not say who parried): how often the agents' own keeper parried,
+    # and the episodes conceded after it had.
+    parried = played["own_keeper_parried"]
+    conceded = np.asarray(reasons) == "conceded"
+    result["own_keeper_parried"] = float(parried.mean())
+    result["conceded_after_own_parry"] = float((conceded & parried).mean())
+    return result
 
 
 def real_view(snapshot) -> View:
@@ -355,21 +370,166 @@ def real_trace(scenario: str, kick: int, seed: int) -> dict[str, Any]:
     return trace_metrics(np.asarray(balls), owners, num_left)
 
 
-def summarise_traces(tries: list[dict[str, Any]]) -> dict[str, Any]:
-    released = [t for t in tries if t.get("released")]
-    summary: dict[str, Any] = {"tries": len(tries), "released": len(released)}
-    for key in ("release_delay", "release_speed", "speed_after_5", "speed_after_10",
-                "distance_10", "distance_30", "peak_height"):  # fmt: skip
-        values = [t[key] for t in released if t.get(key) is not None]
+def _spread(tries: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, Any]:
+    """Mean, min and max over the tries of each measure some try has."""
+    summary = {}
+    for key in keys:
+        values = [t[key] for t in tries if t.get(key) is not None]
         if values:
             summary[key] = {
                 "mean": float(np.mean(values)),
                 "min": float(np.min(values)),
                 "max": float(np.max(values)),
             }
+    return summary
+
+
+def summarise_traces(tries: list[dict[str, Any]]) -> dict[str, Any]:
+    released = [t for t in tries if t.get("released")]
+    summary: dict[str, Any] = {"tries": len(tries), "released": len(released)}
+    summary |= _spread(released, ("release_delay", "release_speed", "speed_after_5",
+                                  "speed_after_10", "distance_10", "distance_30",
+                                  "peak_height"))  # fmt: skip
     owners = [t["next_owner"] for t in released]
     summary["next_owner"] = {name: owners.count(name) for name in sorted(set(owners))}
     return summary
+
+
+# --------------------------------------------------------------------- saves
+# The striker presses shot on every step once the ball is his (a charged shot), at the
+# keeper; each try is followed step by step until it ends.
+SAVE_POLICY = "run_and_shoot_60"
+SHOT_SPEED = 12.0  # m/s: faster than any dribble, slower than any shot of either engine
+KEEPER_NEAR = 3.0  # m: a ball turning back this close to the keeper came off him
+SAVE_WINDOW = 10  # steps after the contact over which the rebound is followed
+
+
+def save_metrics(
+    balls: np.ndarray, owners: np.ndarray, keeper_xy: np.ndarray, pressed: np.ndarray
+) -> dict[str, Any]:
+    """One shot at a lone keeper, from the frames before each step: ``balls [T, 3]`` and
+    ``keeper_xy [T, 2]`` in metres, ``owners [T]`` (-1 loose), ``pressed [T]`` whether the
+    striker pressed shot. The shot leaves at the first step from the first press after
+    which the ball is loose, moving faster than :data:`SHOT_SPEED` (a sprinting dribbler
+    moves it at up to about 9 m/s). It is parried at the first step after that at which
+    the ball, loose, within :data:`KEEPER_NEAR` of the keeper, moves back against the
+    shot's direction: the incoming speed is that of the last step the ball flew whole
+    before, the rebound the step's after (unless the keeper has it then), its angle
+    from straight back in radians, its peak height over the next :data:`SAVE_WINDOW`
+    steps and the keeper's mean speed over them (a keeper on the ground does not move)."""
+    presses = np.flatnonzero(pressed)
+    moves = np.diff(balls[:, :2], axis=0) / sim.STEP_SECONDS  # [T-1, 2] m/s
+    speeds = np.linalg.norm(moves, axis=1)
+    if not presses.size:
+        return {"released": False, "parried": False}
+    steps = np.arange(len(speeds))
+    fast = np.flatnonzero((speeds > SHOT_SPEED) & (steps >= presses[0]) & (owners[1:] < 0))
+    if not fast.size:
+        return {"released": False, "parried": False}
+    release = int(fast[0])
+    result: dict[str, Any] = {
+        "released": True,
+        "parried": False,
+        "release_delay": int(release - presses[0]),
+        "release_speed": float(speeds[release : release + 2].max()),
+    }
+    heading = moves[release] / speeds[release]
+    for step in range(release + 1, len(moves)):
+        near = min(np.linalg.norm(balls[i, :2] - keeper_xy[step + 1]) for i in (step, step + 1))
+        if owners[step + 1] >= 0 or near > KEEPER_NEAR or moves[step] @ heading >= 0:
+            continue
+        result["parried"] = True
+        # The ball met the keeper during this step or, when the step before moved it
+        # much less than the one before that, already then: the incoming ball is the
+        # last step it flew whole.
+        before = step - 1
+        if before - 1 >= release and speeds[before] < 0.8 * speeds[before - 1]:
+            before -= 1
+        result["incoming_speed"] = float(speeds[before])
+        if step + 2 < len(owners) and owners[step + 2] < 0:  # not caught at once
+            incoming, rebound = moves[before], moves[step + 1]
+            cosine = -(incoming @ rebound) / max(speeds[before] * speeds[step + 1], 1e-9)
+            result["rebound_speed"] = float(speeds[step + 1])
+            result["rebound_angle"] = float(np.arccos(np.clip(cosine, -1.0, 1.0)))
+            after = slice(step + 1, step + 2 + SAVE_WINDOW)
+            result["rebound_peak_height"] = float(balls[after, 2].max())
+            keeper_moves = np.diff(keeper_xy[after], axis=0) / sim.STEP_SECONDS
+            result["keeper_speed_after"] = float(np.linalg.norm(keeper_moves, axis=1).mean())
+        break
+    return result
+
+
+def _save_result(frames: list[tuple], reason: str) -> dict[str, Any]:
+    ball, owner, keeper, pressed = (np.asarray(column) for column in zip(*frames, strict=True))
+    return {**save_metrics(ball, owner, keeper, pressed), "end": reason}
+
+
+def ours_saves(scenario: str, tries: int, seed: int) -> list[dict[str, Any]]:
+    """:func:`save_metrics` of ``tries`` shots at the keeper in the JAX simulator."""
+    env = make_football(scenario)
+    step, act = jax.jit(env.step), jax.jit(policy_by_name(SAVE_POLICY, scenario))
+    keeper = int(np.flatnonzero(np.asarray(env.statics.keeper) & (env.statics.team == 1))[0])
+    results = []
+    for attempt in range(tries):
+        key = jax.random.PRNGKey(seed + attempt)
+        state, timestep = env.reset(key)
+        frames = []
+        for index in range(env.time_limit):
+            match = state.match
+            action = act(view_of(env, state), timestep.observation.action_mask,
+                         jnp.int32(index), jax.random.fold_in(key, index))  # fmt: skip
+            frames.append(((float(match.ball.x), float(match.ball.y), float(match.ball.z)),
+                           int(match.owner),
+                           (float(match.x[keeper]), float(match.y[keeper])),
+                           int(action[0]) == SHOT))  # fmt: skip
+            state, timestep = step(state, action)
+            if bool(timestep.last()):
+                break
+        results.append(_save_result(frames, END_REASONS[int(timestep.extras["end_reason"])]))
+    return results
+
+
+def real_saves(scenario: str, tries: int, seed: int) -> list[dict[str, Any]]:
+    """As :func:`ours_saves`, in GRF's engine."""
+    env = RealFootball(scenario, seed=seed)
+    act = jax.jit(policy_by_name(SAVE_POLICY, scenario))
+    key = jax.random.PRNGKey(seed)
+    results = []
+    try:
+        for _ in range(tries):
+            _, mask, snapshot = env.reset()
+            keeper = int(np.flatnonzero(snapshot.keeper & (snapshot.team == 1))[0])
+            frames, reason = [], "time_limit"
+            for index in range(env.time_limit + 1):
+                key, act_key = jax.random.split(key)
+                action = np.asarray(act(real_view(snapshot), mask, jnp.int32(index), act_key))
+                frames.append(((snapshot.ball_x, snapshot.ball_y, snapshot.ball_z),
+                               snapshot.owner,
+                               (float(snapshot.x[keeper]), float(snapshot.y[keeper])),
+                               int(action[0]) == SHOT))  # fmt: skip
+                _, mask, snapshot, _, done, reason = env.step(action)
+                if done:  # GRF's last observation after a goal is already the restart
+                    break
+            results.append(_save_result(frames, reason))
+    finally:
+        env.close()
+    return results
+
+
+SAVE_MEASURES = ("release_delay", "release_speed", "incoming_speed", "rebound_speed",
+                 "rebound_angle", "rebound_peak_height", "keeper_speed_after")  # fmt: skip
+
+
+def summarise_saves(tries: list[dict[str, Any]]) -> dict[str, Any]:
+    """How the tries ended, how many were parried, and the spread of each measure."""
+    ends = [t["end"] for t in tries]
+    summary: dict[str, Any] = {
+        "tries": len(tries),
+        "released": sum(t["released"] for t in tries),
+        "parried": sum(t["parried"] for t in tries),
+        "end_reasons": {name: ends.count(name) for name in sorted(set(ends))},
+    }
+    return summary | _spread(tries, SAVE_MEASURES)
 
 
 # ---------------------------------------------------------------------- main
@@ -404,7 +564,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def keeper_provenance(args: argparse.Namespace, earlier: dict | None, rows: list) -> dict | None:
+def keeper_provenance(earlier: dict | None, rows: list) -> dict | None:
     """When and at which commit GRF's side of the keeper shots was measured: this run,
     or the run the earlier file took it from."""
     if not rows:
@@ -426,30 +586,35 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--episodes-ours", type=int, default=1024)
     parser.add_argument("--episodes-real", type=int, default=200)
     parser.add_argument("--trace-tries", type=int, default=10)
+    parser.add_argument("--save-tries", type=int, default=50, help="shots per place (saves)")
     parser.add_argument("--workers", type=int, default=2, help="processes for GRF's engine")
-    parser.add_argument("--parts", nargs="+", choices=("episodes", "keeper", "traces"),
-                        default=["episodes", "keeper", "traces"])  # fmt: skip
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--real-from",
+        nargs="+",
         default=None,
-        help="take GRF's side from this earlier result file (same policies, episodes and "
-        "seed) and run only ours: GRF does not change when our simulator does",
+        help="take GRF's side from these earlier result files (same policies, episodes and "
+        "seed; each part from the first file that has it) and run only ours: GRF does not "
+        "change when our simulator does",
     )
     parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/)")
     args = parser.parse_args(argv)
     keeper_shots = KEEPER_SHOTS
     if args.quick:
         args.scenarios = ["academy_pass_and_shoot_with_keeper"]
-        args.episodes_ours, args.episodes_real, args.trace_tries = 64, 3, 1
+        args.episodes_ours, args.episodes_real, args.trace_tries, args.save_tries = 64, 3, 1, 1
         keeper_shots = KEEPER_SHOTS[:1]
-    earlier = None
-    if args.real_from:
-        earlier = json.loads(Path(args.real_from).read_text())
-        for key in ("episodes_real", "trace_tries", "seed"):
+    earlier_files: list[dict] = []
+    for path in args.real_from or []:
+        earlier = json.loads(Path(path).read_text())
+        earlier_files.append(earlier)
+        has_saves = bool(earlier.get("saves"))
+        for key in ("episodes_real", "trace_tries", "seed") + ("save_tries",) * has_saves:
             if earlier["settings"][key] != getattr(args, key):
-                sys.exit(f"football_fidelity: --real-from has {key}={earlier['settings'][key]}, "
-                         f"this run {getattr(args, key)}")  # fmt: skip
+                sys.exit(f"football_fidelity: --real-from {path} has {key}="
+                         f"{earlier['settings'][key]}, this run {getattr(args, key)}")  # fmt: skip
+    if earlier_files:
         args.engine = "ours"
     real = args.engine in ("real", "both")
     if real and not gfootball_available():
@@ -495,6 +660,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             entry["real"] = summarise_traces(tries)
         traces[name] = entry
 
+    saves: dict[str, Any] = {}
+    for distance, offset in keeper_shots if "saves" in args.parts else ():
+        spec = KEEPER_SCENARIOS[(distance, offset)]
+        entry = {"distance": distance, "offset": offset, "policy": SAVE_POLICY}
+        if args.engine in ("ours", "both"):
+            entry["ours"] = summarise_saves(ours_saves(spec.name, args.save_tries, args.seed))
+        if real:
+            entry["real"] = summarise_saves(real_saves(spec.name, args.save_tries, args.seed))
+        saves[spec.name] = entry
+
     if real and jobs:
         context = multiprocessing.get_context("spawn")
         with context.Pool(max(1, args.workers)) as pool:
@@ -503,18 +678,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for row in rows + keeper_rows:
             row["real"] = by_key[(row["scenario"], row["policy"])]
 
-    if earlier is not None:
-        real_rows = {
-            (r["scenario"], r["policy"]): r["real"]
-            for r in earlier["rows"] + earlier.get("keeper", [])
-        }
+    keeper_from = None  # the earlier file GRF's keeper shots come from
+    if earlier_files:
+        real_rows: dict[tuple[str, str], Any] = {}
+        for earlier in reversed(earlier_files):  # the first file that has a row wins
+            measured = [r for r in earlier["rows"] + earlier.get("keeper", []) if "real" in r]
+            real_rows |= {(r["scenario"], r["policy"]): (r["real"], earlier) for r in measured}
         for row in rows + keeper_rows:
             if (row["scenario"], row["policy"]) not in real_rows:
                 sys.exit(f"football_fidelity: --real-from has no GRF result for "
                          f"{row['scenario']} {row['policy']}: run both engines")  # fmt: skip
-            row["real"] = real_rows[(row["scenario"], row["policy"])]
-        for name, entry in traces.items():
-            entry["real"] = earlier["traces"][name]["real"]
+            row["real"] = real_rows[(row["scenario"], row["policy"])][0]
+        if keeper_rows:
+            keeper_from = real_rows[(keeper_rows[0]["scenario"], keeper_rows[0]["policy"])][1]
+        for part, found in (("traces", traces), ("saves", saves)):
+            for name, entry in found.items():
+                sources = [e[part][name]["real"] for e in earlier_files
+                           if "real" in e.get(part, {}).get(name, {})]  # fmt: skip
+                if not sources:
+                    sys.exit(f"football_fidelity: --real-from has no GRF {part} for {name}: "
+                             f"run both engines with --parts {part}")  # fmt: skip
+                entry["real"] = sources[0]
         real = True
     payload = {
         "benchmark": "football_fidelity",
@@ -525,18 +709,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "episodes_ours": args.episodes_ours,
             "episodes_real": args.episodes_real,
             "trace_tries": args.trace_tries,
+            "save_tries": args.save_tries,
             "seed": args.seed,
             "shooting_distance": SHOOTING_DISTANCE,
             "parts": args.parts,
-            "real_from": None
-            if earlier is None
-            else {"path": args.real_from, "git": earlier["machine"].get("git")},
+            "real_from": [
+                {"path": path, "git": earlier["machine"].get("git")}
+                for path, earlier in zip(args.real_from or [], earlier_files, strict=True)
+            ],
             # GRF's keeper shots were measured apart from its episodes and traces.
-            "keeper_real_from": keeper_provenance(args, earlier, keeper_rows),
+            "keeper_real_from": keeper_provenance(
+                keeper_from if earlier_files else None, keeper_rows
+            ),
         },
         "rows": rows,
         "keeper": keeper_rows,
         "traces": traces,
+        "saves": saves,
     }
     if real:
         print(table(rows))

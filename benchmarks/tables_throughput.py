@@ -411,6 +411,47 @@ def _football_kicks(payload: dict[str, Any]) -> str:
     return markdown([*header, "next on the ball"], rows)
 
 
+SAVE_ENDS = {**END_NAMES, "possession_change": "held", "time_limit": "loose at 40"}
+SAVE_COLUMNS = (
+    ("release_delay", "steps from first press to the shot"),
+    ("release_speed", "shot speed (m/s)"),
+    ("incoming_speed", "at the keeper"),
+    ("rebound_speed", "rebound"),
+    ("rebound_angle", "rebound's angle off straight back (rad)"),
+    ("rebound_peak_height", "rebound's peak height (m)"),
+    ("keeper_speed_after", "keeper's speed in the second after (m/s)"),
+)
+
+
+@table("football_fidelity.saves", "football_fidelity")
+def _football_saves(payload: dict[str, Any]) -> str:
+    """Shots at the keeper followed step by step in both engines: how the tries ended,
+    how many the keeper parried, and the mean (min-max) of each measure."""
+    rows = []
+    for entry in payload.get("saves", {}).values():
+        place = f"{entry['distance']:g} m, " + (
+            f"{entry['offset']:g} m off-centre" if entry["offset"] else "centre"
+        )
+        for engine, label in (("ours", "ours"), ("real", "GRF")):
+            stats = entry.get(engine)
+            if stats is None:
+                continue
+            cells = []
+            for key, _ in SAVE_COLUMNS:
+                spread, digits = stats.get(key), 2 if key == "rebound_angle" else 1
+                cells.append(
+                    f"{spread['mean']:.{digits}f} ({spread['min']:.{digits}f}-"
+                    f"{spread['max']:.{digits}f})"
+                    if spread
+                    else "-"
+                )
+            items = sorted(stats["end_reasons"].items(), key=lambda kv: -kv[1])
+            ends = ", ".join(f"{SAVE_ENDS.get(k, k)} {n}" for k, n in items)
+            rows.append([place, label, f"{stats['parried']}/{stats['tries']}", ends, *cells])
+    header = ["shot from", "engine", "parried", "ends", *(name for _, name in SAVE_COLUMNS)]
+    return markdown(header, rows)
+
+
 SIM_TO_REAL_LABELS = {
     "academy_empty_goal_close": "academy_empty_goal_close, QMIX's football settings",
     "academy_3_vs_1_with_keeper": "academy_3_vs_1_with_keeper, simple115, QMIX's 3_vs_1 settings",

@@ -197,6 +197,18 @@ def _check_football_fidelity(payload: dict, engines: tuple[str, ...] = ("ours",)
             assert sum(stats["end_reasons"].values()) == pytest.approx(1.0)
             assert stats["length_mean"] <= 40
             assert "conceded" not in stats["end_reasons"]
+    for row in payload["rows"]:  # ours alone: our own keeper's parries
+        ours = row["ours"]
+        assert 0.0 <= ours["conceded_after_own_parry"] <= ours["own_keeper_parried"] <= 1.0
+        assert ours["conceded_after_own_parry"] <= ours["end_reasons"].get("conceded", 0.0)
+    (save,) = payload["saves"].values()  # quick: one shot from 11 m, pressed held
+    assert (save["distance"], save["offset"], save["policy"]) == (11.0, 0.0, "run_and_shoot_60")
+    for engine in engines:
+        summary = save[engine]
+        assert summary["tries"] == 1 and sum(summary["end_reasons"].values()) == 1
+        if summary["released"]:
+            assert summary["release_speed"]["mean"] > 12.0  # a shot, not a dribble
+            assert summary["release_delay"]["min"] >= 1
     assert set(payload["traces"]) == {"shot", "short_pass", "long_pass"}
     for trace in payload["traces"].values():
         for engine in engines:
@@ -240,6 +252,43 @@ def test_football_fidelity_runs_against_the_real_engine(tmp_path: Path) -> None:
         pytest.skip(f"gfootball is not installed: {SETUP_HINT}")
     results = _run_quick(tmp_path, {"football_fidelity": []})
     _check_football_fidelity(results["football_fidelity"], engines=("ours", "real"))
+
+
+def test_a_parry_is_read_off_the_ball_and_keeper_positions():
+    """A hand-made shot: held two steps, pressed at step 1, loose at 30 m/s from step 2,
+    off the keeper at x = 48 within a step (the ball's step there is short), back at 15
+    m/s 0.1 rad from straight back and lifted, the keeper still after it. A dribble (the
+    ball moving with its owner) is no release."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import football_fidelity
+    import numpy as np
+
+    xs = [30.0, 30.6, 31.2, 34.2, 37.2, 40.2, 43.2, 46.2, 47.0]  # 3 m a step, then 0.8
+    ys = [0.0] * len(xs)
+    zs = [0.1] * len(xs)
+    owners = [1, 1, 1] + [-1] * 6
+    back = np.array([-np.cos(0.1), np.sin(0.1)]) * 1.5  # 15 m/s, 0.1 rad off
+    for step in range(4):
+        xs.append(xs[-1] + back[0])
+        ys.append(ys[-1] + back[1])
+        zs.append(0.1 + 0.3 * step)
+        owners.append(-1)
+    keeper = np.tile([48.0, 0.0], (len(xs), 1))
+    pressed = np.zeros(len(xs), bool)
+    pressed[1:3] = True
+    balls = np.stack([xs, ys, zs], axis=1)
+    result = football_fidelity.save_metrics(balls, np.array(owners), keeper, pressed)
+    assert result["released"] and result["parried"]
+    assert result["release_delay"] == 1  # pressed at 1, the ball loose and fast from 2 to 3
+    assert result["release_speed"] == pytest.approx(30.0)
+    assert result["incoming_speed"] == pytest.approx(30.0)
+    assert result["rebound_speed"] == pytest.approx(15.0)
+    assert result["rebound_angle"] == pytest.approx(0.1, abs=1e-6)
+    assert result["rebound_peak_height"] == pytest.approx(1.0)
+    assert result["keeper_speed_after"] == pytest.approx(0.0)
+    dribble = football_fidelity.save_metrics(balls[:3], np.array(owners[:3]), keeper[:3],
+                                             pressed[:3])  # fmt: skip
+    assert not dribble["released"]
 
 
 def test_smac_learning_reads_runs_into_curves_summaries_and_a_plot(tmp_path, monkeypatch):

@@ -1,10 +1,13 @@
 """The adapter to GRF's real engine: what it reads off GRF's raw observations.
 
 These parts need no engine (raw observations are plain dicts), so they run in CI; the
-engine itself is exercised by tests/test_benchmarks.py where gfootball is installed.
+engine itself is exercised by the last test here and tests/test_benchmarks.py where
+gfootball is installed.
 """
 
 from __future__ import annotations
+
+import random
 
 import numpy as np
 import pytest
@@ -211,3 +214,49 @@ def test_a_scenario_whose_name_is_no_module_name_is_refused_for_grf():
     dotted = dataclasses.replace(get_scenario("academy_3_vs_1_with_keeper"), name="shot_16.5m")
     with pytest.raises(ValueError, match="'shot_16.5m'.*valid identifier"):
         real_engine.install_grf_scenario(dotted)
+
+
+def test_each_episode_draws_its_seed_and_team_order_reproducibly():
+    first = [
+        real_engine.episode_settings(rng) for rng in [np.random.default_rng(5)] for _ in range(64)
+    ]
+    again = [
+        real_engine.episode_settings(rng) for rng in [np.random.default_rng(5)] for _ in range(64)
+    ]
+    assert first == again
+    orders = [s["reverse_team_processing"] for s in first]
+    assert 16 < sum(orders) < 48  # both team orders, about equally
+    for settings in first:  # GRF's own rule for a new environment
+        assert settings["reverse_team_processing"] == bool(settings["game_engine_random_seed"] % 2)
+
+
+def _ball_path(env, episodes: int) -> list[tuple[float, float, float]]:
+    """The ball after every step of ``episodes`` episodes, every agent running right."""
+    path = []
+    for _ in range(episodes):
+        env.reset()
+        for _ in range(env.time_limit):
+            *_, snapshot, _, done, _ = env.step(np.full(env.num_agents, 5))
+            path.append((snapshot.ball_x, snapshot.ball_y, snapshot.ball_z))
+            if done:
+                break
+    return path
+
+
+def test_a_second_engine_in_the_process_plays_as_the_first():
+    """GRF fixes its team processing order once per environment from Python's global
+    random state; the adapter sets it per episode, so two environments made one after
+    the other with the same seed play the same episodes."""
+    if not real_engine.gfootball_available():
+        pytest.skip(f"gfootball is not installed: {real_engine.SETUP_HINT}")
+    paths = []
+    # Python's random state when GRF makes an environment picks its order: these two
+    # states pick different ones (the parity of GRF's first random.randint).
+    for python_seed in (0, 4):
+        random.seed(python_seed)
+        env = real_engine.RealFootball("academy_run_to_score_with_keeper", seed=3)
+        try:
+            paths.append(_ball_path(env, episodes=4))
+        finally:
+            env.close()
+    np.testing.assert_allclose(paths[0], paths[1])

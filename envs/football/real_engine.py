@@ -26,6 +26,16 @@ builder from their :class:`~marl.envs.football.scenarios.Scenario` (same positio
 roles, lazy players, end rules and difficulties: :func:`install_grf_scenario`), so a
 hand-made situation plays in both engines.
 
+Each episode gets its own engine seed, drawn reproducibly from ``seed``, and its own
+**team processing order**. GRF processes the two teams in an order
+(``reverse_team_processing``) it fixes once per environment, from the parity of the
+first episode's random seed, and the order changes how play goes: with the other
+order, a lone keeper facing shots from 30 m held 8% of 50 tries instead of 36%
+(measured on the engine, 2026-12-07). A run on one environment therefore sees one
+order only, a coin flip; GRF's own episodes, over environments, see both equally.
+:func:`episode_settings` draws both per episode, the order from the seed's parity as
+GRF does, so that any number of episodes on one environment samples both orders.
+
 One difference cannot be wrapped away: GRF hands the agents' control around its
 controllable players (the one nearest the ball, the receiver of a pass), keeper
 included, whereas ``football/<scenario>`` fixes which players the agents drive. The
@@ -141,6 +151,16 @@ class Snapshot(NamedTuple):
     held_direction: np.ndarray  # [A] each agent's sticky direction, 1..8 (0: none)
 
 
+def episode_settings(rng: np.random.Generator) -> dict[str, Any]:
+    """The engine settings of one episode: a seed from ``rng`` and the team processing
+    order GRF derives from it (the seed's parity) when it makes a new environment."""
+    engine_seed = int(rng.integers(2**31 - 1))
+    return {
+        "game_engine_random_seed": engine_seed,
+        "reverse_team_processing": bool(engine_seed % 2),
+    }
+
+
 def held_direction(raw: dict[str, Any]) -> int:
     """An agent's sticky direction action (1..8, GRF's order; 0 none) from its raw
     observation's ``sticky_actions`` (8 directions, then sprint and dribble)."""
@@ -239,8 +259,9 @@ class RealFootball:
         return observation, mask, snapshot
 
     def reset(self) -> tuple[np.ndarray, np.ndarray, Snapshot]:
-        engine_seed = int(self._seeds.integers(2**31 - 1))
-        self._env.unwrapped._config["game_engine_random_seed"] = engine_seed
+        config = self._env.unwrapped._config
+        for name, value in episode_settings(self._seeds).items():
+            config[name] = value
         self._raw = list(self._env.reset())
         self._owned_team = int(self._raw[0]["ball_owned_team"])
         self.steps = 0
