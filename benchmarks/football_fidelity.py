@@ -82,7 +82,12 @@ from marl.envs.football.env import (
     SHOT,
     make_football,
 )
-from marl.envs.football.real_engine import SETUP_HINT, RealFootball, gfootball_available
+from marl.envs.football.real_engine import (
+    SETUP_HINT,
+    TEAM_ORDERS,
+    RealFootball,
+    gfootball_available,
+)
 from marl.envs.football.scenarios import (
     BUILDER_Y_METRES,
     HALF_LENGTH,
@@ -222,9 +227,12 @@ def real_view(snapshot) -> View:
     )
 
 
-def real_episodes(scenario: str, policy_name: str, episodes: int, seed: int) -> dict[str, Any]:
+def real_episodes(
+    scenario: str, policy_name: str, episodes: int, seed: int, team_order: str = "both"
+) -> dict[str, Any]:
     """Plays ``episodes`` episodes in GRF's engine (one process, one episode at a time)."""
-    env = RealFootball(scenario, seed=seed, mask_ball_actions=policy_name != "uniform")
+    masked = policy_name != "uniform"
+    env = RealFootball(scenario, seed=seed, mask_ball_actions=masked, team_order=team_order)
     act = jax.jit(policy_by_name(policy_name, scenario))
     key = jax.random.PRNGKey(seed)
     lengths, scored, reasons = [], [], []
@@ -250,9 +258,9 @@ def real_episodes(scenario: str, policy_name: str, episodes: int, seed: int) -> 
     return result
 
 
-def _real_job(job: tuple[str, str, int, int]) -> tuple[str, str, dict[str, Any]]:
-    scenario, policy_name, episodes, seed = job
-    result = real_episodes(scenario, policy_name, episodes, seed)
+def _real_job(job: tuple[str, str, int, int, str]) -> tuple[str, str, dict[str, Any]]:
+    scenario, policy_name, episodes, seed, team_order = job
+    result = real_episodes(scenario, policy_name, episodes, seed, team_order)
     print(f"  real {scenario} {policy_name}: {result['seconds']:.0f} s", flush=True)
     return scenario, policy_name, result
 
@@ -340,9 +348,9 @@ def ours_trace(scenario: str, kick: int, seed: int) -> dict[str, Any]:
     return trace_metrics(np.asarray(balls), owners, env.num_left)
 
 
-def real_trace(scenario: str, kick: int, seed: int) -> dict[str, Any]:
+def real_trace(scenario: str, kick: int, seed: int, team_order: str = "both") -> dict[str, Any]:
     """As :func:`ours_trace`, in GRF's engine (whose control of players may move)."""
-    env = RealFootball(scenario, seed=seed)
+    env = RealFootball(scenario, seed=seed, team_order=team_order)
     try:
         _, _, snapshot = env.reset()
         num_left = int((snapshot.team == 0).sum())
@@ -489,9 +497,11 @@ def ours_saves(scenario: str, tries: int, seed: int) -> list[dict[str, Any]]:
     return results
 
 
-def real_saves(scenario: str, tries: int, seed: int) -> list[dict[str, Any]]:
+def real_saves(
+    scenario: str, tries: int, seed: int, team_order: str = "both"
+) -> list[dict[str, Any]]:
     """As :func:`ours_saves`, in GRF's engine."""
-    env = RealFootball(scenario, seed=seed)
+    env = RealFootball(scenario, seed=seed, team_order=team_order)
     act = jax.jit(policy_by_name(SAVE_POLICY, scenario))
     key = jax.random.PRNGKey(seed)
     results = []
@@ -591,6 +601,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--grf-team-order",
+        choices=TEAM_ORDERS,
+        default="both",
+        help="GRF's team processing order: drawn per episode (both), or one of them alone",
+    )
+    parser.add_argument(
         "--real-from",
         nargs="+",
         default=None,
@@ -610,10 +626,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         earlier = json.loads(Path(path).read_text())
         earlier_files.append(earlier)
         has_saves = bool(earlier.get("saves"))
-        for key in ("episodes_real", "trace_tries", "seed") + ("save_tries",) * has_saves:
-            if earlier["settings"][key] != getattr(args, key):
-                sys.exit(f"football_fidelity: --real-from {path} has {key}="
-                         f"{earlier['settings'][key]}, this run {getattr(args, key)}")  # fmt: skip
+        checked = ("episodes_real", "trace_tries", "seed", "grf_team_order")
+        for key in checked + ("save_tries",) * has_saves:
+            theirs, ours = earlier["settings"].get(key), getattr(args, key)
+            if theirs != ours:
+                sys.exit(f"football_fidelity: --real-from {path} has {key}={theirs}, "
+                         f"this run {ours}")  # fmt: skip
     if earlier_files:
         args.engine = "ours"
     real = args.engine in ("real", "both")
@@ -632,7 +650,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       f"{row['ours']['length_mean']:.1f}, goals {row['ours']['goal_rate']:.3f}",
                       flush=True)  # fmt: skip
             rows.append(row)
-            jobs.append((scenario, policy_name, args.episodes_real, args.seed + index))
+            jobs.append(
+                (scenario, policy_name, args.episodes_real, args.seed + index, args.grf_team_order)
+            )
 
     keeper_rows: list[dict[str, Any]] = []
     for distance, offset in keeper_shots if "keeper" in args.parts else ():
@@ -645,7 +665,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 print(f"ours {spec.name} {policy_name}: goals {row['ours']['goal_rate']:.3f}",
                       flush=True)  # fmt: skip
             keeper_rows.append(row)
-            jobs.append((spec.name, policy_name, args.episodes_real, args.seed + len(jobs)))
+            jobs.append((spec.name, policy_name, args.episodes_real, args.seed + len(jobs),
+                         args.grf_team_order))  # fmt: skip
 
     traces: dict[str, Any] = {}
     for name, (scenario, kick) in KICKS.items() if "traces" in args.parts else []:
@@ -656,7 +677,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             tries = [ours_trace(scenario, kick, seed) for seed in range(args.trace_tries)]
             entry["ours"] = summarise_traces(tries)
         if real:
-            tries = [real_trace(scenario, kick, seed) for seed in range(args.trace_tries)]
+            tries = [real_trace(scenario, kick, seed, args.grf_team_order)
+                     for seed in range(args.trace_tries)]  # fmt: skip
             entry["real"] = summarise_traces(tries)
         traces[name] = entry
 
@@ -667,7 +689,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if args.engine in ("ours", "both"):
             entry["ours"] = summarise_saves(ours_saves(spec.name, args.save_tries, args.seed))
         if real:
-            entry["real"] = summarise_saves(real_saves(spec.name, args.save_tries, args.seed))
+            tries = real_saves(spec.name, args.save_tries, args.seed, args.grf_team_order)
+            entry["real"] = summarise_saves(tries)
         saves[spec.name] = entry
 
     if real and jobs:
@@ -710,6 +733,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "episodes_real": args.episodes_real,
             "trace_tries": args.trace_tries,
             "save_tries": args.save_tries,
+            "grf_team_order": args.grf_team_order,
             "seed": args.seed,
             "shooting_distance": SHOOTING_DISTANCE,
             "parts": args.parts,

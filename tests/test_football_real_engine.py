@@ -230,6 +230,17 @@ def test_each_episode_draws_its_seed_and_team_order_reproducibly():
         assert settings["reverse_team_processing"] == bool(settings["game_engine_random_seed"] % 2)
 
 
+def test_one_team_order_can_be_fixed_and_a_wrong_one_is_named():
+    for order, reverse in (("normal", False), ("reversed", True)):
+        rng = np.random.default_rng(5)
+        settings = [real_engine.episode_settings(rng, order) for _ in range(16)]
+        assert {s["reverse_team_processing"] for s in settings} == {reverse}
+    with pytest.raises(ValueError, match="team_order='left': choose one of both, normal, reversed"):
+        real_engine.episode_settings(np.random.default_rng(0), "left")
+    with pytest.raises(ValueError, match="team_order='left'"):
+        real_engine.RealFootball("academy_3_vs_1_with_keeper", team_order="left")
+
+
 def _ball_path(env, episodes: int) -> list[tuple[float, float, float]]:
     """The ball after every step of ``episodes`` episodes, every agent running right."""
     path = []
