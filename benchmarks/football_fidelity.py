@@ -18,7 +18,7 @@ when the step limit of 40 ends the try; the same shots at the keeper followed st
 step (``saves``): how long the striker, pressing shot on every step, takes to shoot and
 how fast, and when the keeper parries, the ball's speed coming in and going out, the
 rebound's angle from straight back and its height, and how much the keeper moves in the
-second after (on the ground, not at all); and, for three kicks from fixed positions (a
+second after (a keeper on the ground does not); and, for three kicks from fixed positions (a
 shot in ``academy_empty_goal_close``, a short and a long pass by the carrier in
 ``academy_3_vs_1_with_keeper``: the agent nearest the ball runs right until the ball
 is his, then kicks), the ball's trace: steps from the command to the ball leaving the
@@ -36,7 +36,9 @@ masked the same way in GRF), ``run_and_shoot_11`` and, with two or more agents,
 GRF's engine is a benchmark dependency: build it with ``bash
 benchmarks/gfootball_setup.sh`` and run this script with that venv's python (it has
 marl-lab installed too). ``--engine ours`` runs only the JAX side (CI checks that path
-runs; the real-engine path is checked where gfootball is installed). Usage::
+runs; the real-engine path is checked where gfootball is installed). GRF's engine
+plays each episode in one of two team processing orders, drawn per episode
+(``--grf-team-order normal`` or ``reversed`` measures one alone). Usage::
 
     /work/gfootball-venv/bin/python benchmarks/football_fidelity.py
     /work/gfootball-venv/bin/python benchmarks/football_fidelity.py --quick
