@@ -188,6 +188,9 @@ def _check_football_fidelity(payload: dict, engines: tuple[str, ...] = ("ours",)
             assert low <= stats["goal_rate"] <= high
             assert sum(stats["end_reasons"].values()) == pytest.approx(1.0)
             assert "running" not in stats["end_reasons"]
+        if "real" in engines:  # GRF hands control around: how much, for this row
+            assert 0.0 <= row["real"]["own_keeper_driven"] <= 1.0
+            assert row["real"]["control_changes_per_episode"] >= 0.0
     # Quick mode shoots from 11 m only; every try ends within its 40 steps.
     assert [row["policy"] for row in payload["keeper"]] == ["run_and_shoot_60", "shoot_at_corner"]
     for keeper in payload["keeper"]:
