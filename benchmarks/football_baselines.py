@@ -63,7 +63,8 @@ class View(NamedTuple):
     """What the hand-written policies look at, the same from either engine.
 
     Players are numbered left team first, positions in metres; ``controlled`` is the
-    player each agent drives this step (fixed in the JAX env, handed around in GRF's).
+    player each agent drives this step (handed around in both engines, fixed in the JAX
+    env with ``control="fixed"``).
     """
 
     x: Any  # [P]
@@ -87,7 +88,7 @@ def view_of(env: Football, state: FootballState) -> View:
     goal_x = float(env.statics.attack[env.controlled[0]]) * sim.HALF_LENGTH
     match = state.match
     return View(
-        match.x, match.y, match.owner, jnp.asarray(env.controlled), opponents, goal_x,
+        match.x, match.y, match.owner, state.control.controlled, opponents, goal_x,
         match.ball.x, match.ball.y, state.direction,
     )  # fmt: skip
 
@@ -175,9 +176,12 @@ def pass_then_run(distance: float, carrier: int) -> Policy:
 def play_episodes(env: Football, policy: Policy, episodes: int, seed: int) -> dict[str, np.ndarray]:
     """Plays ``episodes`` episodes of at most ``env.time_limit`` steps, vmapped: per episode
     whether the agents scored, the end reason (an index of ``END_REASONS``), the number
-    of steps and whether the agents' own keeper parried a shot before the end."""
+    of steps, whether the agents' own keeper parried a shot before the end, and (as
+    ``football_fidelity`` counts them in GRF) the steps after which an agent drives its
+    own keeper and how often the set of driven players changed, the last step not
+    counted."""
     # A parry puts the keeper down (sim.KEEPER_DOWN_STEPS, one spent by the step's end);
-    # nothing else starts a keeper's slide counter, as no agent drives a keeper here.
+    # a keeper an agent drives may also slide, but that starts at sim.SLIDE_STEPS.
     agents_team = env.statics.team[env.controlled[0]]
     own_keeper = jnp.asarray(env.statics.keeper & (env.statics.team == agents_team))
 
@@ -186,33 +190,38 @@ def play_episodes(env: Football, policy: Policy, episodes: int, seed: int) -> di
         state, timestep = env.reset(reset_key)
 
         def body(carry, step):
-            state, timestep, done, scored, reason, length, parried, key = carry
+            state, timestep, done, scored, reason, length, parried, keeper, changes, key = carry
             key, act_key = jax.random.split(key)
             mask = timestep.observation.action_mask
             action = policy(view_of(env, state), mask, step, act_key)
             slide_before = state.match.slide
+            driven_before = jnp.sort(state.control.controlled)
             state, timestep = env.step(state, action)
             went_down = (slide_before == 0) & (state.match.slide == sim.KEEPER_DOWN_STEPS - 1)
             parried = parried | (~done & jnp.any(went_down & own_keeper))
             ended = timestep.extras["end_reason"] > 0
+            going_on = ~done & ~ended
+            keeper = keeper + (going_on & jnp.any(own_keeper[state.control.controlled]))
+            changed = jnp.any(jnp.sort(state.control.controlled) != driven_before)
+            changes = changes + (going_on & changed)
             scored = scored | (~done & (timestep.extras["goals"] > 0))
             reason = jnp.where(done, reason, timestep.extras["end_reason"])
             length = length + (~done).astype(jnp.int32)
-            return (state, timestep, done | ended, scored, reason, length, parried, key), None
+            carry = (state, timestep, done | ended, scored, reason, length, parried, keeper,
+                     changes, key)  # fmt: skip
+            return carry, None
 
-        start = (state, timestep, jnp.bool_(False), jnp.bool_(False), jnp.int32(0),
-                 jnp.int32(0), jnp.bool_(False), key)  # fmt: skip
+        zero = jnp.int32(0)
+        start = (state, timestep, jnp.bool_(False), jnp.bool_(False), zero, zero,
+                 jnp.bool_(False), zero, zero, key)  # fmt: skip
         carry, _ = jax.lax.scan(body, start, jnp.arange(env.time_limit))
-        return carry[3], carry[4], carry[5], carry[6]
+        return carry[3:9]
 
     keys = jax.random.split(jax.random.PRNGKey(seed), episodes)
-    scored, reasons, lengths, parried = jax.jit(jax.vmap(episode))(keys)
-    return {
-        "scored": np.asarray(scored),
-        "end_reason": np.asarray(reasons),
-        "length": np.asarray(lengths),
-        "own_keeper_parried": np.asarray(parried),
-    }
+    played = jax.device_get(jax.jit(jax.vmap(episode))(keys))
+    names = ("scored", "end_reason", "length", "own_keeper_parried", "own_keeper_steps",
+             "control_changes")  # fmt: skip
+    return {name: np.asarray(value) for name, value in zip(names, played, strict=True)}
 
 
 def goal_rate(env: Football, policy: Policy, episodes: int, seed: int) -> dict[str, Any]:

@@ -75,6 +75,7 @@ from football_baselines import (
 )
 
 from marl.envs.football import sim
+from marl.envs.football.control import CONTROL_MODES
 from marl.envs.football.env import (
     END_REASONS,
     IDLE,
@@ -200,8 +201,10 @@ def summarise(lengths: np.ndarray, scored: np.ndarray, reasons: list[str]) -> di
 
 
 # ------------------------------------------------------------------ episodes
-def ours_episodes(scenario: str, policy_name: str, episodes: int, seed: int) -> dict[str, Any]:
-    env = make_football(scenario, mask_ball_actions=policy_name != "uniform")
+def ours_episodes(
+    scenario: str, policy_name: str, episodes: int, seed: int, control: str = "grf"
+) -> dict[str, Any]:
+    env = make_football(scenario, mask_ball_actions=policy_name != "uniform", control=control)
     played = play_episodes(env, policy_by_name(policy_name, scenario), episodes, seed)
     reasons = [END_REASONS[i] for i in played["end_reason"]]
     result = summarise(played["length"], played["scored"], reasons)
@@ -211,6 +214,9 @@ def ours_episodes(scenario: str, policy_name: str, episodes: int, seed: int) -> 
     conceded = np.asarray(reasons) == "conceded"
     result["own_keeper_parried"] = float(parried.mean())
     result["conceded_after_own_parry"] = float((conceded & parried).mean())
+    # Counted as in GRF's rows (real_episodes).
+    result["own_keeper_driven"] = float(played["own_keeper_steps"].sum() / played["length"].sum())
+    result["control_changes_per_episode"] = float(played["control_changes"].mean())
     return result
 
 
@@ -233,9 +239,9 @@ def real_episodes(
     scenario: str, policy_name: str, episodes: int, seed: int, team_order: str = "both"
 ) -> dict[str, Any]:
     """Plays ``episodes`` episodes in GRF's engine (one process, one episode at a time).
-    Besides :func:`summarise`'s figures, GRF's hand-over of control (ours never moves
-    it): the share of steps in which an agent drives its own keeper, and how often the
-    set of driven players changes per episode."""
+    Besides :func:`summarise`'s figures, GRF's hand-over of control: the share of steps
+    in which an agent drives its own keeper, and how often the set of driven players
+    changes per episode (ours: :func:`ours_episodes`)."""
     masked = policy_name != "uniform"
     env = RealFootball(scenario, seed=seed, mask_ball_actions=masked, team_order=team_order)
     act = jax.jit(policy_by_name(policy_name, scenario))
@@ -619,6 +625,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="GRF's team processing order: drawn per episode (both), or one of them alone",
     )
     parser.add_argument(
+        "--control",
+        choices=CONTROL_MODES,
+        default="grf",
+        help="who the agents drive in our engine's episodes: handed around as GRF does "
+        "(grf), or the scenario's players for good (fixed)",
+    )
+    parser.add_argument(
         "--real-from",
         nargs="+",
         default=None,
@@ -657,7 +670,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for index, policy_name in enumerate(policy_names(num_agents)):
             row: dict[str, Any] = {"scenario": scenario, "policy": policy_name}
             if args.engine in ("ours", "both"):
-                row["ours"] = ours_episodes(scenario, policy_name, args.episodes_ours, args.seed)
+                row["ours"] = ours_episodes(
+                    scenario, policy_name, args.episodes_ours, args.seed, args.control
+                )
                 print(f"ours {scenario} {policy_name}: length "
                       f"{row['ours']['length_mean']:.1f}, goals {row['ours']['goal_rate']:.3f}",
                       flush=True)  # fmt: skip
@@ -673,7 +688,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             row = {"scenario": spec.name, "policy": policy_name, "distance": distance,
                    "offset": offset}  # fmt: skip
             if args.engine in ("ours", "both"):
-                row["ours"] = ours_episodes(spec.name, policy_name, args.episodes_ours, args.seed)
+                row["ours"] = ours_episodes(
+                    spec.name, policy_name, args.episodes_ours, args.seed, args.control
+                )
                 print(f"ours {spec.name} {policy_name}: goals {row['ours']['goal_rate']:.3f}",
                       flush=True)  # fmt: skip
             keeper_rows.append(row)
@@ -746,6 +763,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "trace_tries": args.trace_tries,
             "save_tries": args.save_tries,
             "grf_team_order": args.grf_team_order,
+            "ours_control": args.control,
             "seed": args.seed,
             "shooting_distance": SHOOTING_DISTANCE,
             "parts": args.parts,

@@ -305,6 +305,12 @@ def _ends_count(counts: dict[str, int]) -> str:
     return ", ".join(f"{END_NAMES.get(k, k)} {n}" for k, n in items)
 
 
+def _pair(ours: dict[str, Any], real: dict[str, Any], key: str, style: str) -> str:
+    """``ours / GRF`` of one figure, ``-`` for a side that did not record it."""
+    return " / ".join("-" if side.get(key) is None else style.format(side[key])
+                      for side in (ours, real))  # fmt: skip
+
+
 @table("football_fidelity.episodes", "football_fidelity")
 def _football_fidelity(payload: dict[str, Any]) -> str:
     """The same policies in our simulator and in GRF: lengths, goal rates with their
@@ -326,6 +332,8 @@ def _football_fidelity(payload: dict[str, Any]) -> str:
                 f"{real['goal_rate']:.2f} [{lo_real:.2f}, {hi_real:.2f}]",
                 _ends_share(ours["end_reasons"]),
                 _ends_share(real["end_reasons"]),
+                _pair(ours, real, "own_keeper_driven", "{:.0%}"),
+                _pair(ours, real, "control_changes_per_episode", "{:.1f}"),
             ]
         )
     header = [
@@ -336,6 +344,8 @@ def _football_fidelity(payload: dict[str, Any]) -> str:
         "goal rate ours / GRF (95% CI)",
         "ends ours",
         "ends GRF",
+        "own keeper driven ours / GRF",
+        "control moves per episode ours / GRF",
     ]
     return markdown(header, rows)
 

@@ -163,8 +163,8 @@ class _RecordingBuilder:
         self._team = team
         self.teams[team] = []
 
-    def AddPlayer(self, x, y, role, lazy=False):  # noqa: N802
-        self.teams[self._team].append((x, y, role, lazy))
+    def AddPlayer(self, x, y, role, lazy=False, controllable=True):  # noqa: N802
+        self.teams[self._team].append((x, y, role, lazy, controllable))
 
 
 def test_a_registered_scenario_is_built_in_grf_as_grfs_own_file_builds_it(monkeypatch):
@@ -187,9 +187,9 @@ def test_a_registered_scenario_is_built_in_grf_as_grfs_own_file_builds_it(monkey
 
     assert builder.ball == (0.62, 0.0)
     assert builder.teams == {
-        "left": [(-1.0, 0.0, "GK", False), (0.6, 0.0, "CM", False), (0.7, 0.2, "CM", False),
-                 (0.7, -0.2, "CM", False)],
-        "right": [(-1.0, 0.0, "GK", False), (-0.75, 0.0, "CB", False)],
+        "left": [(-1.0, 0.0, "GK", False, True), (0.6, 0.0, "CM", False, True),
+                 (0.7, 0.2, "CM", False, True), (0.7, -0.2, "CM", False, True)],
+        "right": [(-1.0, 0.0, "GK", False, True), (-0.75, 0.0, "CB", False, True)],
     }  # fmt: skip
     settings = vars(builder.settings)
     assert settings["game_duration"] == 400
@@ -197,6 +197,17 @@ def test_a_registered_scenario_is_built_in_grf_as_grfs_own_file_builds_it(monkey
     assert settings["end_episode_on_score"] and settings["end_episode_on_out_of_play"]
     assert settings["end_episode_on_possession_change"]
     assert (settings["left_team_difficulty"], settings["right_team_difficulty"]) == (1.0, 0.6)
+
+    # A scenario whose keeper no agent may drive says so to GRF's builder.
+    import dataclasses
+
+    no_keeper = dataclasses.replace(
+        get_scenario("academy_3_vs_1_with_keeper"), controllable=(1, 2, 3)
+    )
+    builder = _RecordingBuilder()
+    real_engine.grf_builder(no_keeper)(builder)
+    assert [player[4] for player in builder.teams["left"]] == [False, True, True, True]
+    assert all(player[4] for player in builder.teams["right"])
 
 
 def test_a_full_game_scenario_is_not_built_for_grf():

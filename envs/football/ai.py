@@ -237,4 +237,5 @@ def scripted_commands(m: Match, s: Statics) -> Commands:
         aim_x=attack,
         aim_y=jnp.zeros_like(attack),
         slide=jnp.zeros((num_players,), bool),
+        driven=jnp.zeros((num_players,), bool),
     )

@@ -30,6 +30,12 @@ The interface follows GRF's (the shared reference, sections 5, 6 and 8):
   score, and a goal ends the episode; keeping the ball means not shooting. With
   ``weights`` the reward is their weighted sum, a scalar. The hypervolume's
   reference point is (-1, 0): conceding without ever having the ball;
+* **control** (``control``): ``grf`` (default) hands the agents' control around the
+  team's controllable players as GRF's engine does, keeper included
+  (:mod:`marl.envs.football.control`): the receiver of a pass, a free teammate much
+  nearer the ball or on it; each agent's observation marks the player it drives now
+  (``active`` in ``simple115``, "own" in ``egocentric``). ``fixed`` keeps the
+  scenario's ``controlled`` players for good;
 * **episode end**: academy scenarios end at a goal, when the ball leaves the pitch
   and (all but ``academy_corner``) when the team in possession changes, or after 400
   steps (a time-limit cut); full games (``5_vs_5``) restart play instead and end only
@@ -60,6 +66,13 @@ from marl.env import (
     team_timestep,
 )
 from marl.envs.football import ai, sim
+from marl.envs.football.control import (
+    CONTROL_MODES,
+    Control,
+    fixed_control,
+    start_control,
+    update_control,
+)
 from marl.envs.football.scenarios import (
     X_SCALE,
     Y_SCALE,
@@ -106,6 +119,7 @@ class FootballState:
     checkpoints: Array  # int32 checkpoints collected this episode
     step_count: Array
     key: PRNGKey
+    control: Control  # the player each agent drives now
 
 
 @struct.dataclass
@@ -147,6 +161,7 @@ class Football(MultiAgentEnv):
         multi_objective: bool = False,
         weights: list[float] | None = None,
         opponent_policy: Callable[[Observation, PRNGKey], Array] | None = None,
+        control: str = "grf",
     ):
         self.scenario = get_scenario(scenario) if isinstance(scenario, str) else scenario
         if representation not in REPRESENTATIONS:
@@ -154,6 +169,8 @@ class Football(MultiAgentEnv):
                 f"representation must be one of {', '.join(REPRESENTATIONS)}, "
                 f"got '{representation}'"
             )
+        if control not in CONTROL_MODES:
+            raise ValueError(f"control must be one of {', '.join(CONTROL_MODES)}, got '{control}'")
         if rewards not in REWARDS:
             raise ValueError(f"rewards must be one of {', '.join(REWARDS)}, got '{rewards}'")
         if difficulty is not None and not 0.0 <= difficulty <= 1.0:
@@ -174,7 +191,11 @@ class Football(MultiAgentEnv):
         self.num_substeps = num_substeps
         self.statics = sim.statics(self.scenario, difficulty)
         self.formations = sim.formations(self.scenario) if self.scenario.restarts else None
+        self.control = control
+        # The players the agents drive at the start with fixed control.
         self.controlled = np.asarray(self.scenario.controlled, np.int32)
+        self.controllable = np.zeros(self.scenario.num_players, bool)
+        self.controllable[list(self.scenario.selectable)] = True
         self.num_left = self.scenario.num_left
         self.num_right = len(self.scenario.right)
         self.num_agents = len(self.controlled)
@@ -190,10 +211,8 @@ class Football(MultiAgentEnv):
                     f"'{self.scenario.name}' has {self.num_left} players against "
                     f"{self.num_right} in other roles"
                 )
+            # The right team's agents keep their players (GRF's hand-over is the left's).
             self.opponent_controlled = self.num_left + self.controlled
-            scripted = self.statics.scripted.copy()
-            scripted[self.opponent_controlled] = False
-            self.statics = self.statics._replace(scripted=scripted)
             # The right team's side seen from its own end: players [right, left].
             self._mirror_order = np.concatenate(
                 [np.arange(self.num_left, 2 * self.num_left), np.arange(self.num_left)]
@@ -222,6 +241,10 @@ class Football(MultiAgentEnv):
                 game_mode=jnp.int32(sim.KICK_OFF),
             )
         num_agents = self.num_agents
+        if self.control == "grf":
+            control = start_control(match, self.statics, self.controllable, num_agents)
+        else:
+            control = fixed_control(match, self.statics, self.controlled)
         state = FootballState(
             match=match,
             direction=jnp.zeros((num_agents,), jnp.int32),
@@ -230,6 +253,7 @@ class Football(MultiAgentEnv):
             checkpoints=jnp.int32(0),
             step_count=jnp.int32(0),
             key=key,
+            control=control,
         )
         extras = self._extras(state, None, 0, jnp.int32(0))
         if self.opponent_policy is not None:
@@ -289,13 +313,14 @@ class Football(MultiAgentEnv):
             direction=state.opponent_direction,
             sprint=state.opponent_sprint,
             dribble=state.opponent_dribble,
+            control=fixed_control(match, self.statics, self.controlled),
         )
 
     def _commands(
         self,
         commands: sim.Commands,
         match: sim.Match,
-        players: np.ndarray,
+        players: Array,
         action: Array,
         sticky: tuple[Array, Array, Array],
         mirrored: bool,
@@ -327,6 +352,7 @@ class Football(MultiAgentEnv):
             aim_x=commands.aim_x.at[players].set(aim_x),
             aim_y=commands.aim_y.at[players].set(aim_y),
             slide=commands.slide.at[players].set(action == SLIDING),
+            driven=commands.driven.at[players].set(True),
         )
         return commands, (direction, sprint, dribble)
 
@@ -340,7 +366,7 @@ class Football(MultiAgentEnv):
         action = play_as_fallback(mask, action, self.fallback_action)
         commands = ai.scripted_commands(state.match, self.statics)
         commands, (direction, sprint, dribble) = self._commands(
-            commands, state.match, self.controlled, action,
+            commands, state.match, state.control.controlled, action,
             (state.direction, state.sprint, state.dribble), mirrored=False,
         )  # fmt: skip
         if opponent_action is not None:
@@ -350,18 +376,22 @@ class Football(MultiAgentEnv):
                 self._action_mask(mirrored), opponent_action, self.fallback_action
             )
             commands, opponent_sticky = self._commands(
-                commands, state.match, self.opponent_controlled, opponent_action,
+                commands, state.match, jnp.asarray(self.opponent_controlled), opponent_action,
                 (outer.opponent_direction, outer.opponent_sprint, outer.opponent_dribble),
                 mirrored=True,
             )  # fmt: skip
         physics_key, key = jax.random.split(state.key)
         match, events = sim.step(state.match, commands, self.statics, physics_key,
                                  self.num_substeps)  # fmt: skip
+        control = state.control
+        if self.control == "grf":
+            control = update_control(control, match, self.statics, events, self.controllable)
 
         reward = jnp.where(events.goal == 0, 1.0, jnp.where(events.goal == 1, -1.0, 0.0))
         checkpoints = state.checkpoints
         if self.checkpoint_rewards:
-            in_possession = jnp.any(jnp.asarray(self.controlled) == match.owner)
+            # GRF's wrapper: while the ball is at the feet of a player an agent drives.
+            in_possession = jnp.any(control.controlled == match.owner)
             gap = jnp.sqrt((match.ball.x / X_SCALE - 1.0) ** 2 + (match.ball.y / Y_SCALE) ** 2)
             reached = jnp.floor((0.99 - gap) / (0.8 / (NUM_CHECKPOINTS - 1))).astype(jnp.int32) + 1
             reached = jnp.where(in_possession, jnp.clip(reached, 0, NUM_CHECKPOINTS), 0)
@@ -400,6 +430,7 @@ class Football(MultiAgentEnv):
             checkpoints=checkpoints,
             step_count=step_count,
             key=key,
+            control=control,
         )
         extras = self._extras(new_state, events, reason, invalid)
         if opponent_action is not None:
@@ -434,7 +465,7 @@ class Football(MultiAgentEnv):
         if not self.mask_ball_actions:
             return mask
         match = state.match
-        players = jnp.asarray(self.controlled)
+        players = state.control.controlled
         has_ball = players == match.owner
         can_slide = ~has_ball & (match.slide[players] == 0)
         for kick_action in KICK_OF_ACTION:
@@ -473,7 +504,7 @@ class Football(MultiAgentEnv):
         time_left = 1.0 - state.step_count / self.time_limit
         global_state = jnp.concatenate([teams, ball_block, game_mode, time_left[None]])
         if self.representation == "simple115":
-            active = jax.nn.one_hot(jnp.asarray(self.controlled), MAX_TEAM)
+            active = jax.nn.one_hot(state.control.controlled, MAX_TEAM)
             shared = jnp.broadcast_to(
                 jnp.concatenate([teams, ball_block]), (self.num_agents, teams.shape[0] + 9)
             )
@@ -493,7 +524,7 @@ class Football(MultiAgentEnv):
     def _egocentric(self, state: FootballState, time_left: Array) -> Array:
         match = state.match
         num_players = self.statics.team.shape[0]
-        players = jnp.asarray(self.controlled)
+        players = state.control.controlled
         scale = jnp.asarray([sim.HALF_LENGTH, sim.HALF_WIDTH])
         me_x, me_y = match.x[players], match.y[players]
         own = jnp.stack([
@@ -515,8 +546,9 @@ class Football(MultiAgentEnv):
             mine, (owner_team == 0) & ~mine, jnp.broadcast_to(owner_team == 1, mine.shape),
             jnp.broadcast_to(owner_team == -1, mine.shape),
         ], axis=1)  # fmt: skip
-        # Every other player, teammates first, in a fixed order per agent.
-        others = np.stack([np.delete(np.arange(num_players), p) for p in self.controlled])
+        # Every other player in index order (teammates first).
+        rank = jnp.arange(num_players - 1)
+        others = rank[None, :] + (rank[None, :] >= players[:, None])
         rel = jnp.stack([match.x[others] - me_x[:, None], match.y[others] - me_y[:, None]], -1)
         vel = jnp.stack([match.vx[others], match.vy[others]], -1) / sim.TOP_SPEED
         others_view = jnp.concatenate([rel / scale, vel], -1).reshape(self.num_agents, -1)

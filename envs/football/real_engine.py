@@ -38,10 +38,10 @@ environments, see both equally.
 GRF does, so that any number of episodes on one environment samples both orders
 (``team_order="normal"`` or ``"reversed"`` fixes one).
 
-One difference cannot be wrapped away: GRF hands the agents' control around its
-controllable players (the one nearest the ball, the receiver of a pass), keeper
-included, whereas ``football/<scenario>`` fixes which players the agents drive. The
-:class:`Snapshot` reports GRF's assignment every step.
+GRF hands the agents' control around its controllable players (the receiver of a
+pass, a free teammate much nearer the ball), keeper included; ``football/<scenario>``
+does too by default (:mod:`marl.envs.football.control`; ``control="fixed"`` keeps the
+scenario's players). The :class:`Snapshot` reports GRF's assignment every step.
 
 The engine is a benchmark dependency (``bash benchmarks/gfootball_setup.sh``), never
 needed to train or test marl-lab.
@@ -109,9 +109,10 @@ def grf_builder(scenario: Scenario) -> Callable[[Any], None]:
         for team, players in ((engine.e_Team.e_Left, scenario.left),
                               (engine.e_Team.e_Right, scenario.right)):  # fmt: skip
             builder.SetTeam(team)
-            for player in players:
+            for index, player in enumerate(players):
                 role = getattr(engine.e_PlayerRole, f"e_PlayerRole_{player.role}")
-                builder.AddPlayer(player.x, player.y, role, player.lazy)
+                controllable = players is not scenario.left or index in scenario.selectable
+                builder.AddPlayer(player.x, player.y, role, player.lazy, controllable)
 
     return build_scenario
 

@@ -256,7 +256,8 @@ def render_frame(env: Football, state: FootballState, size: int = DEFAULT_SIZE) 
     ball_x, ball_y, ball_z = (float(np.asarray(v)) for v in (ball.x, ball.y, ball.z))
     statics = env.statics
     colours = player_colours(statics.team, statics.keeper)
-    agent_of = {int(player): agent for agent, player in enumerate(np.asarray(env.controlled))}
+    controlled = np.asarray(state.control.controlled)
+    agent_of = {int(player): agent for agent, player in enumerate(controlled)}
     num_players = len(colours)
 
     height, width = frame_shape(size)

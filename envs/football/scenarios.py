@@ -41,8 +41,11 @@ class Player(NamedTuple):
 class Scenario:
     """One football task.
 
-    ``controlled`` lists the left players (indices into ``left``) the agents drive,
-    in agent order; every other player is scripted. ``kickoff_left``/``kickoff_right``
+    ``controlled`` lists the left players (indices into ``left``) the agents drive
+    at the start, in agent order; ``controllable`` the left players GRF may hand to an
+    agent during play (default: all of them, keeper included, as in GRF's academy
+    files; ``Football(control="fixed")`` keeps ``controlled`` for good instead). Every
+    player no agent drives is scripted. ``kickoff_left``/``kickoff_right``
     give the formations after a goal when ``restarts`` is on (full-game rules); with
     ``restarts`` off the episode ends at a goal or when the ball leaves the pitch
     (``end_on_out_of_play``), and at a change of the team in possession when
@@ -64,6 +67,7 @@ class Scenario:
     # for both teams; the right team's are mirrored like ``right``).
     kickoff: tuple[Player, ...] = ()
     receiving: tuple[Player, ...] = ()
+    controllable: tuple[int, ...] | None = None
 
     def __post_init__(self):
         if not self.left or not self.right:
@@ -85,11 +89,31 @@ class Scenario:
                 f"scenario '{self.name}': controlled={self.controlled} must be distinct "
                 f"indices into the {len(self.left)} left players"
             )
+        selectable = self.selectable
+        if len(set(selectable)) != len(selectable) or not all(
+            0 <= i < len(self.left) for i in selectable
+        ):
+            raise ValueError(
+                f"scenario '{self.name}': controllable={self.controllable} must be distinct "
+                f"indices into the {len(self.left)} left players"
+            )
+        if len(self.controlled) > len(selectable):
+            raise ValueError(
+                f"scenario '{self.name}': {len(self.controlled)} agents but only "
+                f"{len(selectable)} controllable players"
+            )
         if self.restarts and len(self.kickoff) != len(self.left):
             raise ValueError(f"scenario '{self.name}': restarts need a kick-off formation")
         for name in ("left_difficulty", "right_difficulty"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"scenario '{self.name}': {name} must lie in [0, 1]")
+
+    @property
+    def selectable(self) -> tuple[int, ...]:
+        """The left players an agent may drive (``controllable``, default all)."""
+        if self.controllable is None:
+            return tuple(range(len(self.left)))
+        return self.controllable
 
     @property
     def num_left(self) -> int:
@@ -214,6 +238,7 @@ for _scenario in (
     ),
     Scenario(
         "5_vs_5", (0.0, 0.0), _FIVE_KICKOFF, _FIVE_RECEIVING, controlled=(1, 2, 3, 4),
+        controllable=(1, 2, 3, 4),  # GRF's file: the keepers are not controllable
         time_limit=3000, end_on_possession_change=False, end_on_out_of_play=False,
         restarts=True, left_difficulty=0.05, right_difficulty=0.05,
         kickoff=_FIVE_KICKOFF, receiving=_FIVE_RECEIVING,

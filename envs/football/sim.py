@@ -188,7 +188,6 @@ class Statics(NamedTuple):
     control_reach: np.ndarray  # for a loose ball
     control_height: np.ndarray
     max_control_speed: np.ndarray
-    scripted: np.ndarray  # not driven by an agent
 
 
 def statics(scenario: Scenario, right_difficulty: float | None = None) -> Statics:
@@ -205,8 +204,6 @@ def statics(scenario: Scenario, right_difficulty: float | None = None) -> Static
     difficulty = np.array([difficulties[t] for t in team], np.float32)
     left_x, left_y = to_metres(left, right=False)
     right_x, right_y = to_metres(right, right=True)
-    scripted = np.ones(len(players), bool)
-    scripted[list(scenario.controlled)] = False
     return Statics(
         team=team,
         keeper=keeper,
@@ -223,7 +220,6 @@ def statics(scenario: Scenario, right_difficulty: float | None = None) -> Static
         max_control_speed=np.where(keeper, KEEPER_MAX_CONTROL_SPEED, MAX_CONTROL_SPEED).astype(
             np.float32
         ),
-        scripted=scripted,
     )
 
 
@@ -271,6 +267,7 @@ class Commands(NamedTuple):
     aim_x: Array  # input direction for kicks (unit vector or 0 0)
     aim_y: Array
     slide: Array  # bool: start a sliding tackle
+    driven: Array  # bool: the player is driven by an agent this step (else the AI plays it)
 
 
 class Events(NamedTuple):
@@ -284,6 +281,7 @@ class Events(NamedTuple):
     last_touch_team: Array  # int32 team that touched the ball last before the event
     possession_change: Array  # bool: another team has the ball than at the last step's end
     scorer: Array  # int32 player who last touched the ball before the goal (-1 none)
+    pass_receiver: Array  # int32 teammate a pass played this step was aimed at (-1 none)
 
 
 def initial_match(scenario: Scenario, s: Statics) -> Match:
@@ -344,6 +342,40 @@ def stopping_distance(speed: float) -> float:
     """How far a ball rolling at ``speed`` m/s travels before it stops."""
     a, b = DRAG + FRICTION, LINEAR_FRICTION
     return math.log(1.0 + a * speed * speed / b) / (2.0 * a)
+
+
+# GRF's possession bookkeeping (``Player::UpdatePossessionStats``): the ball is predicted
+# 3 s ahead, a player can play it below 1.5 m, and his time to a point is its distance
+# from where his movement takes him in 0.2 s at 0.75 of his top speed.
+PREDICTION_SECONDS = 3.0
+PLAYABLE_HEIGHT = 1.5
+PREDICTION_STEPS = round(PREDICTION_SECONDS / STEP_SECONDS)
+
+
+def time_to_ball(m: Match) -> Array:
+    """Each player's time (seconds) to get to the ball, ``[P]``, as GRF's possession
+    logic counts it: the first moment on the ball's predicted path (rolling, or flying
+    low enough to play) the player can be at, else the time to where it will be in
+    3 s; zero for the player with the ball."""
+    times = STEP_SECONDS * jnp.arange(1, PREDICTION_STEPS + 1, dtype=jnp.float32)
+    ball = m.ball
+    speed = jnp.sqrt(ball.vx * ball.vx + ball.vy * ball.vy)
+    _, rolled = rolling(speed, times)
+    loose = m.owner < 0
+    unit_x = jnp.where(speed > 1e-6, ball.vx / jnp.maximum(speed, 1e-6), 0.0)
+    unit_y = jnp.where(speed > 1e-6, ball.vy / jnp.maximum(speed, 1e-6), 0.0)
+    ball_x = jnp.where(loose, ball.x + unit_x * rolled, ball.x)
+    ball_y = jnp.where(loose, ball.y + unit_y * rolled, ball.y)
+    height = jnp.maximum(ball.z + ball.vz * times - 0.5 * GRAVITY * times * times, 0.0)
+    ball_z = jnp.where(loose, height, 0.0)
+    from_x, from_y = m.x + 0.2 * m.vx, m.y + 0.2 * m.vy
+    gap = jnp.sqrt((ball_x[:, None] - from_x) ** 2 + (ball_y[:, None] - from_y) ** 2)
+    needed = gap / (0.75 * TOP_SPEED)  # [T, P]
+    reachable = (needed <= times[:, None]) & (ball_z[:, None] < PLAYABLE_HEIGHT)
+    first = times[jnp.argmax(reachable, axis=0)]
+    later = jnp.maximum(PREDICTION_SECONDS, needed[-1])
+    found = jnp.where(jnp.any(reachable, axis=0), first, later)
+    return jnp.where(jnp.arange(m.x.shape[0]) == m.owner, 0.0, found)
 
 
 def _move_players(m: Match, c: Commands, s: Statics, dt: float) -> Match:
@@ -450,7 +482,7 @@ def _chance(rate_per_step: Array, dt: float) -> Array:
     return 1.0 - (1.0 - jnp.clip(rate_per_step, 0.0, 1.0)) ** (dt / STEP_SECONDS)
 
 
-def _contest(m: Match, s: Statics, u_control: Array, u_tackle: Array,
+def _contest(m: Match, s: Statics, driven: Array, u_control: Array, u_tackle: Array,
              dt: float) -> tuple[Array, Array]:  # fmt: skip
     """The new owner after one tick's contest for the ball (may be unchanged), and the
     keeper who parries a loose ball this tick (-1 none)."""
@@ -474,7 +506,7 @@ def _contest(m: Match, s: Statics, u_control: Array, u_tackle: Array,
 
     reach = with_slide(s.control_reach)
     can_touch = (ball.z <= s.control_height) & on_feet & ~locked
-    can_touch = can_touch & (distance <= reach) & ((relative >= TOUCH_SPEED) | s.scripted)
+    can_touch = can_touch & (distance <= reach) & ((relative >= TOUCH_SPEED) | ~driven)
     # A stretch or a keeper's dive beyond a standing player's reach holds the ball less surely.
     stretch = jnp.clip((reach - distance) / jnp.maximum(reach - REACH, 1e-3), 0.0, 1.0)
     hold = jnp.clip(per_step, 0.0, 1.0)
@@ -517,10 +549,11 @@ def _parry(m: Match, parrier: Array, uniforms: Array) -> Match:
 
 
 def _pass_velocity(m: Match, s: Statics, kind: Array, kicker: Array, aim_x: Array,
-                   aim_y: Array, noise: Array) -> tuple[Array, Array, Array]:  # fmt: skip
+                   aim_y: Array, noise: Array) -> tuple[Array, Array, Array, Array]:  # fmt: skip
     """GRF's automatic pass for a controlled player: the receiver is the teammate whose
     predicted position best matches the input direction, the power follows its
-    distance (the reference, section 5)."""
+    distance (the reference, section 5). Returns the ball's velocity and the receiver
+    (-1: nobody to pass to)."""
     team = jnp.asarray(s.team)
     px, py = m.x[kicker], m.y[kicker]
     gap_x, gap_y = m.x - px, m.y - py
@@ -562,6 +595,7 @@ def _pass_velocity(m: Match, s: Statics, kind: Array, kicker: Array, aim_x: Arra
         speed / norm * jnp.cos(direction),
         speed / norm * jnp.sin(direction),
         speed * up / norm + 0.25 * excess,
+        jnp.where(has_receiver, receiver, -1).astype(jnp.int32),
     )
 
 
@@ -592,8 +626,9 @@ def _shot_velocity(m: Match, s: Statics, kicker: Array, aim_x: Array, aim_y: Arr
     return speed / norm * jnp.cos(direction), speed / norm * jnp.sin(direction), speed * up / norm
 
 
-def _kick(m: Match, c: Commands, s: Statics, uniforms: Array) -> Match:
-    """Registers the owner's kick command and fires a pending kick whose wind-up ended.
+def _kick(m: Match, c: Commands, s: Statics, uniforms: Array) -> tuple[Match, Array]:
+    """Registers the owner's kick command and fires a pending kick whose wind-up ended;
+    returns the match and the receiver of a pass fired now (-1 none).
 
     A kick commanded by a player with a loose ball at his feet (within :data:`REACH`,
     low and slow enough to control, not his own kick) plays it: the command is the
@@ -630,7 +665,7 @@ def _kick(m: Match, c: Commands, s: Statics, uniforms: Array) -> Match:
         & (m.kick_player == m.owner)
         & (m.owner >= 0)
         & (request == SHOT)
-        & ~jnp.asarray(s.scripted)[owner]
+        & c.driven[owner]
         & (m.kick_charge < SHOT_CHARGE_STEPS)
     )
     delays = jnp.asarray(KICK_DELAY, jnp.int32)
@@ -652,7 +687,7 @@ def _kick(m: Match, c: Commands, s: Statics, uniforms: Array) -> Match:
     aim_y = jnp.where((m.kick_aim_x == 0) & (m.kick_aim_y == 0), jnp.sin(m.heading[kicker]),
                       m.kick_aim_y)  # fmt: skip
     noise = PASS_ANGLE_NOISE * (2.0 * uniforms[4] - 1.0)
-    pass_v = _pass_velocity(m, s, m.kick_kind, kicker, aim_x, aim_y, noise)
+    *pass_v, receiver = _pass_velocity(m, s, m.kick_kind, kicker, aim_x, aim_y, noise)
     shot_v = _shot_velocity(m, s, kicker, aim_x, aim_y, uniforms)
     is_shot = m.kick_kind == SHOT
     vx, vy, vz = (jnp.where(is_shot, b, a) for a, b in zip(pass_v, shot_v, strict=True))
@@ -662,7 +697,7 @@ def _kick(m: Match, c: Commands, s: Statics, uniforms: Array) -> Match:
         Ball(start_ball.x, start_ball.y, start_ball.z, vx, vy, vz),
         m.ball,
     )
-    return m.replace(
+    m = m.replace(
         ball=ball,
         owner=jnp.where(fire, -1, m.owner),
         last_touch=jnp.where(fire, kicker, m.last_touch),
@@ -670,6 +705,7 @@ def _kick(m: Match, c: Commands, s: Statics, uniforms: Array) -> Match:
         kick_kind=jnp.where(pending & ~fire, m.kick_kind, 0),
         kick_timer=timer,
     )
+    return m, jnp.where(fire & ~is_shot, receiver, -1)
 
 
 def step(
@@ -696,7 +732,7 @@ def step(
         vx=jnp.where(start_slide & (speed < 1e-3), SLIDE_SPEED * jnp.cos(m.heading), m.vx * boost),
         vy=jnp.where(start_slide & (speed < 1e-3), SLIDE_SPEED * jnp.sin(m.heading), m.vy * boost),
     )
-    m = _kick(m, c, s, uniforms[-KICK_UNIFORMS:])
+    m, pass_receiver = _kick(m, c, s, uniforms[-KICK_UNIFORMS:])
 
     def tick(carry, uniforms_now):
         m, goal, out, out_x, out_y, over_goal_line, touch_before_event = carry
@@ -717,7 +753,7 @@ def step(
         dead = (goal >= 0) | out
         after = _where(dead & ~new_event, before, after)
         m = m.replace(ball=after)
-        owner, parrier = _contest(m, s, u_control_now, u_tackle_now, dt)
+        owner, parrier = _contest(m, s, c.driven, u_control_now, u_tackle_now, dt)
         owner = jnp.where(dead, m.owner, owner)
         m = _parry(m, jnp.where(dead, -1, parrier), u_parry_now)
         gained = (owner >= 0) & (owner != m.owner)
@@ -758,6 +794,7 @@ def step(
         last_touch_team=last_touch_team.astype(jnp.int32),
         possession_change=possession_change,
         scorer=jnp.where(goal >= 0, touch_before_event, -1).astype(jnp.int32),
+        pass_receiver=pass_receiver,
     )
     return m, events
 
