@@ -257,6 +257,23 @@ def test_football_fidelity_runs_against_the_real_engine(tmp_path: Path) -> None:
     _check_football_fidelity(results["football_fidelity"], engines=("ours", "real"))
 
 
+def test_grf_hands_the_agents_its_keeper_at_reset_as_benchmarks_md_says() -> None:
+    """GRF's own hand-out (BENCHMARKS.md, "Control moves as in GRF"): on
+    empty_goal_close the one agent drives the keeper after the reset and the striker
+    from the first step; on pass_and_shoot agent 0 keeps the keeper."""
+    from marl.envs.football.real_engine import SETUP_HINT, gfootball_available
+
+    if not gfootball_available():
+        pytest.skip(f"gfootball is not installed: {SETUP_HINT}")
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import grf_hand_out
+
+    (close,) = grf_hand_out.hand_out("academy_empty_goal_close", episodes=1, steps=2)
+    assert close == [[0], [1], [1]]
+    (shoot,) = grf_hand_out.hand_out("academy_pass_and_shoot_with_keeper", episodes=1, steps=2)
+    assert shoot == [[0, 2], [0, 2], [0, 2]]
+
+
 def test_a_parry_is_read_off_the_ball_and_keeper_positions():
     """A hand-made shot: held two steps, pressed at step 1, loose at 30 m/s from step 2,
     off the keeper at x = 48 within a step (the ball's step there is short), back at 15
