@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from marl.envs.football import sim
-from marl.envs.football.control import Control, update_control
+from marl.envs.football.control import Control, start_players, team_sheet, update_control
 from marl.envs.football.env import IDLE, SHORT_PASS, Football
 from marl.envs.football.scenarios import Player, Scenario
 
@@ -60,15 +60,62 @@ def _ball_at(match: sim.Match, x: float, y: float, owner: int = -1) -> sim.Match
                          owner=jnp.int32(owner))  # fmt: skip
 
 
-def test_reset_hands_the_agents_the_controllable_players_nearest_the_ball_by_index():
+def test_reset_shows_grf_team_sheet_hand_out_and_the_first_action_drives_the_carrier():
     grf, fixed = Football(DRILL), Football(DRILL, control="fixed")
     state, timestep = grf.reset(jax.random.PRNGKey(0))
-    # Players 1 (on the ball) and 3 (3 m away) are nearest; player 2 is 18 m off.
-    assert state.control.controlled.tolist() == [1, 3]
+    # Not the players nearest the ball (1 on it, 3 at 3 m): a four-player team's
+    # team-sheet slots nearest the centre are the keeper's and the third's, and that is
+    # what the reset observation shows ...
     active = np.asarray(timestep.observation.agents_view[:, 88 + 9 : 88 + 9 + 11])
-    assert active.argmax(1).tolist() == [1, 3] and active.sum() == 2
-    state, _ = fixed.reset(jax.random.PRNGKey(0))
+    assert active.argmax(1).tolist() == [0, 2] and active.sum() == 2
+    # ... while the first frame of play has the front agent take over the free carrier,
+    # so the first action already drives him; agent 0 goes to the back of the queue.
+    assert state.control.controlled.tolist() == [1, 2]
+    assert state.control.queue.tolist() == [1, 0]
+    idle_state, _ = grf.step(state, jnp.asarray([IDLE, IDLE]))
+    state, timestep = grf.step(state, jnp.asarray([RIGHT, IDLE]))
+    # Agent 0's "right" moves the carrier, not the keeper.
+    assert float(state.match.x[1]) > float(idle_state.match.x[1]) + 0.02
+    assert float(state.match.x[0]) == float(idle_state.match.x[0])
+    active = np.asarray(timestep.observation.agents_view[:, 88 + 9 : 88 + 9 + 11])
+    assert active.argmax(1).tolist() == [1, 2]
+    state, timestep = fixed.reset(jax.random.PRNGKey(0))
     assert state.control.controlled.tolist() == [3, 1]
+    active = np.asarray(timestep.observation.agents_view[:, 88 + 9 : 88 + 9 + 11])
+    assert active.argmax(1).tolist() == [3, 1]
+
+
+@pytest.mark.parametrize(
+    "team_size, num_agents, handed_out",
+    [
+        # What GRF 2.10.2's engine hands out at reset (benchmarks/grf_hand_out.py):
+        (2, 1, [0]),  # academy_empty_goal_close
+        (4, 3, [0, 2, 3]),  # academy_3_vs_1_with_keeper
+        (3, 2, [0, 2]),  # academy_pass_and_shoot_with_keeper
+        (11, 10, [0, 1, 2, 3, 5, 6, 7, 8, 9, 10]),  # academy_corner
+    ],
+)
+def test_reset_hand_out_matches_grf_engine(team_size, num_agents, handed_out):
+    everyone = np.ones(team_size, bool)
+    assert start_players(team_size, everyone, num_agents).tolist() == handed_out
+    # An uncontrollable slot is skipped for the next nearest.
+    if team_size == 4:
+        no_keeper = everyone.copy()
+        no_keeper[0] = False
+        assert start_players(team_size, no_keeper, 3).tolist() == [1, 2, 3]
+
+
+def test_team_sheet_mirrors_and_spaces_grf_formation_slots():
+    sheet = team_sheet(11)
+    assert sheet.dtype == np.float32 and sheet.shape == (11, 2)
+    # The two full-backs and the two wide midfielders mirror each other exactly.
+    assert sheet[1, 0] == sheet[4, 0] and sheet[1, 1] == -sheet[4, 1]
+    assert sheet[8, 0] == sheet[10, 0] and sheet[8, 1] == -sheet[10, 1]
+    outfield = sheet[1:] / 25.0
+    gaps = np.hypot(*(outfield[:, None] - outfield[None]).transpose(2, 0, 1))
+    assert gaps[np.triu_indices(10, 1)].min() >= 0.5 - 1e-3
+    with pytest.raises(ValueError, match="1 to 11 players, got 12"):
+        team_sheet(12)
 
 
 def test_a_pass_hands_its_receiver_to_the_front_agent_who_goes_to_the_back():

@@ -71,6 +71,7 @@ from marl.envs.football.control import (
     Control,
     fixed_control,
     start_control,
+    start_players,
     update_control,
 )
 from marl.envs.football.scenarios import (
@@ -197,6 +198,10 @@ class Football(MultiAgentEnv):
         self.controllable = np.zeros(self.scenario.num_players, bool)
         self.controllable[list(self.scenario.selectable)] = True
         self.num_left = self.scenario.num_left
+        # The players GRF's engine hands the agents at reset (control="grf").
+        self.start_players = start_players(
+            self.num_left, self.controllable[: self.num_left], len(self.controlled)
+        )
         self.num_right = len(self.scenario.right)
         self.num_agents = len(self.controlled)
         self.num_actions = NUM_ACTIONS
@@ -242,9 +247,13 @@ class Football(MultiAgentEnv):
             )
         num_agents = self.num_agents
         if self.control == "grf":
-            control = start_control(match, self.statics, self.controllable, num_agents)
+            handed_out = start_control(self.statics, self.start_players)
+            # GRF's reset observation shows its hand-out; its first frame of play then
+            # switches (to the carrier, where the hand-out missed him) before the first
+            # action is played: the state carries the switched control.
+            control = update_control(handed_out, match, self.statics, None, self.controllable)
         else:
-            control = fixed_control(match, self.statics, self.controlled)
+            handed_out = control = fixed_control(match, self.statics, self.controlled)
         state = FootballState(
             match=match,
             direction=jnp.zeros((num_agents,), jnp.int32),
@@ -256,11 +265,16 @@ class Football(MultiAgentEnv):
             control=control,
         )
         extras = self._extras(state, None, 0, jnp.int32(0))
+        # The reset observation shows the hand-out; the mask is for the players who play
+        # the first action.
+        observation = self._observation(state.replace(control=handed_out))._replace(
+            action_mask=self._action_mask(state)
+        )
         if self.opponent_policy is not None:
             extras["opponent_reward"] = jnp.float32(0.0)
             idle = jnp.zeros((num_agents,), jnp.int32)
             state = TwoSidedState(state, idle, idle.astype(bool), idle.astype(bool))
-        timestep = restart(self.observation(state), extras=extras, shape=(num_agents,))
+        timestep = restart(observation, extras=extras, shape=(num_agents,))
         return state, timestep.replace(reward=jnp.zeros(self.reward_spec.shape, jnp.float32))
 
     def step(self, state: FootballState, action: Array) -> tuple[FootballState, TimeStep]:
