@@ -184,6 +184,9 @@ def play_episodes(env: Football, policy: Policy, episodes: int, seed: int) -> di
     # a keeper an agent drives may also slide, but that starts at sim.SLIDE_STEPS.
     agents_team = env.statics.team[env.controlled[0]]
     own_keeper = jnp.asarray(env.statics.keeper & (env.statics.team == agents_team))
+    # What the reset observation shows the agents drive (GRF's hand-out, before the first
+    # frame of play switches): the policy's first view and the first change count from it.
+    shown_at_reset = jnp.asarray(env.start_players if env.control == "grf" else env.controlled)
 
     def episode(key):
         reset_key, key = jax.random.split(key)
@@ -193,9 +196,11 @@ def play_episodes(env: Football, policy: Policy, episodes: int, seed: int) -> di
             state, timestep, done, scored, reason, length, parried, keeper, changes, key = carry
             key, act_key = jax.random.split(key)
             mask = timestep.observation.action_mask
-            action = policy(view_of(env, state), mask, step, act_key)
+            shown = jnp.where(step == 0, shown_at_reset, state.control.controlled)
+            seen = state.replace(control=state.control.replace(controlled=shown))
+            action = policy(view_of(env, seen), mask, step, act_key)
             slide_before = state.match.slide
-            driven_before = jnp.sort(state.control.controlled)
+            driven_before = jnp.sort(shown)
             state, timestep = env.step(state, action)
             went_down = (slide_before == 0) & (state.match.slide == sim.KEEPER_DOWN_STEPS - 1)
             parried = parried | (~done & jnp.any(went_down & own_keeper))

@@ -1,21 +1,30 @@
-"""Which players GRF's engine hands the agents at reset and in the first steps.
+"""Which players GRF's engine hands the agents at reset and in the first steps, beside
+ours.
 
-Plays idle actions in GRF's engine (``RealFootball``) and prints, per episode, the
-players the agents drive after the reset and after each step (left team first, the
-numbering of ``football/<scenario>``). Needs the engine (``bash
-benchmarks/gfootball_setup.sh``; run with the python of the venv it makes)::
+Plays idle actions in GRF's engine (``RealFootball``) and in ours (``control="grf"``)
+and prints, per episode, the players the agents drive as each engine's observation
+shows them (the active player of simple115) after the reset and after each step (left
+team first, the numbering of ``football/<scenario>``). ``--engine ours`` needs nothing
+else; GRF's side needs the engine (``bash benchmarks/gfootball_setup.sh``; run with the
+python of the venv it makes)::
 
     python benchmarks/grf_hand_out.py academy_3_vs_1_with_keeper academy_corner
     python benchmarks/grf_hand_out.py academy_pass_and_shoot_with_keeper --episodes 5
+    python benchmarks/grf_hand_out.py academy_corner --engine ours
 """
 
 from __future__ import annotations
 
 import argparse
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
+from marl.envs.football.env import Football
 from marl.envs.football.real_engine import RealFootball, require_gfootball
+
+ACTIVE = slice(97, 108)  # simple115's one-hot of the agent's active left player
 
 
 def hand_out(scenario: str, episodes: int = 3, steps: int = 4, seed: int = 0) -> list[list]:
@@ -39,18 +48,42 @@ def hand_out(scenario: str, episodes: int = 3, steps: int = 4, seed: int = 0) ->
     return played
 
 
+def ours_hand_out(scenario: str, episodes: int = 3, steps: int = 4, seed: int = 0) -> list[list]:
+    """The same as :func:`hand_out` for our engine with GRF's hand-over."""
+    env = Football(scenario, control="grf")
+    reset, step = jax.jit(env.reset), jax.jit(env.step)
+    idle = jnp.zeros((env.num_agents,), jnp.int32)
+    played = []
+    for episode in range(episodes):
+        state, timestep = reset(jax.random.PRNGKey(seed + episode))
+        seen = []
+        for _ in range(steps + 1):
+            active = np.asarray(timestep.observation.agents_view[:, ACTIVE]).argmax(1)
+            seen.append(active.tolist())
+            if bool(timestep.last()):
+                break
+            state, timestep = step(state, idle)
+        played.append(seen)
+    return played
+
+
 def main(argv: list[str] | None = None) -> dict[str, list]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("scenarios", nargs="+")
     parser.add_argument("--episodes", type=int, default=3)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--engine", choices=("both", "grf", "ours"), default="both")
     args = parser.parse_args(argv)
-    result = {}
+    engines = {"grf": hand_out, "ours": ours_hand_out}
+    chosen = list(engines) if args.engine == "both" else [args.engine]
+    result: dict[str, dict[str, list]] = {}
     for scenario in args.scenarios:
-        result[scenario] = hand_out(scenario, args.episodes, args.steps, args.seed)
-        for episode, seen in enumerate(result[scenario]):
-            print(f"{scenario} episode {episode}: {seen}", flush=True)
+        for engine in chosen:
+            played = engines[engine](scenario, args.episodes, args.steps, args.seed)
+            result.setdefault(scenario, {})[engine] = played
+            for episode, seen in enumerate(played):
+                print(f"{engine} {scenario} episode {episode}: {seen}", flush=True)
     return result
 
 

@@ -257,10 +257,11 @@ def test_football_fidelity_runs_against_the_real_engine(tmp_path: Path) -> None:
     _check_football_fidelity(results["football_fidelity"], engines=("ours", "real"))
 
 
-def test_grf_hands_the_agents_its_keeper_at_reset_as_benchmarks_md_says() -> None:
+def test_grf_and_ours_hand_the_agents_the_same_players_at_reset_and_after() -> None:
     """GRF's own hand-out (BENCHMARKS.md, "Control moves as in GRF"): on
     empty_goal_close the one agent drives the keeper after the reset and the striker
-    from the first step; on pass_and_shoot agent 0 keeps the keeper."""
+    from the first step; on pass_and_shoot agent 0 keeps the keeper; ours shows the same
+    on those and on 3_vs_1 and the corner."""
     from marl.envs.football.real_engine import SETUP_HINT, gfootball_available
 
     if not gfootball_available():
@@ -272,6 +273,10 @@ def test_grf_hands_the_agents_its_keeper_at_reset_as_benchmarks_md_says() -> Non
     assert close == [[0], [1], [1]]
     (shoot,) = grf_hand_out.hand_out("academy_pass_and_shoot_with_keeper", episodes=1, steps=2)
     assert shoot == [[0, 2], [0, 2], [0, 2]]
+    for scenario in ("academy_empty_goal_close", "academy_pass_and_shoot_with_keeper",
+                     "academy_3_vs_1_with_keeper", "academy_corner"):  # fmt: skip
+        grf = grf_hand_out.hand_out(scenario, episodes=1, steps=2)
+        assert grf_hand_out.ours_hand_out(scenario, episodes=1, steps=2) == grf, scenario
 
 
 def test_a_parry_is_read_off_the_ball_and_keeper_positions():
