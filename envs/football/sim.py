@@ -320,8 +320,11 @@ def owner_team(m: Match, s: Statics) -> Array:
 
 
 def wrap(angle: Array) -> Array:
-    """An angle in ``(-pi, pi]``."""
-    return jnp.arctan2(jnp.sin(angle), jnp.cos(angle))
+    """An angle in ``[-pi, pi]``: ``angle`` less the nearest whole number of turns.
+
+    Arithmetic rather than ``arctan2(sin, cos)``: three transcendental functions per
+    player and tick were about a fifth of a football step on XLA:CPU."""
+    return angle - (2.0 * math.pi) * jnp.round(angle / (2.0 * math.pi))
 
 
 def rolling(speed: Array, seconds: float | Array) -> tuple[Array, Array]:
@@ -405,12 +408,13 @@ def _move_players(m: Match, c: Commands, s: Statics, dt: float) -> Match:
     down = (m.slide > 0) & ~lunging
     new_speed = jnp.where(lunging, jnp.maximum(speed - SLIDE_DECEL * dt, 0.0), new_speed)
     new_speed = jnp.where(down, 0.0, new_speed)
-    heading = jnp.where(m.slide > 0, m.heading, heading)
+    # Wrapped before its cosine and sine, which the tick's contest then shares.
+    heading = wrap(jnp.where(m.slide > 0, m.heading, heading))
     vx = new_speed * jnp.cos(heading)
     vy = new_speed * jnp.sin(heading)
     x = jnp.clip(m.x + vx * dt, -HALF_LENGTH - PITCH_RIM, HALF_LENGTH + PITCH_RIM)
     y = jnp.clip(m.y + vy * dt, -HALF_WIDTH - PITCH_RIM, HALF_WIDTH + PITCH_RIM)
-    return m.replace(x=x, y=y, vx=vx, vy=vy, heading=wrap(heading))
+    return m.replace(x=x, y=y, vx=vx, vy=vy, heading=heading)
 
 
 def _fly(ball: Ball, dt: float) -> Ball:
